@@ -1,0 +1,28 @@
+//! DingTalk's HTTP push protocol, as DingTalk's own crypto helpers implement it.
+//!
+//! Pure functions and types only: no I/O. The receiver builds a [`CallbackCrypto`] per configured app at start-up,
+//! then for every request parses a [`CallbackQuery`] and an [`Envelope`], verifies, decrypts and answers with a
+//! [`CallbackReply`].
+
+mod callback;
+mod crypto;
+mod payload;
+
+pub use callback::{CallbackQuery, CallbackReply, Envelope, Timestamp};
+pub use crypto::{CallbackCrypto, CredentialError, CryptoError, Decrypted, EncodingAesKey, OwnerKey, Token, signature};
+pub use payload::{EventHeader, PayloadError};
+
+/// Every error a callback can fail with before it reaches the event log.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error("query parameter `{0}` is missing")]
+    MissingParameter(&'static str),
+    #[error("query parameter `{0}` is malformed")]
+    MalformedParameter(&'static str),
+    #[error("body is not a JSON object with a string field `encrypt`")]
+    MalformedEnvelope,
+}
