@@ -16,8 +16,11 @@ pub struct CallbackQuery {
 
 impl CallbackQuery {
     /// Builds the query from already-decoded `key=value` pairs.
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>) -> Result<Self, ProtocolError> {
-        let (mut msg_signature, mut signature, mut time_stamp, mut timestamp, mut nonce) = (None, None, None, None, None);
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
+    ) -> Result<Self, ProtocolError> {
+        let (mut msg_signature, mut signature, mut time_stamp, mut timestamp, mut nonce) =
+            (None, None, None, None, None);
         for (key, value) in pairs {
             let slot = match key.as_ref() {
                 "msg_signature" => &mut msg_signature,
@@ -29,8 +32,12 @@ impl CallbackQuery {
             };
             *slot = Some(value.into_owned());
         }
-        let signature = msg_signature.or(signature).ok_or(ProtocolError::MissingParameter("msg_signature"))?;
-        let timestamp = time_stamp.or(timestamp).ok_or(ProtocolError::MissingParameter("timestamp"))?;
+        let signature = msg_signature
+            .or(signature)
+            .ok_or(ProtocolError::MissingParameter("msg_signature"))?;
+        let timestamp = time_stamp
+            .or(timestamp)
+            .ok_or(ProtocolError::MissingParameter("timestamp"))?;
         let nonce = nonce.ok_or(ProtocolError::MissingParameter("nonce"))?;
         if signature.len() != 40 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ProtocolError::MalformedParameter("msg_signature"));
@@ -38,7 +45,11 @@ impl CallbackQuery {
         if nonce.is_empty() || nonce.len() > 64 {
             return Err(ProtocolError::MalformedParameter("nonce"));
         }
-        Ok(Self { signature, timestamp, nonce })
+        Ok(Self {
+            signature,
+            timestamp,
+            nonce,
+        })
     }
 }
 
@@ -53,8 +64,14 @@ impl Timestamp {
         if raw.is_empty() || raw.len() > 16 || !raw.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ProtocolError::MalformedParameter("timestamp"));
         }
-        let value: u64 = raw.parse().map_err(|_| ProtocolError::MalformedParameter("timestamp"))?;
-        Ok(Self(if raw.len() >= 12 { value } else { value.saturating_mul(1000) }))
+        let value: u64 = raw
+            .parse()
+            .map_err(|_| ProtocolError::MalformedParameter("timestamp"))?;
+        Ok(Self(if raw.len() >= 12 {
+            value
+        } else {
+            value.saturating_mul(1000)
+        }))
     }
 
     pub fn millis(self) -> u64 {
@@ -71,7 +88,8 @@ pub struct Envelope<'a> {
 
 impl<'a> Envelope<'a> {
     pub fn parse(body: &'a [u8]) -> Result<Self, ProtocolError> {
-        let envelope: Self = serde_json::from_slice(body).map_err(|_| ProtocolError::MalformedEnvelope)?;
+        let envelope: Self =
+            serde_json::from_slice(body).map_err(|_| ProtocolError::MalformedEnvelope)?;
         if envelope.encrypt.is_empty() {
             return Err(ProtocolError::MalformedEnvelope);
         }
@@ -95,12 +113,22 @@ impl CallbackReply {
     pub fn new(crypto: &CallbackCrypto, plaintext: &[u8], timestamp: &str, nonce: &str) -> Self {
         let encrypt = crypto.encrypt(plaintext);
         let msg_signature = crypto.sign(timestamp, nonce, &encrypt);
-        Self { msg_signature, time_stamp: timestamp.to_owned(), nonce: nonce.to_owned(), encrypt }
+        Self {
+            msg_signature,
+            time_stamp: timestamp.to_owned(),
+            nonce: nonce.to_owned(),
+            encrypt,
+        }
     }
 
     /// Checks a reply as DingTalk would and returns its decrypted plaintext.
     pub fn open(&self, crypto: &CallbackCrypto) -> Result<Vec<u8>, ProtocolError> {
-        crypto.verify(&self.msg_signature, &self.time_stamp, &self.nonce, &self.encrypt)?;
+        crypto.verify(
+            &self.msg_signature,
+            &self.time_stamp,
+            &self.nonce,
+            &self.encrypt,
+        )?;
         Ok(crypto.open(&self.encrypt)?)
     }
 }

@@ -1,1 +1,213 @@
+//! The event log: an ordered, durable, partitioned record store with consumer groups.
+//!
+//! Two back ends sit behind one interface and pass one contract suite: the embedded SQLite log for a single box
+//! (the default) and Kafka for clusters. Code above the log never learns which one it talks to.
 
+mod embedded;
+mod kafka;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use dingguard_model::Record;
+
+pub use embedded::{Durability, EmbeddedLog, EmbeddedOptions};
+pub use kafka::{KafkaLog, KafkaOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The log cannot be reached or refused the write; the caller may retry later.
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+    #[error("event log did not confirm within {0:?}")]
+    Timeout(Duration),
+    #[error("event log storage failed: {0}")]
+    Storage(String),
+    #[error("event log configuration is invalid: {0}")]
+    Config(String),
+    #[error("consumer group `{0}` already has a member in this process")]
+    GroupBusy(String),
+    #[error("record has no ce_id header")]
+    MissingId,
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub partition: i32,
+    pub offset: i64,
+    /// True when the log already held a record with the same `ce_id` (embedded back end only; Kafka always
+    /// reports false and consumers deduplicate).
+    pub duplicate: bool,
+}
+
+/// A record read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoggedRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub headers: Vec<(String, String)>,
+    #[serde(serialize_with = "value_as_text")]
+    pub value: Bytes,
+}
+
+fn value_as_text<S: serde::Serializer>(value: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(value))
+}
+
+impl LoggedRecord {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One interface over both back ends.
+#[derive(Clone)]
+pub enum EventLog {
+    Embedded(EmbeddedLog),
+    Kafka(KafkaLog),
+}
+
+impl EventLog {
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Embedded(_) => "embedded",
+            Self::Kafka(_) => "kafka",
+        }
+    }
+
+    /// Creates the topics if they do not exist yet.
+    pub async fn ensure_topics(&self, topics: &[&str]) -> Result<(), LogError> {
+        match self {
+            Self::Embedded(log) => log.ensure_topics(topics).await,
+            Self::Kafka(log) => log.ensure_topics(topics).await,
+        }
+    }
+
+    /// Resolves once the record is durable: committed to disk, or acknowledged by all in-sync Kafka replicas.
+    pub async fn append(&self, topic: &str, record: Record) -> Result<Appended, LogError> {
+        match self {
+            Self::Embedded(log) => log.append(topic, record).await,
+            Self::Kafka(log) => log.append(topic, record).await,
+        }
+    }
+
+    /// Whether the log can take writes now; used by readiness and to fail fast while it cannot.
+    pub async fn check(&self) -> Result<(), LogError> {
+        match self {
+            Self::Embedded(log) => log.check().await,
+            Self::Kafka(log) => log.check().await,
+        }
+    }
+
+    /// Every record of a topic from its beginning, partition by partition.
+    pub async fn read_all(&self, topic: &str) -> Result<Vec<LoggedRecord>, LogError> {
+        match self {
+            Self::Embedded(log) => log.read_all(topic).await,
+            Self::Kafka(log) => log.read_all(topic).await,
+        }
+    }
+
+    /// Joins a consumer group on the topics, resuming from the group's committed offsets.
+    pub async fn consumer(&self, group: &str, topics: &[&str]) -> Result<Consumer, LogError> {
+        match self {
+            Self::Embedded(log) => Ok(Consumer::Embedded(log.consumer(group, topics)?)),
+            Self::Kafka(log) => Ok(Consumer::Kafka(log.consumer(group, topics)?)),
+        }
+    }
+
+    /// Waits for in-flight writes before shutdown.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), LogError> {
+        match self {
+            Self::Embedded(_) => Ok(()),
+            Self::Kafka(log) => log.flush(timeout).await,
+        }
+    }
+}
+
+pub enum Consumer {
+    Embedded(embedded::EmbeddedConsumer),
+    Kafka(kafka::KafkaConsumer),
+}
+
+impl Consumer {
+    /// Up to `max` records, waiting at most `wait` for the first.
+    pub async fn poll(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LoggedRecord>, LogError> {
+        match self {
+            Self::Embedded(c) => c.poll(max, wait).await,
+            Self::Kafka(c) => c.poll(max, wait).await,
+        }
+    }
+
+    /// Stores the group's position past these records; call only once their effects are durable.
+    pub async fn commit(&mut self, records: &[LoggedRecord]) -> Result<(), LogError> {
+        match self {
+            Self::Embedded(c) => c.commit(records).await,
+            Self::Kafka(c) => c.commit(records).await,
+        }
+    }
+}
+
+/// Kafka's default partitioner (murmur2 of the key, sign bit cleared), so both back ends place a key alike.
+pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
+    let positive = murmur2(key) & 0x7fff_ffff;
+    i32::try_from(positive % u32::try_from(partitions.max(1)).expect("positive")).expect("fits")
+}
+
+fn murmur2(data: &[u8]) -> u32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    let mut h = SEED ^ u32::try_from(data.len()).unwrap_or(u32::MAX);
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M) ^ k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= u32::from(rest[2]) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= u32::from(rest[1]) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= u32::from(rest[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_kafkas_reference_values() {
+        // Values from Kafka's own Utils.murmur2 test.
+        assert_eq!(murmur2(b"21") as i32, -973932308);
+        assert_eq!(murmur2(b"foobar") as i32, -790332482);
+        assert_eq!(murmur2(b"a-little-bit-long-string") as i32, -985981536);
+        assert_eq!(murmur2(b"a-little-bit-longer-string") as i32, -1486304829);
+        assert_eq!(
+            murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8") as i32,
+            -58897971
+        );
+        assert_eq!(murmur2(b"abc") as i32, 479470107);
+        assert!((0..4).contains(&partition_for(b"corp/user/u1", 4)));
+    }
+}

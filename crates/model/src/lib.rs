@@ -1,1 +1,11 @@
+//! Identifiers, topic names and the record shape every dingguard part shares.
+//!
+//! Values are parsed once at the edge into these types, so code further in never re-checks them.
 
+mod clock;
+mod ids;
+mod record;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use ids::{AppName, CeId, CorpId, IdError, TopicPrefix, Topics};
+pub use record::{Record, callback_record, header};

@@ -1,1 +1,76 @@
-fn main() {}
+//! `dingguard`: the services (alone or all in one process) and the operator tools.
+
+mod config;
+mod log_dump;
+mod serve;
+mod simulate;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "dingguard",
+    version,
+    about = "Watches DingTalk for breaches of Macau's Personal Data Protection Act"
+)]
+struct Cli {
+    /// TOML configuration file; DINGGUARD_… environment variables override it.
+    #[arg(long, global = true, env = "DINGGUARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every service in one process, on the embedded event log unless Kafka is configured.
+    Serve,
+    /// The receiver alone: DingTalk callbacks into the event log.
+    Receiver,
+    /// Send callbacks signed and encrypted exactly as DingTalk does.
+    Simulate(simulate::SimulateArgs),
+    /// Inspect the event log.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Print every record of a topic as JSON lines (partition, offset, key, headers, value).
+    Dump {
+        /// Topic to print; defaults to the events topic.
+        #[arg(long)]
+        topic: Option<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("dingguard: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve => serve::run(cli.config.as_deref(), serve::Mode::AllInOne).await,
+        Command::Receiver => serve::run(cli.config.as_deref(), serve::Mode::Receiver).await,
+        Command::Simulate(args) => simulate::run(args).await,
+        Command::Log {
+            command: LogCommand::Dump { topic },
+        } => log_dump::run(cli.config.as_deref(), topic).await,
+    }
+}

@@ -1,0 +1,370 @@
+//! The Kafka back end: an idempotent producer with `acks=all`, whose delivery timeout stays under DingTalk's
+//! 1.5 s reply deadline, and plain consumer groups with manual commits.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use dingguard_model::Record;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::{Appended, LogError, LoggedRecord};
+
+#[derive(Debug, Clone)]
+pub struct KafkaOptions {
+    pub brokers: String,
+    /// Bound on one append, broker round trips and retries included.
+    pub delivery_timeout: Duration,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// Extra librdkafka properties (security settings, tuning) applied to every client.
+    pub properties: Vec<(String, String)>,
+    /// Properties for consumers only (session and poll intervals).
+    pub consumer_properties: Vec<(String, String)>,
+}
+
+impl KafkaOptions {
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            delivery_timeout: Duration::from_millis(1000),
+            partitions: 6,
+            replication_factor: 1,
+            properties: Vec::new(),
+            consumer_properties: Vec::new(),
+        }
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", "dingguard");
+        for (k, v) in &self.properties {
+            config.set(k, v);
+        }
+        config
+    }
+}
+
+#[derive(Clone)]
+pub struct KafkaLog {
+    options: Arc<KafkaOptions>,
+    producer: FutureProducer,
+    topics: Arc<parking_lot::Mutex<Vec<String>>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(e.to_string())
+}
+
+fn millis(d: Duration) -> String {
+    d.as_millis().to_string()
+}
+
+impl KafkaLog {
+    pub fn connect(options: KafkaOptions) -> Result<Self, LogError> {
+        if options.delivery_timeout < Duration::from_millis(100) {
+            return Err(LogError::Config(
+                "kafka delivery timeout must be at least 100 ms".into(),
+            ));
+        }
+        let producer: FutureProducer = options
+            .base()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set("message.timeout.ms", millis(options.delivery_timeout))
+            .set("request.timeout.ms", millis(options.delivery_timeout))
+            .set(
+                "socket.connection.setup.timeout.ms",
+                millis(options.delivery_timeout),
+            )
+            .set("reconnect.backoff.max.ms", "500")
+            // Same placement as Java clients and the embedded log, so keys land alike everywhere.
+            .set("partitioner", "murmur2_random")
+            .create()
+            .map_err(|e| LogError::Config(e.to_string()))?;
+        Ok(Self {
+            options: Arc::new(options),
+            producer,
+            topics: Arc::default(),
+        })
+    }
+
+    pub(crate) async fn ensure_topics(&self, topics: &[&str]) -> Result<(), LogError> {
+        {
+            let mut known = self.topics.lock();
+            for t in topics {
+                if !known.iter().any(|k| k == t) {
+                    known.push((*t).to_owned());
+                }
+            }
+        }
+        self.create_missing(topics).await
+    }
+
+    async fn create_missing(&self, topics: &[&str]) -> Result<(), LogError> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let admin: AdminClient<DefaultClientContext> = self
+            .options
+            .base()
+            .create()
+            .map_err(|e| LogError::Config(e.to_string()))?;
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|t| {
+                NewTopic::new(
+                    t,
+                    self.options.partitions,
+                    TopicReplication::Fixed(self.options.replication_factor),
+                )
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(5)));
+        let results = admin
+            .create_topics(new.iter(), &opts)
+            .await
+            .map_err(unavailable)?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(unavailable(format!("cannot create topic {topic}: {code}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn append(&self, topic: &str, record: Record) -> Result<Appended, LogError> {
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (k, v) in &record.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+        }
+        let future = FutureRecord::to(topic)
+            .key(record.key.as_bytes())
+            .payload(&record.value[..])
+            .headers(headers);
+        match self.producer.send(future, Duration::ZERO).await {
+            Ok(delivery) => Ok(Appended {
+                partition: delivery.partition,
+                offset: delivery.offset,
+                duplicate: false,
+            }),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _)) => {
+                Err(LogError::Timeout(self.options.delivery_timeout))
+            }
+            Err((e, _)) => Err(unavailable(e)),
+        }
+    }
+
+    /// Asks the cluster for metadata and re-creates our topics if they vanished (a broker that lost its
+    /// storage comes back empty).
+    pub(crate) async fn check(&self) -> Result<(), LogError> {
+        let producer = self.producer.clone();
+        let timeout = self.options.delivery_timeout;
+        let present: Vec<String> = tokio::task::spawn_blocking(move || {
+            let metadata = producer
+                .client()
+                .fetch_metadata(None, timeout)
+                .map_err(unavailable)?;
+            if metadata.brokers().is_empty() {
+                return Err(unavailable("cluster reports no brokers"));
+            }
+            Ok(metadata
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none())
+                .map(|t| t.name().to_owned())
+                .collect())
+        })
+        .await
+        .map_err(unavailable)??;
+        let missing: Vec<String> = self
+            .topics
+            .lock()
+            .iter()
+            .filter(|t| !present.contains(t))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            tracing::warn!(?missing, "topics missing on the cluster; creating them");
+            self.create_missing(&missing.iter().map(String::as_str).collect::<Vec<_>>())
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn flush(&self, timeout: Duration) -> Result<(), LogError> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || producer.flush(timeout))
+            .await
+            .map_err(unavailable)?
+            .map_err(unavailable)
+    }
+
+    pub(crate) async fn read_all(&self, topic: &str) -> Result<Vec<LoggedRecord>, LogError> {
+        let mut config = self.options.base();
+        config
+            .set("group.id", format!("dingguard-dump-{}", std::process::id()))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false");
+        let consumer: BaseConsumer = config
+            .create()
+            .map_err(|e| LogError::Config(e.to_string()))?;
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let timeout = Duration::from_secs(5);
+            let metadata = consumer
+                .fetch_metadata(Some(&topic), timeout)
+                .map_err(unavailable)?;
+            let mut assignment = TopicPartitionList::new();
+            let mut remaining: HashMap<i32, i64> = HashMap::new();
+            for t in metadata.topics() {
+                for p in t.partitions() {
+                    let (low, high) = consumer
+                        .fetch_watermarks(&topic, p.id(), timeout)
+                        .map_err(unavailable)?;
+                    if high > low {
+                        assignment
+                            .add_partition_offset(&topic, p.id(), Offset::Beginning)
+                            .map_err(unavailable)?;
+                        remaining.insert(p.id(), high);
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            if remaining.is_empty() {
+                return Ok(out);
+            }
+            consumer.assign(&assignment).map_err(unavailable)?;
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !remaining.is_empty() {
+                if std::time::Instant::now() > deadline {
+                    return Err(LogError::Timeout(Duration::from_secs(30)));
+                }
+                let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+                    continue;
+                };
+                let message = message.map_err(unavailable)?;
+                let record = to_logged(&message);
+                if remaining
+                    .get(&record.partition)
+                    .is_some_and(|high| record.offset + 1 >= *high)
+                {
+                    remaining.remove(&record.partition);
+                }
+                out.push(record);
+            }
+            out.sort_by_key(|r| (r.partition, r.offset));
+            Ok(out)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    pub(crate) fn consumer(&self, group: &str, topics: &[&str]) -> Result<KafkaConsumer, LogError> {
+        let mut config = self.options.base();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false");
+        for (k, v) in &self.options.consumer_properties {
+            config.set(k, v);
+        }
+        let consumer: StreamConsumer = config
+            .create()
+            .map_err(|e| LogError::Config(e.to_string()))?;
+        consumer.subscribe(topics).map_err(unavailable)?;
+        Ok(KafkaConsumer {
+            consumer: Arc::new(consumer),
+        })
+    }
+}
+
+fn to_logged<M: Message>(message: &M) -> LoggedRecord {
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|header| {
+                    (
+                        header.key.to_owned(),
+                        String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    LoggedRecord {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned()),
+        headers,
+        value: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
+    }
+}
+
+pub struct KafkaConsumer {
+    consumer: Arc<StreamConsumer>,
+}
+
+impl KafkaConsumer {
+    pub(crate) async fn poll(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LoggedRecord>, LogError> {
+        let mut out = Vec::new();
+        let Ok(first) = tokio::time::timeout(wait, self.consumer.recv()).await else {
+            return Ok(out);
+        };
+        out.push(to_logged(&first.map_err(unavailable)?));
+        while out.len() < max {
+            match tokio::time::timeout(Duration::from_millis(1), self.consumer.recv()).await {
+                Ok(Ok(message)) => out.push(to_logged(&message)),
+                Ok(Err(e)) => return Err(unavailable(e)),
+                Err(_) => break,
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn commit(&mut self, records: &[LoggedRecord]) -> Result<(), LogError> {
+        let mut next: HashMap<(String, i32), i64> = HashMap::new();
+        for r in records {
+            let entry = next
+                .entry((r.topic.clone(), r.partition))
+                .or_insert(r.offset + 1);
+            *entry = (*entry).max(r.offset + 1);
+        }
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            list.add_partition_offset(&topic, partition, Offset::Offset(offset))
+                .map_err(unavailable)?;
+        }
+        let consumer = self.consumer.clone();
+        tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync))
+            .await
+            .map_err(unavailable)?
+            .map_err(unavailable)
+    }
+}

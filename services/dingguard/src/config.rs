@@ -1,0 +1,421 @@
+//! Configuration: defaults, then the TOML file, then `DINGGUARD_…` environment variables. Secrets may come from
+//! `…_FILE` variables or `*_file` keys. Cross-field rules are checked here, once, with messages an operator can act
+//! on.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
+use dingguard_eventlog::Durability;
+use dingguard_model::{AppName, TopicPrefix, Topics};
+use dingguard_receiver::{App, ReceiverSettings};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<String>,
+    #[serde(default)]
+    pub log: LogSection,
+    #[serde(default)]
+    pub receiver: ReceiverSection,
+    #[serde(default)]
+    pub dingtalk: DingTalkSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    pub kafka_brokers: Option<String>,
+    pub topic_prefix: Option<String>,
+    pub partitions: Option<i32>,
+    pub replication_factor: Option<i32>,
+    pub delivery_timeout_ms: Option<u64>,
+    pub durability: Option<String>,
+    #[serde(default)]
+    pub kafka_properties: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverSection {
+    pub time_window_secs: Option<u64>,
+    pub max_body_bytes: Option<usize>,
+    pub replay_cache_entries: Option<usize>,
+    pub readiness_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DingTalkSection {
+    #[serde(default)]
+    pub apps: Vec<AppSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSection {
+    pub name: String,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub aes_key: Option<String>,
+    pub aes_key_file: Option<PathBuf>,
+    /// The AppKey (console event subscription), CorpId (legacy registration) or SuiteKey (third-party suite).
+    pub owner_key: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum LogBackend {
+    Embedded {
+        path: PathBuf,
+        durability: Durability,
+        partitions: i32,
+    },
+    Kafka {
+        brokers: String,
+        partitions: i32,
+        replication_factor: i32,
+        delivery_timeout: Duration,
+        properties: Vec<(String, String)>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub backend: LogBackend,
+    pub topics: Topics,
+    pub receiver: ReceiverSettings,
+    pub apps: Vec<App>,
+    /// Set when no credentials were configured and demo ones were generated.
+    pub demo: Option<DemoCredentials>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoCredentials {
+    pub token: String,
+    pub aes_key: String,
+    pub app_key: String,
+    pub file: PathBuf,
+}
+
+/// Reads variables through a function so tests can supply their own environment.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+fn secret(env: &dyn Env, name: &str) -> Result<Option<String>> {
+    let direct = env.var(name);
+    let file = env.var(&format!("{name}_FILE"));
+    match (direct, file) {
+        (Some(_), Some(_)) => bail!("both {name} and {name}_FILE are set; set only one"),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some(path)) => Ok(Some(
+            read_secret_file(Path::new(&path)).with_context(|| format!("{name}_FILE"))?,
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+fn read_secret_file(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read secret file {}", path.display()))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn parse_env<T: std::str::FromStr>(env: &dyn Env, name: &str) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    env.var(name)
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|e| anyhow::anyhow!("{name}={v:?} is invalid: {e}"))
+        })
+        .transpose()
+}
+
+impl Config {
+    /// `generate_demo`: when no credentials are configured, create demo ones (services) or leave the app list
+    /// empty (tools that only read the log).
+    pub fn load(file: Option<&Path>, env: &dyn Env, generate_demo: bool) -> Result<Self> {
+        let parsed: FileConfig = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read configuration file {}", path.display())
+                })?;
+                toml::from_str(&text)
+                    .with_context(|| format!("configuration file {} is invalid", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        Self::build(parsed, env, generate_demo)
+    }
+
+    fn build(file: FileConfig, env: &dyn Env, generate_demo: bool) -> Result<Self> {
+        let listen_raw = env
+            .var("DINGGUARD_LISTEN")
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_raw.parse().with_context(|| {
+            format!("listen address {listen_raw:?} is not HOST:PORT with a numeric IP")
+        })?;
+        let data_dir = env
+            .var("DINGGUARD_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file.data_dir)
+            .unwrap_or_else(|| "data".into());
+        let log_format = match env
+            .var("DINGGUARD_LOG_FORMAT")
+            .or(file.log_format)
+            .as_deref()
+        {
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            None | Some("auto") => {
+                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    LogFormat::Text
+                } else {
+                    LogFormat::Json
+                }
+            }
+            Some(other) => bail!("log format {other:?} must be json, text or auto"),
+        };
+
+        let prefix_raw = env
+            .var("DINGGUARD_TOPIC_PREFIX")
+            .or(file.log.topic_prefix)
+            .unwrap_or_else(|| "dingguard".into());
+        let topics = Topics::new(&TopicPrefix::parse(&prefix_raw)?);
+        let partitions = parse_env::<i32>(env, "DINGGUARD_LOG_PARTITIONS")?.or(file.log.partitions);
+        if partitions.is_some_and(|p| !(1..=1000).contains(&p)) {
+            bail!("log partitions must be between 1 and 1000");
+        }
+        let brokers = env
+            .var("DINGGUARD_KAFKA_BROKERS")
+            .or(file.log.kafka_brokers)
+            .filter(|b| !b.trim().is_empty());
+        let backend = match brokers {
+            Some(brokers) => {
+                let delivery_ms = parse_env::<u64>(env, "DINGGUARD_KAFKA_DELIVERY_TIMEOUT_MS")?
+                    .or(file.log.delivery_timeout_ms)
+                    .unwrap_or(1000);
+                if !(100..=1400).contains(&delivery_ms) {
+                    bail!(
+                        "kafka delivery timeout {delivery_ms} ms must be between 100 and 1400 ms, so the reply still \
+                         beats DingTalk's 1.5 s deadline"
+                    );
+                }
+                if file.log.durability.is_some() {
+                    bail!(
+                        "log.durability applies to the embedded log only; Kafka always writes with acks=all"
+                    );
+                }
+                LogBackend::Kafka {
+                    brokers,
+                    partitions: partitions.unwrap_or(6),
+                    replication_factor: file.log.replication_factor.unwrap_or(1),
+                    delivery_timeout: Duration::from_millis(delivery_ms),
+                    properties: file.log.kafka_properties.into_iter().collect(),
+                }
+            }
+            None => {
+                if !file.log.kafka_properties.is_empty() || file.log.replication_factor.is_some() {
+                    bail!(
+                        "log.kafka_properties and log.replication_factor need DINGGUARD_KAFKA_BROKERS (or log.kafka_brokers)"
+                    );
+                }
+                let durability = match env
+                    .var("DINGGUARD_LOG_DURABILITY")
+                    .or(file.log.durability)
+                    .as_deref()
+                {
+                    None | Some("full") => Durability::Full,
+                    Some("normal") => Durability::Normal,
+                    Some(other) => bail!("log durability {other:?} must be full or normal"),
+                };
+                LogBackend::Embedded {
+                    path: data_dir.join("eventlog.db"),
+                    durability,
+                    partitions: partitions.unwrap_or(4),
+                }
+            }
+        };
+
+        let defaults = ReceiverSettings::default();
+        let window =
+            parse_env::<u64>(env, "DINGGUARD_TIME_WINDOW_SECS")?.or(file.receiver.time_window_secs);
+        let receiver = ReceiverSettings {
+            time_window: window.map_or(defaults.time_window, Duration::from_secs),
+            max_body_bytes: parse_env(env, "DINGGUARD_MAX_BODY_BYTES")?
+                .or(file.receiver.max_body_bytes)
+                .unwrap_or(defaults.max_body_bytes),
+            replay_cache_entries: file
+                .receiver
+                .replay_cache_entries
+                .unwrap_or(defaults.replay_cache_entries),
+            readiness_interval: parse_env::<u64>(env, "DINGGUARD_READINESS_INTERVAL_MS")?
+                .or(file.receiver.readiness_interval_ms)
+                .map_or(defaults.readiness_interval, Duration::from_millis),
+        };
+        if receiver.time_window < Duration::from_secs(1) {
+            bail!("the callback time window must be at least 1 second");
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&receiver.max_body_bytes) {
+            bail!("max body bytes must be between 1 KiB and 64 MiB");
+        }
+
+        let mut apps = Vec::new();
+        for section in file.dingtalk.apps {
+            apps.push(app_from_section(section)?);
+        }
+        let (env_token, env_aes, env_app_key) = (
+            secret(env, "DINGGUARD_DINGTALK_TOKEN")?,
+            secret(env, "DINGGUARD_DINGTALK_AES_KEY")?,
+            env.var("DINGGUARD_DINGTALK_APP_KEY"),
+        );
+        let mut demo = None;
+        match (env_token, env_aes, env_app_key) {
+            (Some(token), Some(aes), Some(app_key)) => {
+                apps.retain(|a| a.name.as_str() != AppName::DEFAULT);
+                apps.push(build_app(AppName::default_app(), &token, &aes, &app_key)?);
+            }
+            (None, None, None) => {
+                if apps.is_empty() && generate_demo {
+                    let creds = demo_credentials(&data_dir)?;
+                    apps.push(build_app(
+                        AppName::default_app(),
+                        &creds.token,
+                        &creds.aes_key,
+                        &creds.app_key,
+                    )?);
+                    demo = Some(creds);
+                }
+            }
+            (token, aes, key) => {
+                let missing: Vec<&str> = [
+                    (token.is_none(), "DINGGUARD_DINGTALK_TOKEN"),
+                    (aes.is_none(), "DINGGUARD_DINGTALK_AES_KEY"),
+                    (key.is_none(), "DINGGUARD_DINGTALK_APP_KEY"),
+                ]
+                .into_iter()
+                .filter_map(|(missing, name)| missing.then_some(name))
+                .collect();
+                bail!(
+                    "DingTalk credentials are incomplete: {} not set; set all three or none",
+                    missing.join(", ")
+                );
+            }
+        }
+        let mut names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(dup) = names.windows(2).find(|w| w[0] == w[1]) {
+            bail!(
+                "two DingTalk apps are named {:?}; app names must be unique",
+                dup[0]
+            );
+        }
+        Ok(Self {
+            listen,
+            data_dir,
+            log_format,
+            backend,
+            topics,
+            receiver,
+            apps,
+            demo,
+        })
+    }
+}
+
+fn app_from_section(section: AppSection) -> Result<App> {
+    let name = AppName::parse(&section.name)?;
+    let token = match (section.token, section.token_file) {
+        (Some(t), None) => t,
+        (None, Some(path)) => read_secret_file(&path)?,
+        _ => bail!("app {name}: set exactly one of token and token_file"),
+    };
+    let aes = match (section.aes_key, section.aes_key_file) {
+        (Some(k), None) => k,
+        (None, Some(path)) => read_secret_file(&path)?,
+        _ => bail!("app {name}: set exactly one of aes_key and aes_key_file"),
+    };
+    build_app(name, &token, &aes, &section.owner_key)
+}
+
+fn build_app(name: AppName, token: &str, aes: &str, owner: &str) -> Result<App> {
+    let crypto = CallbackCrypto::new(
+        Token::parse(token).with_context(|| format!("app {name}: signing token"))?,
+        EncodingAesKey::parse(aes).with_context(|| format!("app {name}: EncodingAESKey"))?,
+        OwnerKey::parse(owner).with_context(|| format!("app {name}: owner key"))?,
+    );
+    Ok(App { name, crypto })
+}
+
+#[derive(Deserialize, serde::Serialize)]
+struct DemoFile {
+    token: String,
+    aes_key: String,
+    app_key: String,
+}
+
+/// Demo credentials, generated once per data directory so restarts and the simulator keep matching.
+fn demo_credentials(data_dir: &Path) -> Result<DemoCredentials> {
+    let file = data_dir.join("demo-credentials.toml");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let d: DemoFile = toml::from_str(&text)
+            .with_context(|| format!("{} is damaged; delete it", file.display()))?;
+        return Ok(DemoCredentials {
+            token: d.token,
+            aes_key: d.aes_key,
+            app_key: d.app_key,
+            file,
+        });
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let d = DemoFile {
+        token: dingguard_simulator::random_id("demo")
+            .chars()
+            .take(32)
+            .collect(),
+        aes_key: EncodingAesKey::generate(),
+        app_key: format!("dingdemo{}", &dingguard_simulator::random_id("")[..12]),
+    };
+    let text = format!(
+        "# Demo DingTalk credentials generated by `dingguard serve`; configure real ones to replace them.\n\
+         token = {:?}\naes_key = {:?}\napp_key = {:?}\n",
+        d.token, d.aes_key, d.app_key
+    );
+    std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(DemoCredentials {
+        token: d.token,
+        aes_key: d.aes_key,
+        app_key: d.app_key,
+        file,
+    })
+}
+
+#[cfg(test)]
+mod tests;

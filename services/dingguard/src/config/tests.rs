@@ -1,0 +1,142 @@
+use std::collections::HashMap;
+
+use super::*;
+
+struct MapEnv(HashMap<&'static str, String>);
+
+impl Env for MapEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+}
+
+fn env(pairs: &[(&'static str, &str)]) -> MapEnv {
+    MapEnv(pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect())
+}
+
+const AES: &str = "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus";
+
+#[test]
+fn env_credentials_make_the_default_app_and_kafka_is_chosen_by_brokers() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = env(&[
+        ("DINGGUARD_DATA_DIR", dir.path().to_str().unwrap()),
+        ("DINGGUARD_DINGTALK_TOKEN", "tok"),
+        ("DINGGUARD_DINGTALK_AES_KEY", AES),
+        ("DINGGUARD_DINGTALK_APP_KEY", "dingabc"),
+        ("DINGGUARD_KAFKA_BROKERS", "127.0.0.1:9092"),
+        ("DINGGUARD_TOPIC_PREFIX", "acme"),
+    ]);
+    let config = Config::build(FileConfig::default(), &e, true).unwrap();
+    assert_eq!(config.apps.len(), 1);
+    assert_eq!(config.apps[0].name.as_str(), "default");
+    assert!(config.demo.is_none());
+    assert!(matches!(config.backend, LogBackend::Kafka { .. }));
+    assert_eq!(config.topics.events, "acme.events");
+    assert!(
+        !format!("{config:?}").contains("tok\""),
+        "secrets leak into Debug"
+    );
+}
+
+#[test]
+fn no_credentials_generate_stable_demo_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = env(&[("DINGGUARD_DATA_DIR", dir.path().to_str().unwrap())]);
+    let first = Config::build(FileConfig::default(), &e, true)
+        .unwrap()
+        .demo
+        .unwrap();
+    let second = Config::build(FileConfig::default(), &e, true)
+        .unwrap()
+        .demo
+        .unwrap();
+    assert_eq!(first.aes_key, second.aes_key);
+    assert!(EncodingAesKey::parse(&first.aes_key).is_ok());
+}
+
+#[test]
+fn incomplete_credentials_name_what_is_missing() {
+    let e = env(&[("DINGGUARD_DINGTALK_TOKEN", "tok")]);
+    let err = Config::build(FileConfig::default(), &e, true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("DINGGUARD_DINGTALK_AES_KEY") && err.contains("DINGGUARD_DINGTALK_APP_KEY"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_values_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for (pairs, needle) in [
+        (vec![("DINGGUARD_LISTEN", "nowhere")], "listen address"),
+        (
+            vec![
+                ("DINGGUARD_KAFKA_BROKERS", "k:9092"),
+                ("DINGGUARD_KAFKA_DELIVERY_TIMEOUT_MS", "5000"),
+            ],
+            "1.5 s",
+        ),
+        (
+            vec![("DINGGUARD_TOPIC_PREFIX", "bad prefix")],
+            "topic prefix",
+        ),
+        (
+            vec![("DINGGUARD_MAX_BODY_BYTES", "ten")],
+            "DINGGUARD_MAX_BODY_BYTES",
+        ),
+        (
+            vec![
+                ("DINGGUARD_DINGTALK_TOKEN", "t"),
+                ("DINGGUARD_DINGTALK_AES_KEY", "short"),
+                ("DINGGUARD_DINGTALK_APP_KEY", "k"),
+            ],
+            "EncodingAESKey",
+        ),
+    ] {
+        let mut all = pairs.clone();
+        all.push(("DINGGUARD_DATA_DIR", d));
+        let err = format!(
+            "{:#}",
+            Config::build(FileConfig::default(), &env(&all), true).unwrap_err()
+        );
+        assert!(err.contains(needle), "expected {needle:?} in {err:?}");
+    }
+}
+
+#[test]
+fn toml_apps_and_secret_files_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "filetoken\n").unwrap();
+    let text = format!(
+        r#"
+listen = "127.0.0.1:9000"
+[[dingtalk.apps]]
+name = "hr"
+token_file = {:?}
+aes_key = "{AES}"
+owner_key = "dinghr"
+[[dingtalk.apps]]
+name = "sales"
+token = "t2"
+aes_key = "{AES}"
+owner_key = "dingsales"
+"#,
+        token_file
+    );
+    let file: FileConfig = toml::from_str(&text).unwrap();
+    let config = Config::build(
+        file,
+        &env(&[("DINGGUARD_DATA_DIR", dir.path().to_str().unwrap())]),
+        true,
+    )
+    .unwrap();
+    assert_eq!(config.apps.len(), 2);
+    assert_eq!(config.listen.port(), 9000);
+    assert!(config.demo.is_none());
+    assert!(toml::from_str::<FileConfig>("unknown_key = 1").is_err());
+}

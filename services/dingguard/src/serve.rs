@@ -1,0 +1,154 @@
+//! Process wiring: open the log, build the services, serve HTTP, and shut down in order on a signal.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, KafkaLog, KafkaOptions};
+use dingguard_model::SystemClock;
+use dingguard_receiver::{Receiver, ops_routes};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, LogBackend, LogFormat, ProcessEnv};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    AllInOne,
+    Receiver,
+}
+
+pub fn open_log(backend: &LogBackend) -> Result<EventLog> {
+    Ok(match backend {
+        LogBackend::Embedded {
+            path,
+            durability,
+            partitions,
+        } => {
+            let options = EmbeddedOptions {
+                partitions: *partitions,
+                durability: *durability,
+                ..EmbeddedOptions::default()
+            };
+            EventLog::Embedded(
+                EmbeddedLog::open(path, options)
+                    .with_context(|| format!("cannot open the event log at {}", path.display()))?,
+            )
+        }
+        LogBackend::Kafka {
+            brokers,
+            partitions,
+            replication_factor,
+            delivery_timeout,
+            properties,
+        } => {
+            let mut options = KafkaOptions::new(brokers.clone());
+            options.partitions = *partitions;
+            options.replication_factor = *replication_factor;
+            options.delivery_timeout = *delivery_timeout;
+            options.properties = properties.clone();
+            EventLog::Kafka(
+                KafkaLog::connect(options).context("cannot configure the Kafka client")?,
+            )
+        }
+    })
+}
+
+fn describe(backend: &LogBackend) -> String {
+    match backend {
+        LogBackend::Embedded { path, .. } => format!("embedded event log at {}", path.display()),
+        LogBackend::Kafka { brokers, .. } => format!("Kafka event log at {brokers}"),
+    }
+}
+
+pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
+    let config = Config::load(config_file, &ProcessEnv, true)?;
+    dingguard_telemetry::init(match config.log_format {
+        LogFormat::Json => dingguard_telemetry::Format::Json,
+        LogFormat::Text => dingguard_telemetry::Format::Text,
+    });
+    let log = open_log(&config.backend)?;
+    if let Err(error) = log.ensure_topics(&config.topics.all()).await {
+        // Not fatal: the readiness probe keeps trying and creates them once the log is reachable.
+        tracing::warn!(%error, "could not create topics yet");
+    }
+
+    let mut registry = Registry::default();
+    let receiver = Receiver::new(
+        config.apps.clone(),
+        log.clone(),
+        config.topics.clone(),
+        config.receiver.clone(),
+        Arc::new(SystemClock),
+        &mut registry,
+    );
+    let app = receiver
+        .router()
+        .merge(ops_routes(Arc::new(registry), receiver.readiness()));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let watcher = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { receiver.watch_log(shutdown).await })
+    };
+
+    let role = match mode {
+        Mode::AllInOne => "serve",
+        Mode::Receiver => "receiver",
+    };
+    tracing::info!(%addr, role, backend = log.backend(), data_dir = %config.data_dir.display(), "dingguard started");
+    println!(
+        "dingguard {role} listening on http://{addr} ({})",
+        describe(&config.backend)
+    );
+    if let Some(demo) = &config.demo {
+        println!(
+            "\nNo DingTalk credentials are configured, so demo ones were generated ({}).\n\
+             Send a simulated callback from another terminal:\n\n  \
+             DINGGUARD_DINGTALK_TOKEN={} DINGGUARD_DINGTALK_AES_KEY={} DINGGUARD_DINGTALK_APP_KEY={} \\\n    \
+             cargo run --release -q -p dingguard -- simulate --url http://{addr}/dingtalk/callback --scenario external-member\n",
+            demo.file.display(),
+            demo.token,
+            demo.aes_key,
+            demo.app_key
+        );
+    }
+
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight callbacks");
+        signal.cancel();
+    });
+    let stop = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await?;
+    shutdown.cancel();
+    let _ = watcher.await;
+    log.flush(Duration::from_secs(5))
+        .await
+        .context("flushing the event log")?;
+    tracing::info!("dingguard stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
