@@ -1,1 +1,24 @@
+//! Test support: a real Kafka-protocol broker process, the receiver in-process on port 0, the built binary as a
+//! child process, and an independent implementation of DingTalk's callback algorithm to check ours against.
 
+pub mod app;
+pub mod broker;
+pub mod process;
+pub mod reference;
+
+use std::path::PathBuf;
+
+/// The repository root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0").local_addr().expect("local addr").port()
+}
+
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+    i64::try_from(since.as_millis()).expect("fits")
+}

@@ -32,12 +32,8 @@ impl CallbackQuery {
             };
             *slot = Some(value.into_owned());
         }
-        let signature = msg_signature
-            .or(signature)
-            .ok_or(ProtocolError::MissingParameter("msg_signature"))?;
-        let timestamp = time_stamp
-            .or(timestamp)
-            .ok_or(ProtocolError::MissingParameter("timestamp"))?;
+        let signature = msg_signature.or(signature).ok_or(ProtocolError::MissingParameter("msg_signature"))?;
+        let timestamp = time_stamp.or(timestamp).ok_or(ProtocolError::MissingParameter("timestamp"))?;
         let nonce = nonce.ok_or(ProtocolError::MissingParameter("nonce"))?;
         if signature.len() != 40 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ProtocolError::MalformedParameter("msg_signature"));
@@ -45,11 +41,7 @@ impl CallbackQuery {
         if nonce.is_empty() || nonce.len() > 64 {
             return Err(ProtocolError::MalformedParameter("nonce"));
         }
-        Ok(Self {
-            signature,
-            timestamp,
-            nonce,
-        })
+        Ok(Self { signature, timestamp, nonce })
     }
 }
 
@@ -64,14 +56,8 @@ impl Timestamp {
         if raw.is_empty() || raw.len() > 16 || !raw.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ProtocolError::MalformedParameter("timestamp"));
         }
-        let value: u64 = raw
-            .parse()
-            .map_err(|_| ProtocolError::MalformedParameter("timestamp"))?;
-        Ok(Self(if raw.len() >= 12 {
-            value
-        } else {
-            value.saturating_mul(1000)
-        }))
+        let value: u64 = raw.parse().map_err(|_| ProtocolError::MalformedParameter("timestamp"))?;
+        Ok(Self(if raw.len() >= 12 { value } else { value.saturating_mul(1000) }))
     }
 
     pub fn millis(self) -> u64 {
@@ -88,8 +74,7 @@ pub struct Envelope<'a> {
 
 impl<'a> Envelope<'a> {
     pub fn parse(body: &'a [u8]) -> Result<Self, ProtocolError> {
-        let envelope: Self =
-            serde_json::from_slice(body).map_err(|_| ProtocolError::MalformedEnvelope)?;
+        let envelope: Self = serde_json::from_slice(body).map_err(|_| ProtocolError::MalformedEnvelope)?;
         if envelope.encrypt.is_empty() {
             return Err(ProtocolError::MalformedEnvelope);
         }
@@ -113,22 +98,12 @@ impl CallbackReply {
     pub fn new(crypto: &CallbackCrypto, plaintext: &[u8], timestamp: &str, nonce: &str) -> Self {
         let encrypt = crypto.encrypt(plaintext);
         let msg_signature = crypto.sign(timestamp, nonce, &encrypt);
-        Self {
-            msg_signature,
-            time_stamp: timestamp.to_owned(),
-            nonce: nonce.to_owned(),
-            encrypt,
-        }
+        Self { msg_signature, time_stamp: timestamp.to_owned(), nonce: nonce.to_owned(), encrypt }
     }
 
     /// Checks a reply as DingTalk would and returns its decrypted plaintext.
     pub fn open(&self, crypto: &CallbackCrypto) -> Result<Vec<u8>, ProtocolError> {
-        crypto.verify(
-            &self.msg_signature,
-            &self.time_stamp,
-            &self.nonce,
-            &self.encrypt,
-        )?;
+        crypto.verify(&self.msg_signature, &self.time_stamp, &self.nonce, &self.encrypt)?;
         Ok(crypto.open(&self.encrypt)?)
     }
 }

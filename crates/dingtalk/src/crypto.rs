@@ -49,11 +49,7 @@ pub struct Token(String);
 impl Token {
     pub fn parse(raw: &str) -> Result<Self, CredentialError> {
         let ok = !raw.is_empty() && raw.len() <= 128 && raw.bytes().all(|b| b.is_ascii_graphic());
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(CredentialError::Token)
-        }
+        if ok { Ok(Self(raw.to_owned())) } else { Err(CredentialError::Token) }
     }
     pub fn expose(&self) -> &str {
         &self.0
@@ -112,11 +108,7 @@ pub struct OwnerKey(String);
 
 impl OwnerKey {
     pub fn parse(raw: &str) -> Result<Self, CredentialError> {
-        if raw.trim().is_empty() {
-            Err(CredentialError::OwnerKey)
-        } else {
-            Ok(Self(raw.to_owned()))
-        }
+        if raw.trim().is_empty() { Err(CredentialError::OwnerKey) } else { Ok(Self(raw.to_owned())) }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -163,27 +155,15 @@ impl CallbackCrypto {
     }
 
     /// Constant-time comparison, so response timing says nothing about how much of a forged signature matched.
-    pub fn verify(
-        &self,
-        given: &str,
-        timestamp: &str,
-        nonce: &str,
-        encrypt: &str,
-    ) -> Result<(), CryptoError> {
+    pub fn verify(&self, given: &str, timestamp: &str, nonce: &str, encrypt: &str) -> Result<(), CryptoError> {
         let expected = self.sign(timestamp, nonce, encrypt);
         let given = given.to_ascii_lowercase();
-        if expected.as_bytes().ct_eq(given.as_bytes()).into() {
-            Ok(())
-        } else {
-            Err(CryptoError::SignatureMismatch)
-        }
+        if expected.as_bytes().ct_eq(given.as_bytes()).into() { Ok(()) } else { Err(CryptoError::SignatureMismatch) }
     }
 
     /// Decrypts without judging the owner key; see [`Self::open`] for the checked path.
     pub fn decrypt(&self, encrypt: &str) -> Result<Decrypted, CryptoError> {
-        let mut buf = STANDARD
-            .decode(encrypt.as_bytes())
-            .map_err(|_| CryptoError::Base64)?;
+        let mut buf = STANDARD.decode(encrypt.as_bytes()).map_err(|_| CryptoError::Base64)?;
         if buf.is_empty() || buf.len() % 16 != 0 {
             return Err(CryptoError::CiphertextLength(buf.len()));
         }
@@ -196,9 +176,7 @@ impl CallbackCrypto {
         if pad == 0
             || pad > PAD_BLOCK
             || pad > buf.len()
-            || !buf[buf.len() - pad..]
-                .iter()
-                .all(|&b| usize::from(b) == pad)
+            || !buf[buf.len() - pad..].iter().all(|&b| usize::from(b) == pad)
         {
             return Err(CryptoError::Padding);
         }
@@ -206,34 +184,20 @@ impl CallbackCrypto {
         if buf.len() < RANDOM_PREFIX + LENGTH_FIELD {
             return Err(CryptoError::Truncated);
         }
-        let declared = u32::from_be_bytes(
-            buf[RANDOM_PREFIX..RANDOM_PREFIX + LENGTH_FIELD]
-                .try_into()
-                .expect("4 bytes"),
-        );
+        let declared =
+            u32::from_be_bytes(buf[RANDOM_PREFIX..RANDOM_PREFIX + LENGTH_FIELD].try_into().expect("4 bytes"));
         let body = &buf[RANDOM_PREFIX + LENGTH_FIELD..];
         let len = usize::try_from(declared).unwrap_or(usize::MAX);
         if len > body.len() {
-            return Err(CryptoError::LengthOverflow {
-                declared,
-                available: body.len(),
-            });
+            return Err(CryptoError::LengthOverflow { declared, available: body.len() });
         }
-        Ok(Decrypted {
-            message: body[..len].to_vec(),
-            owner: body[len..].to_vec(),
-        })
+        Ok(Decrypted { message: body[..len].to_vec(), owner: body[len..].to_vec() })
     }
 
     /// Decrypts and requires the trailing owner key to be this app's, byte for byte.
     pub fn open(&self, encrypt: &str) -> Result<Vec<u8>, CryptoError> {
         let decrypted = self.decrypt(encrypt)?;
-        if decrypted
-            .owner
-            .as_slice()
-            .ct_eq(self.owner.0.as_bytes())
-            .into()
-        {
+        if decrypted.owner.as_slice().ct_eq(self.owner.0.as_bytes()).into() {
             Ok(decrypted.message)
         } else {
             Err(CryptoError::OwnerMismatch)
@@ -252,11 +216,7 @@ impl CallbackCrypto {
         let pad = PAD_BLOCK - unpadded % PAD_BLOCK;
         let mut buf = Vec::with_capacity(unpadded + pad);
         buf.extend_from_slice(prefix);
-        buf.extend_from_slice(
-            &u32::try_from(message.len())
-                .expect("message under 4 GiB")
-                .to_be_bytes(),
-        );
+        buf.extend_from_slice(&u32::try_from(message.len()).expect("message under 4 GiB").to_be_bytes());
         buf.extend_from_slice(message);
         buf.extend_from_slice(owner);
         buf.resize(unpadded + pad, u8::try_from(pad).expect("pad fits a byte"));
@@ -271,9 +231,7 @@ impl CallbackCrypto {
 pub(crate) fn random_alnum(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-        .collect()
+    (0..len).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect()
 }
 
 #[cfg(test)]

@@ -98,16 +98,13 @@ fn non_empty(value: Option<String>) -> Option<String> {
 
 impl EventHeader {
     pub fn parse(message: &[u8]) -> Result<Self, PayloadError> {
-        let raw: Raw = serde_json::from_slice(message)
-            .map_err(|e| PayloadError::NotJsonObject(e.to_string()))?;
+        let raw: Raw = serde_json::from_slice(message).map_err(|e| PayloadError::NotJsonObject(e.to_string()))?;
         Ok(Self {
             event_type: non_empty(raw.event_type_pascal.or(raw.event_type_camel)),
             event_id: text(raw.event_id.or(raw.event_id_pascal)),
             biz_id: text(raw.biz_id.or(raw.biz_id_camel)),
             corp_id: non_empty(raw.corp_id_pascal.or(raw.corp_id_camel)),
-            event_time_ms: millis(raw.event_time)
-                .or(millis(raw.time_stamp_camel))
-                .or(millis(raw.time_stamp_pascal)),
+            event_time_ms: millis(raw.event_time).or(millis(raw.time_stamp_camel)).or(millis(raw.time_stamp_pascal)),
             chat_id: non_empty(
                 raw.chat_id_camel
                     .or(raw.chat_id_pascal)
@@ -125,8 +122,6 @@ impl EventHeader {
 
     /// Group events are ordered per group; everything else per user.
     pub fn is_chat_event(&self) -> bool {
-        self.event_type
-            .as_deref()
-            .is_some_and(|t| t.starts_with("chat_"))
+        self.event_type.as_deref().is_some_and(|t| t.starts_with("chat_"))
     }
 }

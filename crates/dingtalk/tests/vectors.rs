@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 
 use dingguard_dingtalk::{
-    CallbackCrypto, CallbackQuery, CallbackReply, EncodingAesKey, Envelope, EventHeader, OwnerKey,
-    ProtocolError, Timestamp, Token,
+    CallbackCrypto, CallbackQuery, CallbackReply, EncodingAesKey, Envelope, EventHeader, OwnerKey, ProtocolError,
+    Timestamp, Token,
 };
 use serde_json::Value;
 
@@ -27,25 +27,13 @@ fn all_four_published_vectors_verify_and_decrypt() {
     assert_eq!(vectors.len(), 4);
     for v in vectors {
         let c = crypto_of(v);
-        let (ts, nonce, enc) = (
-            v["timestamp"].as_str().unwrap(),
-            v["nonce"].as_str().unwrap(),
-            v["encrypt"].as_str().unwrap(),
-        );
-        assert_eq!(
-            c.sign(ts, nonce, enc),
-            v["signature"].as_str().unwrap(),
-            "vector {}",
-            v["token"]
-        );
-        c.verify(v["signature"].as_str().unwrap(), ts, nonce, enc)
-            .unwrap();
+        let (ts, nonce, enc) =
+            (v["timestamp"].as_str().unwrap(), v["nonce"].as_str().unwrap(), v["encrypt"].as_str().unwrap());
+        assert_eq!(c.sign(ts, nonce, enc), v["signature"].as_str().unwrap(), "vector {}", v["token"]);
+        c.verify(v["signature"].as_str().unwrap(), ts, nonce, enc).unwrap();
         assert!(c.verify(&"0".repeat(40), ts, nonce, enc).is_err());
         let message = c.open(enc).unwrap();
-        assert_eq!(
-            std::str::from_utf8(&message).unwrap(),
-            v["plaintext"].as_str().unwrap()
-        );
+        assert_eq!(std::str::from_utf8(&message).unwrap(), v["plaintext"].as_str().unwrap());
     }
 }
 
@@ -76,54 +64,25 @@ fn our_reply_has_dingtalk_field_names() {
 }
 
 fn pairs(list: &[(&'static str, &'static str)]) -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
-    list.iter()
-        .map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v)))
-        .collect()
+    list.iter().map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v))).collect()
 }
 
 #[test]
 fn both_query_spellings_are_accepted() {
     let sig = "5a65ceeef9aab2d149439f82dc191dd6c5cbe2c0";
-    let a = CallbackQuery::from_pairs(pairs(&[
-        ("signature", sig),
-        ("timestamp", "1"),
-        ("nonce", "n"),
-    ]))
-    .unwrap();
-    let b = CallbackQuery::from_pairs(pairs(&[
-        ("msg_signature", sig),
-        ("timeStamp", "1"),
-        ("nonce", "n"),
-    ]))
-    .unwrap();
+    let a = CallbackQuery::from_pairs(pairs(&[("signature", sig), ("timestamp", "1"), ("nonce", "n")])).unwrap();
+    let b = CallbackQuery::from_pairs(pairs(&[("msg_signature", sig), ("timeStamp", "1"), ("nonce", "n")])).unwrap();
     assert_eq!(a, b);
-    let missing =
-        CallbackQuery::from_pairs(pairs(&[("timestamp", "1"), ("nonce", "n")])).unwrap_err();
-    assert!(matches!(
-        missing,
-        ProtocolError::MissingParameter("msg_signature")
-    ));
-    let bad = CallbackQuery::from_pairs(pairs(&[
-        ("signature", "xyz"),
-        ("timestamp", "1"),
-        ("nonce", "n"),
-    ]));
-    assert!(matches!(
-        bad,
-        Err(ProtocolError::MalformedParameter("msg_signature"))
-    ));
+    let missing = CallbackQuery::from_pairs(pairs(&[("timestamp", "1"), ("nonce", "n")])).unwrap_err();
+    assert!(matches!(missing, ProtocolError::MissingParameter("msg_signature")));
+    let bad = CallbackQuery::from_pairs(pairs(&[("signature", "xyz"), ("timestamp", "1"), ("nonce", "n")]));
+    assert!(matches!(bad, Err(ProtocolError::MalformedParameter("msg_signature"))));
 }
 
 #[test]
 fn timestamps_in_seconds_and_milliseconds_normalise() {
-    assert_eq!(
-        Timestamp::parse("1614767836").unwrap().millis(),
-        1_614_767_836_000
-    );
-    assert_eq!(
-        Timestamp::parse("1608001896814").unwrap().millis(),
-        1_608_001_896_814
-    );
+    assert_eq!(Timestamp::parse("1614767836").unwrap().millis(), 1_614_767_836_000);
+    assert_eq!(Timestamp::parse("1608001896814").unwrap().millis(), 1_608_001_896_814);
     assert!(Timestamp::parse("16x").is_err());
     assert!(Timestamp::parse("").is_err());
     assert!(Timestamp::parse("99999999999999999999").is_err());
@@ -131,10 +90,7 @@ fn timestamps_in_seconds_and_milliseconds_normalise() {
 
 #[test]
 fn envelopes_must_carry_encrypt() {
-    assert_eq!(
-        Envelope::parse(br#"{"encrypt":"a\/b"}"#).unwrap().encrypt,
-        "a/b"
-    );
+    assert_eq!(Envelope::parse(br#"{"encrypt":"a\/b"}"#).unwrap().encrypt, "a/b");
     assert!(Envelope::parse(b"garbage").is_err());
     assert!(Envelope::parse(br#"{"encrypt":""}"#).is_err());
     assert!(Envelope::parse(br#"{"encrypt":5}"#).is_err());
@@ -144,8 +100,7 @@ fn envelopes_must_carry_encrypt() {
 fn headers_parse_from_both_payload_spellings() {
     let fixture = fixture();
     let samples = &fixture["samples"];
-    let legacy =
-        EventHeader::parse(samples["chat_add_member_legacy"].to_string().as_bytes()).unwrap();
+    let legacy = EventHeader::parse(samples["chat_add_member_legacy"].to_string().as_bytes()).unwrap();
     assert_eq!(legacy.event_type.as_deref(), Some("chat_add_member"));
     assert_eq!(legacy.chat_id.as_deref(), Some("chat676e50a07xxxx"));
     assert_eq!(legacy.user_id.as_deref(), Some("user456"));

@@ -64,30 +64,14 @@ pub struct EmbeddedOptions {
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self {
-            partitions: 4,
-            durability: Durability::Full,
-            max_batch: 2048,
-            queue_depth: 65_536,
-        }
+        Self { partitions: 4, durability: Durability::Full, max_batch: 2048, queue_depth: 65_536 }
     }
 }
 
 enum Op {
-    Append {
-        topic: String,
-        record: Record,
-        reply: oneshot::Sender<Result<Appended, LogError>>,
-    },
-    EnsureTopics {
-        topics: Vec<String>,
-        reply: oneshot::Sender<Result<(), LogError>>,
-    },
-    Commit {
-        group: String,
-        positions: Vec<(String, i32, i64)>,
-        reply: oneshot::Sender<Result<(), LogError>>,
-    },
+    Append { topic: String, record: Record, reply: oneshot::Sender<Result<Appended, LogError>> },
+    EnsureTopics { topics: Vec<String>, reply: oneshot::Sender<Result<(), LogError>> },
+    Commit { group: String, positions: Vec<(String, i32, i64)>, reply: oneshot::Sender<Result<(), LogError>> },
 }
 
 struct Shared {
@@ -113,9 +97,7 @@ fn writer_gone() -> LogError {
 }
 
 fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -123,24 +105,19 @@ impl EmbeddedLog {
     /// Opens (creating if needed) the log at `path` and starts its writer thread.
     pub fn open(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self, LogError> {
         if options.partitions < 1 {
-            return Err(LogError::Config(
-                "embedded log needs at least one partition".into(),
-            ));
+            return Err(LogError::Config("embedded log needs at least one partition".into()));
         }
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
         }
         let conn = Connection::open(&path).map_err(storage)?;
         let sync = match options.durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
         };
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000;"
-        ))
-        .map_err(storage)?;
+        conn.execute_batch(&format!("PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000;"))
+            .map_err(storage)?;
         conn.execute_batch(SCHEMA).map_err(storage)?;
         let (ops, rx) = sync_channel(options.queue_depth);
         let (notify, committed) = watch::channel(0u64);
@@ -156,13 +133,7 @@ impl EmbeddedLog {
             .spawn(move || writer.run(rx, notify))
             .map_err(storage)?;
         Ok(Self {
-            shared: Arc::new(Shared {
-                path,
-                options,
-                ops,
-                committed,
-                active_groups: Mutex::new(HashSet::new()),
-            }),
+            shared: Arc::new(Shared { path, options, ops, committed, active_groups: Mutex::new(HashSet::new()) }),
         })
     }
 
@@ -179,20 +150,13 @@ impl EmbeddedLog {
 
     pub(crate) async fn ensure_topics(&self, topics: &[&str]) -> Result<(), LogError> {
         let (reply, rx) = oneshot::channel();
-        self.submit(Op::EnsureTopics {
-            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
-            reply,
-        })?;
+        self.submit(Op::EnsureTopics { topics: topics.iter().map(|t| (*t).to_owned()).collect(), reply })?;
         rx.await.map_err(|_| writer_gone())?
     }
 
     pub(crate) async fn append(&self, topic: &str, record: Record) -> Result<Appended, LogError> {
         let (reply, rx) = oneshot::channel();
-        self.submit(Op::Append {
-            topic: topic.to_owned(),
-            record,
-            reply,
-        })?;
+        self.submit(Op::Append { topic: topic.to_owned(), record, reply })?;
         rx.await.map_err(|_| writer_gone())?
     }
 
@@ -202,8 +166,7 @@ impl EmbeddedLog {
     }
 
     fn reader(&self) -> Result<Connection, LogError> {
-        let conn = Connection::open_with_flags(&self.shared.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(storage)?;
+        let conn = Connection::open_with_flags(&self.shared.path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(storage)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(storage)?;
         Ok(conn)
     }
@@ -225,27 +188,16 @@ impl EmbeddedLog {
         .map_err(storage)?
     }
 
-    pub(crate) fn consumer(
-        &self,
-        group: &str,
-        topics: &[&str],
-    ) -> Result<EmbeddedConsumer, LogError> {
+    pub(crate) fn consumer(&self, group: &str, topics: &[&str]) -> Result<EmbeddedConsumer, LogError> {
         if !self.shared.active_groups.lock().insert(group.to_owned()) {
             return Err(LogError::GroupBusy(group.to_owned()));
         }
-        let guard = GroupGuard {
-            shared: self.shared.clone(),
-            group: group.to_owned(),
-        };
+        let guard = GroupGuard { shared: self.shared.clone(), group: group.to_owned() };
         let conn = self.reader()?;
         let mut positions = Vec::new();
         for topic in topics {
             let partitions: Option<i32> = conn
-                .query_row(
-                    "SELECT partitions FROM log_topics WHERE topic = ?1",
-                    params![topic],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT partitions FROM log_topics WHERE topic = ?1", params![topic], |r| r.get(0))
                 .optional()
                 .map_err(storage)?;
             for partition in 0..partitions.unwrap_or(self.shared.options.partitions) {
@@ -306,31 +258,22 @@ pub struct EmbeddedConsumer {
 }
 
 impl EmbeddedConsumer {
-    pub(crate) async fn poll(
-        &mut self,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<LoggedRecord>, LogError> {
+    pub(crate) async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<LoggedRecord>, LogError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             self.committed.borrow_and_update();
             let records = self.fetch(max).await?;
             if !records.is_empty() {
                 for record in &records {
-                    if let Some(pos) = self
-                        .positions
-                        .iter_mut()
-                        .find(|(t, p, _)| *t == record.topic && *p == record.partition)
+                    if let Some(pos) =
+                        self.positions.iter_mut().find(|(t, p, _)| *t == record.topic && *p == record.partition)
                     {
                         pos.2 = pos.2.max(record.offset + 1);
                     }
                 }
                 return Ok(records);
             }
-            if tokio::time::timeout_at(deadline, self.committed.changed())
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout_at(deadline, self.committed.changed()).await.is_err() {
                 return Ok(Vec::new());
             }
         }
@@ -355,9 +298,7 @@ impl EmbeddedConsumer {
                 }
                 let room = i64::try_from(room).unwrap_or(i64::MAX);
                 let rows = stmt
-                    .query_map(params![topic, partition, next, room], |row| {
-                        row_to_record(topic, row)
-                    })
+                    .query_map(params![topic, partition, next, room], |row| row_to_record(topic, row))
                     .map_err(storage)?;
                 for row in rows {
                     out.push(row.map_err(storage)?);
@@ -372,18 +313,12 @@ impl EmbeddedConsumer {
     pub(crate) async fn commit(&mut self, records: &[LoggedRecord]) -> Result<(), LogError> {
         let mut next: HashMap<(String, i32), i64> = HashMap::new();
         for r in records {
-            let entry = next
-                .entry((r.topic.clone(), r.partition))
-                .or_insert(r.offset + 1);
+            let entry = next.entry((r.topic.clone(), r.partition)).or_insert(r.offset + 1);
             *entry = (*entry).max(r.offset + 1);
         }
         let positions = next.into_iter().map(|((t, p), o)| (t, p, o)).collect();
         let (reply, rx) = oneshot::channel();
-        self.log.submit(Op::Commit {
-            group: self.group.clone(),
-            positions,
-            reply,
-        })?;
+        self.log.submit(Op::Commit { group: self.group.clone(), positions, reply })?;
         rx.await.map_err(|_| writer_gone())?
     }
 }
@@ -397,10 +332,7 @@ struct Writer {
 }
 
 enum Pending {
-    Append(
-        oneshot::Sender<Result<Appended, LogError>>,
-        Result<Appended, LogError>,
-    ),
+    Append(oneshot::Sender<Result<Appended, LogError>>, Result<Appended, LogError>),
     Done(oneshot::Sender<Result<(), LogError>>),
 }
 
@@ -427,16 +359,10 @@ impl Writer {
     fn commit_batch(&mut self, batch: Vec<Op>) -> bool {
         let mut pending = Vec::with_capacity(batch.len());
         let outcome = (|| -> Result<(), LogError> {
-            self.conn
-                .execute_batch("BEGIN IMMEDIATE")
-                .map_err(storage)?;
+            self.conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
             for op in batch {
                 match op {
-                    Op::Append {
-                        topic,
-                        record,
-                        reply,
-                    } => {
+                    Op::Append { topic, record, reply } => {
                         let result = self.append(&topic, record);
                         if let Err(LogError::Storage(_)) = &result {
                             // A statement failed inside the transaction: give up on the whole batch.
@@ -451,11 +377,7 @@ impl Writer {
                         }
                         pending.push(Pending::Done(reply));
                     }
-                    Op::Commit {
-                        group,
-                        positions,
-                        reply,
-                    } => {
+                    Op::Commit { group, positions, reply } => {
                         let mut stmt = self
                             .conn
                             .prepare_cached(
@@ -465,8 +387,7 @@ impl Writer {
                             )
                             .map_err(storage)?;
                         for (topic, partition, offset) in positions {
-                            stmt.execute(params![group, topic, partition, offset])
-                                .map_err(storage)?;
+                            stmt.execute(params![group, topic, partition, offset]).map_err(storage)?;
                         }
                         pending.push(Pending::Done(reply));
                     }
@@ -492,12 +413,8 @@ impl Writer {
                 self.partitions.clear();
                 for p in pending {
                     match p {
-                        Pending::Append(reply, _) => {
-                            drop(reply.send(Err(LogError::Storage(error.to_string()))))
-                        }
-                        Pending::Done(reply) => {
-                            drop(reply.send(Err(LogError::Storage(error.to_string()))))
-                        }
+                        Pending::Append(reply, _) => drop(reply.send(Err(LogError::Storage(error.to_string())))),
+                        Pending::Done(reply) => drop(reply.send(Err(LogError::Storage(error.to_string())))),
                     }
                 }
                 false
@@ -517,11 +434,7 @@ impl Writer {
             .map_err(storage)?;
         let n: i32 = self
             .conn
-            .query_row(
-                "SELECT partitions FROM log_topics WHERE topic = ?1",
-                params![topic],
-                |r| r.get(0),
-            )
+            .query_row("SELECT partitions FROM log_topics WHERE topic = ?1", params![topic], |r| r.get(0))
             .map_err(storage)?;
         self.partitions.insert(topic.to_owned(), n);
         Ok(n)
@@ -556,11 +469,7 @@ impl Writer {
             .map_err(storage)?;
         if inserted == 1 {
             self.next_offsets.insert(slot, offset + 1);
-            return Ok(Appended {
-                partition,
-                offset,
-                duplicate: false,
-            });
+            return Ok(Appended { partition, offset, duplicate: false });
         }
         self.next_offsets.insert(slot, offset);
         let (partition, offset) = self
@@ -571,10 +480,6 @@ impl Writer {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(storage)?;
-        Ok(Appended {
-            partition,
-            offset,
-            duplicate: true,
-        })
+        Ok(Appended { partition, offset, duplicate: true })
     }
 }

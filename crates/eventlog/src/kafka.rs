@@ -45,9 +45,7 @@ impl KafkaOptions {
 
     fn base(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.brokers)
-            .set("client.id", "dingguard");
+        config.set("bootstrap.servers", &self.brokers).set("client.id", "dingguard");
         for (k, v) in &self.properties {
             config.set(k, v);
         }
@@ -73,9 +71,7 @@ fn millis(d: Duration) -> String {
 impl KafkaLog {
     pub fn connect(options: KafkaOptions) -> Result<Self, LogError> {
         if options.delivery_timeout < Duration::from_millis(100) {
-            return Err(LogError::Config(
-                "kafka delivery timeout must be at least 100 ms".into(),
-            ));
+            return Err(LogError::Config("kafka delivery timeout must be at least 100 ms".into()));
         }
         let producer: FutureProducer = options
             .base()
@@ -84,20 +80,13 @@ impl KafkaLog {
             .set("linger.ms", "1")
             .set("message.timeout.ms", millis(options.delivery_timeout))
             .set("request.timeout.ms", millis(options.delivery_timeout))
-            .set(
-                "socket.connection.setup.timeout.ms",
-                millis(options.delivery_timeout),
-            )
+            .set("socket.connection.setup.timeout.ms", millis(options.delivery_timeout))
             .set("reconnect.backoff.max.ms", "500")
             // Same placement as Java clients and the embedded log, so keys land alike everywhere.
             .set("partitioner", "murmur2_random")
             .create()
             .map_err(|e| LogError::Config(e.to_string()))?;
-        Ok(Self {
-            options: Arc::new(options),
-            producer,
-            topics: Arc::default(),
-        })
+        Ok(Self { options: Arc::new(options), producer, topics: Arc::default() })
     }
 
     pub(crate) async fn ensure_topics(&self, topics: &[&str]) -> Result<(), LogError> {
@@ -116,26 +105,16 @@ impl KafkaLog {
         if topics.is_empty() {
             return Ok(());
         }
-        let admin: AdminClient<DefaultClientContext> = self
-            .options
-            .base()
-            .create()
-            .map_err(|e| LogError::Config(e.to_string()))?;
+        let admin: AdminClient<DefaultClientContext> =
+            self.options.base().create().map_err(|e| LogError::Config(e.to_string()))?;
         let new: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|t| {
-                NewTopic::new(
-                    t,
-                    self.options.partitions,
-                    TopicReplication::Fixed(self.options.replication_factor),
-                )
+                NewTopic::new(t, self.options.partitions, TopicReplication::Fixed(self.options.replication_factor))
             })
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(5)));
-        let results = admin
-            .create_topics(new.iter(), &opts)
-            .await
-            .map_err(unavailable)?;
+        let results = admin.create_topics(new.iter(), &opts).await.map_err(unavailable)?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -150,21 +129,11 @@ impl KafkaLog {
     pub(crate) async fn append(&self, topic: &str, record: Record) -> Result<Appended, LogError> {
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for (k, v) in &record.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v.as_bytes()),
-            });
+            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
         }
-        let future = FutureRecord::to(topic)
-            .key(record.key.as_bytes())
-            .payload(&record.value[..])
-            .headers(headers);
+        let future = FutureRecord::to(topic).key(record.key.as_bytes()).payload(&record.value[..]).headers(headers);
         match self.producer.send(future, Duration::ZERO).await {
-            Ok(delivery) => Ok(Appended {
-                partition: delivery.partition,
-                offset: delivery.offset,
-                duplicate: false,
-            }),
+            Ok(delivery) => Ok(Appended { partition: delivery.partition, offset: delivery.offset, duplicate: false }),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _)) => {
                 Err(LogError::Timeout(self.options.delivery_timeout))
             }
@@ -178,43 +147,25 @@ impl KafkaLog {
         let producer = self.producer.clone();
         let timeout = self.options.delivery_timeout;
         let present: Vec<String> = tokio::task::spawn_blocking(move || {
-            let metadata = producer
-                .client()
-                .fetch_metadata(None, timeout)
-                .map_err(unavailable)?;
+            let metadata = producer.client().fetch_metadata(None, timeout).map_err(unavailable)?;
             if metadata.brokers().is_empty() {
                 return Err(unavailable("cluster reports no brokers"));
             }
-            Ok(metadata
-                .topics()
-                .iter()
-                .filter(|t| t.error().is_none())
-                .map(|t| t.name().to_owned())
-                .collect())
+            Ok(metadata.topics().iter().filter(|t| t.error().is_none()).map(|t| t.name().to_owned()).collect())
         })
         .await
         .map_err(unavailable)??;
-        let missing: Vec<String> = self
-            .topics
-            .lock()
-            .iter()
-            .filter(|t| !present.contains(t))
-            .cloned()
-            .collect();
+        let missing: Vec<String> = self.topics.lock().iter().filter(|t| !present.contains(t)).cloned().collect();
         if !missing.is_empty() {
             tracing::warn!(?missing, "topics missing on the cluster; creating them");
-            self.create_missing(&missing.iter().map(String::as_str).collect::<Vec<_>>())
-                .await?;
+            self.create_missing(&missing.iter().map(String::as_str).collect::<Vec<_>>()).await?;
         }
         Ok(())
     }
 
     pub(crate) async fn flush(&self, timeout: Duration) -> Result<(), LogError> {
         let producer = self.producer.clone();
-        tokio::task::spawn_blocking(move || producer.flush(timeout))
-            .await
-            .map_err(unavailable)?
-            .map_err(unavailable)
+        tokio::task::spawn_blocking(move || producer.flush(timeout)).await.map_err(unavailable)?.map_err(unavailable)
     }
 
     pub(crate) async fn read_all(&self, topic: &str) -> Result<Vec<LoggedRecord>, LogError> {
@@ -223,26 +174,18 @@ impl KafkaLog {
             .set("group.id", format!("dingguard-dump-{}", std::process::id()))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false");
-        let consumer: BaseConsumer = config
-            .create()
-            .map_err(|e| LogError::Config(e.to_string()))?;
+        let consumer: BaseConsumer = config.create().map_err(|e| LogError::Config(e.to_string()))?;
         let topic = topic.to_owned();
         tokio::task::spawn_blocking(move || {
             let timeout = Duration::from_secs(5);
-            let metadata = consumer
-                .fetch_metadata(Some(&topic), timeout)
-                .map_err(unavailable)?;
+            let metadata = consumer.fetch_metadata(Some(&topic), timeout).map_err(unavailable)?;
             let mut assignment = TopicPartitionList::new();
             let mut remaining: HashMap<i32, i64> = HashMap::new();
             for t in metadata.topics() {
                 for p in t.partitions() {
-                    let (low, high) = consumer
-                        .fetch_watermarks(&topic, p.id(), timeout)
-                        .map_err(unavailable)?;
+                    let (low, high) = consumer.fetch_watermarks(&topic, p.id(), timeout).map_err(unavailable)?;
                     if high > low {
-                        assignment
-                            .add_partition_offset(&topic, p.id(), Offset::Beginning)
-                            .map_err(unavailable)?;
+                        assignment.add_partition_offset(&topic, p.id(), Offset::Beginning).map_err(unavailable)?;
                         remaining.insert(p.id(), high);
                     }
                 }
@@ -262,10 +205,7 @@ impl KafkaLog {
                 };
                 let message = message.map_err(unavailable)?;
                 let record = to_logged(&message);
-                if remaining
-                    .get(&record.partition)
-                    .is_some_and(|high| record.offset + 1 >= *high)
-                {
+                if remaining.get(&record.partition).is_some_and(|high| record.offset + 1 >= *high) {
                     remaining.remove(&record.partition);
                 }
                 out.push(record);
@@ -287,13 +227,9 @@ impl KafkaLog {
         for (k, v) in &self.options.consumer_properties {
             config.set(k, v);
         }
-        let consumer: StreamConsumer = config
-            .create()
-            .map_err(|e| LogError::Config(e.to_string()))?;
+        let consumer: StreamConsumer = config.create().map_err(|e| LogError::Config(e.to_string()))?;
         consumer.subscribe(topics).map_err(unavailable)?;
-        Ok(KafkaConsumer {
-            consumer: Arc::new(consumer),
-        })
+        Ok(KafkaConsumer { consumer: Arc::new(consumer) })
     }
 }
 
@@ -303,10 +239,7 @@ fn to_logged<M: Message>(message: &M) -> LoggedRecord {
         .map(|h| {
             h.iter()
                 .map(|header| {
-                    (
-                        header.key.to_owned(),
-                        String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
-                    )
+                    (header.key.to_owned(), String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned())
                 })
                 .collect()
         })
@@ -315,9 +248,7 @@ fn to_logged<M: Message>(message: &M) -> LoggedRecord {
         topic: message.topic().to_owned(),
         partition: message.partition(),
         offset: message.offset(),
-        key: message
-            .key()
-            .map(|k| String::from_utf8_lossy(k).into_owned()),
+        key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
         headers,
         value: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
     }
@@ -328,11 +259,7 @@ pub struct KafkaConsumer {
 }
 
 impl KafkaConsumer {
-    pub(crate) async fn poll(
-        &mut self,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<LoggedRecord>, LogError> {
+    pub(crate) async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<LoggedRecord>, LogError> {
         let mut out = Vec::new();
         let Ok(first) = tokio::time::timeout(wait, self.consumer.recv()).await else {
             return Ok(out);
@@ -351,15 +278,12 @@ impl KafkaConsumer {
     pub(crate) async fn commit(&mut self, records: &[LoggedRecord]) -> Result<(), LogError> {
         let mut next: HashMap<(String, i32), i64> = HashMap::new();
         for r in records {
-            let entry = next
-                .entry((r.topic.clone(), r.partition))
-                .or_insert(r.offset + 1);
+            let entry = next.entry((r.topic.clone(), r.partition)).or_insert(r.offset + 1);
             *entry = (*entry).max(r.offset + 1);
         }
         let mut list = TopicPartitionList::new();
         for ((topic, partition), offset) in next {
-            list.add_partition_offset(&topic, partition, Offset::Offset(offset))
-                .map_err(unavailable)?;
+            list.add_partition_offset(&topic, partition, Offset::Offset(offset)).map_err(unavailable)?;
         }
         let consumer = self.consumer.clone();
         tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync))

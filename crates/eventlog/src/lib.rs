@@ -59,10 +59,7 @@ fn value_as_text<S: serde::Serializer>(value: &Bytes, s: S) -> Result<S::Ok, S::
 
 impl LoggedRecord {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -137,11 +134,7 @@ pub enum Consumer {
 
 impl Consumer {
     /// Up to `max` records, waiting at most `wait` for the first.
-    pub async fn poll(
-        &mut self,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<LoggedRecord>, LogError> {
+    pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<LoggedRecord>, LogError> {
         match self {
             Self::Embedded(c) => c.poll(max, wait).await,
             Self::Kafka(c) => c.poll(max, wait).await,
@@ -203,10 +196,7 @@ mod tests {
         assert_eq!(murmur2(b"foobar") as i32, -790332482);
         assert_eq!(murmur2(b"a-little-bit-long-string") as i32, -985981536);
         assert_eq!(murmur2(b"a-little-bit-longer-string") as i32, -1486304829);
-        assert_eq!(
-            murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8") as i32,
-            -58897971
-        );
+        assert_eq!(murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8") as i32, -58897971);
         assert_eq!(murmur2(b"abc") as i32, 479470107);
         assert!((0..4).contains(&partition_for(b"corp/user/u1", 4)));
     }

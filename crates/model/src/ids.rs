@@ -12,9 +12,7 @@ pub enum IdError {
 
 fn is_path_segment(raw: &str) -> bool {
     (1..=64).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// The name of a configured DingTalk app; it is also the URL path segment of its callback.
@@ -25,11 +23,7 @@ impl AppName {
     pub const DEFAULT: &'static str = "default";
 
     pub fn parse(raw: &str) -> Result<Self, IdError> {
-        if is_path_segment(raw) {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(IdError::AppName(raw.to_owned()))
-        }
+        if is_path_segment(raw) { Ok(Self(raw.to_owned())) } else { Err(IdError::AppName(raw.to_owned())) }
     }
     pub fn default_app() -> Self {
         Self(Self::DEFAULT.to_owned())
@@ -89,14 +83,8 @@ pub struct TopicPrefix(String);
 impl TopicPrefix {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         let ok = (1..=100).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(IdError::TopicPrefix(raw.to_owned()))
-        }
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+        if ok { Ok(Self(raw.to_owned())) } else { Err(IdError::TopicPrefix(raw.to_owned())) }
     }
 }
 

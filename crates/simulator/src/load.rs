@@ -33,29 +33,17 @@ pub struct Target {
 
 impl Target {
     pub fn parse(url: &str) -> Result<Self, LoadError> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| LoadError::Url(url.to_owned()))?;
-        let (authority, path) = rest
-            .split_once('/')
-            .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+        let rest = url.strip_prefix("http://").ok_or_else(|| LoadError::Url(url.to_owned()))?;
+        let (authority, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
         if authority.is_empty() {
             return Err(LoadError::Url(url.to_owned()));
         }
-        let with_port = if authority.contains(':') {
-            authority.to_owned()
-        } else {
-            format!("{authority}:80")
-        };
+        let with_port = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
         let addr = std::net::ToSocketAddrs::to_socket_addrs(&with_port)
             .map_err(|_| LoadError::Resolve(authority.to_owned()))?
             .next()
             .ok_or_else(|| LoadError::Resolve(authority.to_owned()))?;
-        Ok(Self {
-            addr,
-            host: authority.to_owned(),
-            path,
-        })
+        Ok(Self { addr, host: authority.to_owned(), path })
     }
 }
 
@@ -125,9 +113,8 @@ struct Worker {
 async fn connect(target: &Target) -> std::io::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(target.addr).await?;
     stream.set_nodelay(true)?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(std::io::Error::other)?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
     tokio::spawn(connection);
     Ok(sender)
 }
@@ -145,14 +132,8 @@ pub async fn run(
     let deadline = plan.duration.map(|d| started + d);
     let mut handles = Vec::new();
     for _ in 0..plan.concurrency.max(1) {
-        let (target, callbacks, signer, plan, progress, next) = (
-            target.clone(),
-            callbacks.clone(),
-            signer.clone(),
-            plan.clone(),
-            progress.clone(),
-            next.clone(),
-        );
+        let (target, callbacks, signer, plan, progress, next) =
+            (target.clone(), callbacks.clone(), signer.clone(), plan.clone(), progress.clone(), next.clone());
         handles.push(tokio::spawn(async move {
             let mut w = Worker {
                 latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
@@ -175,11 +156,8 @@ pub async fn run(
                     tokio::time::sleep_until(due.into()).await;
                 }
                 let t0 = Instant::now();
-                let ok =
-                    send_one(&target, &mut sender, callback, &signer, plan.verify_replies).await;
-                let micros = u64::try_from(t0.elapsed().as_micros())
-                    .unwrap_or(u64::MAX)
-                    .max(1);
+                let ok = send_one(&target, &mut sender, callback, &signer, plan.verify_replies).await;
+                let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
                 w.latency.saturating_record(micros);
                 w.sent += 1;
                 progress.sent.fetch_add(1, Ordering::Relaxed);

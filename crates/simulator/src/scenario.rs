@@ -26,20 +26,13 @@ pub struct ScenarioContext {
 
 impl ScenarioContext {
     pub fn new(corp_id: impl Into<String>, now_ms: i64) -> Self {
-        Self {
-            corp_id: corp_id.into(),
-            now_ms,
-        }
+        Self { corp_id: corp_id.into(), now_ms }
     }
 }
 
 pub fn random_id(prefix: &str) -> String {
     let mut rng = rand::thread_rng();
-    format!(
-        "{prefix}{:016x}{:08x}",
-        rng.r#gen::<u64>(),
-        rng.r#gen::<u32>()
-    )
+    format!("{prefix}{:016x}{:08x}", rng.r#gen::<u64>(), rng.r#gen::<u32>())
 }
 
 impl Scenario {
@@ -65,30 +58,19 @@ impl Scenario {
 
     pub fn description(self) -> &'static str {
         match self {
-            Self::ExternalMember => {
-                "a person outside the company is added to a group (DingTalk chat_add_member)"
-            }
+            Self::ExternalMember => "a person outside the company is added to a group (DingTalk chat_add_member)",
             Self::GroupCreated => "a group is created with its first members (our chat_create)",
-            Self::FileDownload => {
-                "an employee downloads a file (our file_download, as from the file audit log)"
-            }
-            Self::DownloadRequest => {
-                "an employee asks to download a sensitive file (our file_download_request)"
-            }
+            Self::FileDownload => "an employee downloads a file (our file_download, as from the file audit log)",
+            Self::DownloadRequest => "an employee asks to download a sensitive file (our file_download_request)",
             Self::AddressBook => {
                 "an employee joins, changes and leaves (DingTalk user_add_org, user_modify_org, user_leave_org)"
             }
-            Self::CheckUrl => {
-                "DingTalk verifies the callback URL (check_url); answered, never stored"
-            }
+            Self::CheckUrl => "DingTalk verifies the callback URL (check_url); answered, never stored",
         }
     }
 
     pub fn parse(name: &str) -> Result<Self, UnknownScenario> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| UnknownScenario(name.to_owned()))
+        Self::ALL.into_iter().find(|s| s.name() == name).ok_or_else(|| UnknownScenario(name.to_owned()))
     }
 
     /// The events of one run of the scenario, each with a fresh `eventId`.

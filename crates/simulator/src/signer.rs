@@ -30,11 +30,8 @@ impl Signer {
     pub fn sign(&self, event: &serde_json::Value, timestamp_ms: u64) -> SignedCallback {
         let plaintext = serde_json::to_vec(event).expect("JSON values serialise");
         let mut signed = self.sign_bytes(&plaintext, timestamp_ms);
-        let field = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| event.get(*n).and_then(|v| v.as_str()).map(str::to_owned))
-        };
+        let field =
+            |names: &[&str]| names.iter().find_map(|n| event.get(*n).and_then(|v| v.as_str()).map(str::to_owned));
         signed.event_id = field(&["eventId", "BizId"]);
         signed.event_type = field(&["EventType", "eventType"]);
         signed
@@ -43,27 +40,17 @@ impl Signer {
     /// Wraps raw plaintext bytes; for payloads that are deliberately not JSON.
     pub fn sign_bytes(&self, plaintext: &[u8], timestamp_ms: u64) -> SignedCallback {
         let nonce: String = {
-            const ALPHABET: &[u8] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+            const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
             let mut rng = rand::thread_rng();
-            (0..16)
-                .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-                .collect()
+            (0..16).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect()
         };
         let timestamp = timestamp_ms.to_string();
         let encrypt = self.crypto.encrypt(plaintext);
         let signature = self.crypto.sign(&timestamp, &nonce, &encrypt);
         // DingTalk's documented URL form; the receiver also accepts msg_signature / timeStamp.
         let query = format!("signature={signature}&timestamp={timestamp}&nonce={nonce}");
-        let body = Bytes::from(
-            serde_json::to_vec(&serde_json::json!({ "encrypt": encrypt })).expect("JSON"),
-        );
-        SignedCallback {
-            query,
-            body,
-            event_id: None,
-            event_type: None,
-        }
+        let body = Bytes::from(serde_json::to_vec(&serde_json::json!({ "encrypt": encrypt })).expect("JSON"));
+        SignedCallback { query, body, event_id: None, event_type: None }
     }
 
     /// True when `body` is a correctly signed reply whose plaintext is `success`.

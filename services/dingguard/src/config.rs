@@ -131,16 +131,13 @@ fn secret(env: &dyn Env, name: &str) -> Result<Option<String>> {
     match (direct, file) {
         (Some(_), Some(_)) => bail!("both {name} and {name}_FILE are set; set only one"),
         (Some(v), None) => Ok(Some(v)),
-        (None, Some(path)) => Ok(Some(
-            read_secret_file(Path::new(&path)).with_context(|| format!("{name}_FILE"))?,
-        )),
+        (None, Some(path)) => Ok(Some(read_secret_file(Path::new(&path)).with_context(|| format!("{name}_FILE"))?)),
         (None, None) => Ok(None),
     }
 }
 
 fn read_secret_file(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read secret file {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read secret file {}", path.display()))?;
     Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
@@ -148,12 +145,7 @@ fn parse_env<T: std::str::FromStr>(env: &dyn Env, name: &str) -> Result<Option<T
 where
     T::Err: std::fmt::Display,
 {
-    env.var(name)
-        .map(|v| {
-            v.parse::<T>()
-                .map_err(|e| anyhow::anyhow!("{name}={v:?} is invalid: {e}"))
-        })
-        .transpose()
+    env.var(name).map(|v| v.parse::<T>().map_err(|e| anyhow::anyhow!("{name}={v:?} is invalid: {e}"))).transpose()
 }
 
 impl Config {
@@ -162,11 +154,9 @@ impl Config {
     pub fn load(file: Option<&Path>, env: &dyn Env, generate_demo: bool) -> Result<Self> {
         let parsed: FileConfig = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| {
-                    format!("cannot read configuration file {}", path.display())
-                })?;
-                toml::from_str(&text)
-                    .with_context(|| format!("configuration file {} is invalid", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("configuration file {} is invalid", path.display()))?
             }
             None => FileConfig::default(),
         };
@@ -174,23 +164,13 @@ impl Config {
     }
 
     fn build(file: FileConfig, env: &dyn Env, generate_demo: bool) -> Result<Self> {
-        let listen_raw = env
-            .var("DINGGUARD_LISTEN")
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen: SocketAddr = listen_raw.parse().with_context(|| {
-            format!("listen address {listen_raw:?} is not HOST:PORT with a numeric IP")
-        })?;
-        let data_dir = env
-            .var("DINGGUARD_DATA_DIR")
-            .map(PathBuf::from)
-            .or(file.data_dir)
-            .unwrap_or_else(|| "data".into());
-        let log_format = match env
-            .var("DINGGUARD_LOG_FORMAT")
-            .or(file.log_format)
-            .as_deref()
-        {
+        let listen_raw = env.var("DINGGUARD_LISTEN").or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_raw
+            .parse()
+            .with_context(|| format!("listen address {listen_raw:?} is not HOST:PORT with a numeric IP"))?;
+        let data_dir =
+            env.var("DINGGUARD_DATA_DIR").map(PathBuf::from).or(file.data_dir).unwrap_or_else(|| "data".into());
+        let log_format = match env.var("DINGGUARD_LOG_FORMAT").or(file.log_format).as_deref() {
             Some("json") => LogFormat::Json,
             Some("text") => LogFormat::Text,
             None | Some("auto") => {
@@ -203,19 +183,14 @@ impl Config {
             Some(other) => bail!("log format {other:?} must be json, text or auto"),
         };
 
-        let prefix_raw = env
-            .var("DINGGUARD_TOPIC_PREFIX")
-            .or(file.log.topic_prefix)
-            .unwrap_or_else(|| "dingguard".into());
+        let prefix_raw =
+            env.var("DINGGUARD_TOPIC_PREFIX").or(file.log.topic_prefix).unwrap_or_else(|| "dingguard".into());
         let topics = Topics::new(&TopicPrefix::parse(&prefix_raw)?);
         let partitions = parse_env::<i32>(env, "DINGGUARD_LOG_PARTITIONS")?.or(file.log.partitions);
         if partitions.is_some_and(|p| !(1..=1000).contains(&p)) {
             bail!("log partitions must be between 1 and 1000");
         }
-        let brokers = env
-            .var("DINGGUARD_KAFKA_BROKERS")
-            .or(file.log.kafka_brokers)
-            .filter(|b| !b.trim().is_empty());
+        let brokers = env.var("DINGGUARD_KAFKA_BROKERS").or(file.log.kafka_brokers).filter(|b| !b.trim().is_empty());
         let backend = match brokers {
             Some(brokers) => {
                 let delivery_ms = parse_env::<u64>(env, "DINGGUARD_KAFKA_DELIVERY_TIMEOUT_MS")?
@@ -228,9 +203,7 @@ impl Config {
                     );
                 }
                 if file.log.durability.is_some() {
-                    bail!(
-                        "log.durability applies to the embedded log only; Kafka always writes with acks=all"
-                    );
+                    bail!("log.durability applies to the embedded log only; Kafka always writes with acks=all");
                 }
                 LogBackend::Kafka {
                     brokers,
@@ -246,11 +219,7 @@ impl Config {
                         "log.kafka_properties and log.replication_factor need DINGGUARD_KAFKA_BROKERS (or log.kafka_brokers)"
                     );
                 }
-                let durability = match env
-                    .var("DINGGUARD_LOG_DURABILITY")
-                    .or(file.log.durability)
-                    .as_deref()
-                {
+                let durability = match env.var("DINGGUARD_LOG_DURABILITY").or(file.log.durability).as_deref() {
                     None | Some("full") => Durability::Full,
                     Some("normal") => Durability::Normal,
                     Some(other) => bail!("log durability {other:?} must be full or normal"),
@@ -264,17 +233,13 @@ impl Config {
         };
 
         let defaults = ReceiverSettings::default();
-        let window =
-            parse_env::<u64>(env, "DINGGUARD_TIME_WINDOW_SECS")?.or(file.receiver.time_window_secs);
+        let window = parse_env::<u64>(env, "DINGGUARD_TIME_WINDOW_SECS")?.or(file.receiver.time_window_secs);
         let receiver = ReceiverSettings {
             time_window: window.map_or(defaults.time_window, Duration::from_secs),
             max_body_bytes: parse_env(env, "DINGGUARD_MAX_BODY_BYTES")?
                 .or(file.receiver.max_body_bytes)
                 .unwrap_or(defaults.max_body_bytes),
-            replay_cache_entries: file
-                .receiver
-                .replay_cache_entries
-                .unwrap_or(defaults.replay_cache_entries),
+            replay_cache_entries: file.receiver.replay_cache_entries.unwrap_or(defaults.replay_cache_entries),
             readiness_interval: parse_env::<u64>(env, "DINGGUARD_READINESS_INTERVAL_MS")?
                 .or(file.receiver.readiness_interval_ms)
                 .map_or(defaults.readiness_interval, Duration::from_millis),
@@ -304,12 +269,7 @@ impl Config {
             (None, None, None) => {
                 if apps.is_empty() && generate_demo {
                     let creds = demo_credentials(&data_dir)?;
-                    apps.push(build_app(
-                        AppName::default_app(),
-                        &creds.token,
-                        &creds.aes_key,
-                        &creds.app_key,
-                    )?);
+                    apps.push(build_app(AppName::default_app(), &creds.token, &creds.aes_key, &creds.app_key)?);
                     demo = Some(creds);
                 }
             }
@@ -322,30 +282,15 @@ impl Config {
                 .into_iter()
                 .filter_map(|(missing, name)| missing.then_some(name))
                 .collect();
-                bail!(
-                    "DingTalk credentials are incomplete: {} not set; set all three or none",
-                    missing.join(", ")
-                );
+                bail!("DingTalk credentials are incomplete: {} not set; set all three or none", missing.join(", "));
             }
         }
         let mut names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
         names.sort_unstable();
         if let Some(dup) = names.windows(2).find(|w| w[0] == w[1]) {
-            bail!(
-                "two DingTalk apps are named {:?}; app names must be unique",
-                dup[0]
-            );
+            bail!("two DingTalk apps are named {:?}; app names must be unique", dup[0]);
         }
-        Ok(Self {
-            listen,
-            data_dir,
-            log_format,
-            backend,
-            topics,
-            receiver,
-            apps,
-            demo,
-        })
+        Ok(Self { listen, data_dir, log_format, backend, topics, receiver, apps, demo })
     }
 }
 
@@ -384,22 +329,13 @@ struct DemoFile {
 fn demo_credentials(data_dir: &Path) -> Result<DemoCredentials> {
     let file = data_dir.join("demo-credentials.toml");
     if let Ok(text) = std::fs::read_to_string(&file) {
-        let d: DemoFile = toml::from_str(&text)
-            .with_context(|| format!("{} is damaged; delete it", file.display()))?;
-        return Ok(DemoCredentials {
-            token: d.token,
-            aes_key: d.aes_key,
-            app_key: d.app_key,
-            file,
-        });
+        let d: DemoFile = toml::from_str(&text).with_context(|| format!("{} is damaged; delete it", file.display()))?;
+        return Ok(DemoCredentials { token: d.token, aes_key: d.aes_key, app_key: d.app_key, file });
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
     let d = DemoFile {
-        token: dingguard_simulator::random_id("demo")
-            .chars()
-            .take(32)
-            .collect(),
+        token: dingguard_simulator::random_id("demo").chars().take(32).collect(),
         aes_key: EncodingAesKey::generate(),
         app_key: format!("dingdemo{}", &dingguard_simulator::random_id("")[..12]),
     };
@@ -409,12 +345,7 @@ fn demo_credentials(data_dir: &Path) -> Result<DemoCredentials> {
         d.token, d.aes_key, d.app_key
     );
     std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
-    Ok(DemoCredentials {
-        token: d.token,
-        aes_key: d.aes_key,
-        app_key: d.app_key,
-        file,
-    })
+    Ok(DemoCredentials { token: d.token, aes_key: d.aes_key, app_key: d.app_key, file })
 }
 
 #[cfg(test)]

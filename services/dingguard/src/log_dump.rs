@@ -42,11 +42,7 @@ pub async fn run(config_file: Option<&Path>, topic: Option<String>) -> Result<()
             partition: r.partition,
             offset: r.offset,
             key: r.key.as_deref(),
-            headers: r
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
+            headers: r.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
             value: String::from_utf8_lossy(&r.value),
         };
         serde_json::to_writer(&mut out, &line)?;

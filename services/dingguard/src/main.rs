@@ -11,11 +11,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "dingguard",
-    version,
-    about = "Watches DingTalk for breaches of Macau's Personal Data Protection Act"
-)]
+#[command(name = "dingguard", version, about = "Watches DingTalk for breaches of Macau's Personal Data Protection Act")]
 struct Cli {
     /// TOML configuration file; DINGGUARD_… environment variables override it.
     #[arg(long, global = true, env = "DINGGUARD_CONFIG")]
@@ -51,10 +47,7 @@ enum LogCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -69,8 +62,6 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve => serve::run(cli.config.as_deref(), serve::Mode::AllInOne).await,
         Command::Receiver => serve::run(cli.config.as_deref(), serve::Mode::Receiver).await,
         Command::Simulate(args) => simulate::run(args).await,
-        Command::Log {
-            command: LogCommand::Dump { topic },
-        } => log_dump::run(cli.config.as_deref(), topic).await,
+        Command::Log { command: LogCommand::Dump { topic } } => log_dump::run(cli.config.as_deref(), topic).await,
     }
 }

@@ -21,36 +21,21 @@ pub enum Mode {
 
 pub fn open_log(backend: &LogBackend) -> Result<EventLog> {
     Ok(match backend {
-        LogBackend::Embedded {
-            path,
-            durability,
-            partitions,
-        } => {
-            let options = EmbeddedOptions {
-                partitions: *partitions,
-                durability: *durability,
-                ..EmbeddedOptions::default()
-            };
+        LogBackend::Embedded { path, durability, partitions } => {
+            let options =
+                EmbeddedOptions { partitions: *partitions, durability: *durability, ..EmbeddedOptions::default() };
             EventLog::Embedded(
                 EmbeddedLog::open(path, options)
                     .with_context(|| format!("cannot open the event log at {}", path.display()))?,
             )
         }
-        LogBackend::Kafka {
-            brokers,
-            partitions,
-            replication_factor,
-            delivery_timeout,
-            properties,
-        } => {
+        LogBackend::Kafka { brokers, partitions, replication_factor, delivery_timeout, properties } => {
             let mut options = KafkaOptions::new(brokers.clone());
             options.partitions = *partitions;
             options.replication_factor = *replication_factor;
             options.delivery_timeout = *delivery_timeout;
             options.properties = properties.clone();
-            EventLog::Kafka(
-                KafkaLog::connect(options).context("cannot configure the Kafka client")?,
-            )
+            EventLog::Kafka(KafkaLog::connect(options).context("cannot configure the Kafka client")?)
         }
     })
 }
@@ -83,9 +68,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         Arc::new(SystemClock),
         &mut registry,
     );
-    let app = receiver
-        .router()
-        .merge(ops_routes(Arc::new(registry), receiver.readiness()));
+    let app = receiver.router().merge(ops_routes(Arc::new(registry), receiver.readiness()));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -102,10 +85,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         Mode::Receiver => "receiver",
     };
     tracing::info!(%addr, role, backend = log.backend(), data_dir = %config.data_dir.display(), "dingguard started");
-    println!(
-        "dingguard {role} listening on http://{addr} ({})",
-        describe(&config.backend)
-    );
+    println!("dingguard {role} listening on http://{addr} ({})", describe(&config.backend));
     if let Some(demo) = &config.demo {
         println!(
             "\nNo DingTalk credentials are configured, so demo ones were generated ({}).\n\
@@ -126,14 +106,10 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         signal.cancel();
     });
     let stop = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await?;
     shutdown.cancel();
     let _ = watcher.await;
-    log.flush(Duration::from_secs(5))
-        .await
-        .context("flushing the event log")?;
+    log.flush(Duration::from_secs(5)).await.context("flushing the event log")?;
     tracing::info!("dingguard stopped");
     Ok(())
 }
@@ -142,8 +118,8 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -55,14 +55,11 @@ pub struct SimulateArgs {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn signer(args: &SimulateArgs) -> Result<Signer> {
-    let (Some(token), Some(aes), Some(app_key)) = (&args.token, &args.aes_key, &args.app_key)
-    else {
+    let (Some(token), Some(aes), Some(app_key)) = (&args.token, &args.aes_key, &args.app_key) else {
         bail!(
             "credentials missing: set DINGGUARD_DINGTALK_TOKEN, DINGGUARD_DINGTALK_AES_KEY and DINGGUARD_DINGTALK_APP_KEY \
              to the receiver's values (`dingguard serve` prints them when it generates demo ones)"
@@ -94,42 +91,20 @@ pub async fn run(args: SimulateArgs) -> Result<()> {
         .iter()
         .map(|e| signer.sign(e, u64::try_from(now).unwrap_or(0)))
         .collect();
-    let plan = LoadPlan {
-        concurrency: 1,
-        rate: None,
-        duration: None,
-        verify_replies: true,
-    };
+    let plan = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
     let total = callbacks.len();
-    let report = load::run(
-        target,
-        Arc::new(callbacks.clone()),
-        signer,
-        plan,
-        Arc::default(),
-    )
-    .await;
+    let report = load::run(target, Arc::new(callbacks.clone()), signer, plan, Arc::default()).await;
     for c in &callbacks {
-        let ok = c
-            .event_id
-            .as_ref()
-            .is_none_or(|id| report.succeeded_ids.contains(id));
+        let ok = c.event_id.as_ref().is_none_or(|id| report.succeeded_ids.contains(id));
         println!(
             "{} {} {}",
-            if ok && report.non_success == 0 {
-                "accepted"
-            } else {
-                "NOT ACCEPTED"
-            },
+            if ok && report.non_success == 0 { "accepted" } else { "NOT ACCEPTED" },
             c.event_type.as_deref().unwrap_or("?"),
             c.event_id.as_deref().unwrap_or("-")
         );
     }
     if report.non_success > 0 {
-        bail!(
-            "{} of {total} callbacks got no success reply",
-            report.non_success
-        );
+        bail!("{} of {total} callbacks got no success reply", report.non_success);
     }
     println!("scenario {}: {total} callback(s) accepted", scenario.name());
     Ok(())
@@ -137,26 +112,16 @@ pub async fn run(args: SimulateArgs) -> Result<()> {
 
 async fn run_load(args: &SimulateArgs, target: Target, signer: Signer) -> Result<()> {
     let duration = Duration::from_secs(args.duration.max(1));
-    let needed = args.rate.map_or(args.distinct, |r| {
-        usize::try_from(u64::from(r) * duration.as_secs()).unwrap_or(usize::MAX)
-    });
+    let needed =
+        args.rate.map_or(args.distinct, |r| usize::try_from(u64::from(r) * duration.as_secs()).unwrap_or(usize::MAX));
     let distinct = args.distinct.max(1).min(needed.max(1));
     eprintln!("building {distinct} distinct signed callbacks...");
     let now = now_ms();
     let mut callbacks: Vec<_> = (0..distinct as u64)
-        .map(|seq| {
-            signer.sign(
-                &load_event(&args.corp_id, now, seq),
-                u64::try_from(now).unwrap_or(0),
-            )
-        })
+        .map(|seq| signer.sign(&load_event(&args.corp_id, now, seq), u64::try_from(now).unwrap_or(0)))
         .collect();
     // Beyond the distinct set the run repeats callbacks, which the receiver must answer as replays.
-    let total = if args.rate.is_some() {
-        needed
-    } else {
-        distinct.max(needed)
-    };
+    let total = if args.rate.is_some() { needed } else { distinct.max(needed) };
     let base = callbacks.clone();
     while callbacks.len() < total {
         let room = total - callbacks.len();
@@ -180,10 +145,7 @@ async fn run_load(args: &SimulateArgs, target: Target, signer: Signer) -> Result
         tokio::spawn(async move {
             loop {
                 bar.set_position(progress.sent.load(Ordering::Relaxed));
-                bar.set_message(format!(
-                    "non-success {}",
-                    progress.failed.load(Ordering::Relaxed)
-                ));
+                bar.set_message(format!("non-success {}", progress.failed.load(Ordering::Relaxed)));
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         })

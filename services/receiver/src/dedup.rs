@@ -38,13 +38,7 @@ pub(crate) enum Claim {
 
 impl Dedup {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            inner: Mutex::new(Inner {
-                slots: HashMap::new(),
-                order: VecDeque::new(),
-            }),
-            capacity: capacity.max(1),
-        }
+        Self { inner: Mutex::new(Inner { slots: HashMap::new(), order: VecDeque::new() }), capacity: capacity.max(1) }
     }
 
     /// Returns how many entries were forgotten early to stay within capacity.
@@ -65,19 +59,11 @@ impl Dedup {
 
     /// Records the owner's outcome and wakes the waiting copies. A failed write is forgotten so that DingTalk's
     /// retry writes again.
-    pub(crate) fn finish(
-        &self,
-        id: &str,
-        owner: watch::Sender<Option<bool>>,
-        written: bool,
-        expires_ms: i64,
-    ) {
+    pub(crate) fn finish(&self, id: &str, owner: watch::Sender<Option<bool>>, written: bool, expires_ms: i64) {
         {
             let mut inner = self.inner.lock();
             if written {
-                inner
-                    .slots
-                    .insert(id.to_owned(), Slot::Written { expires_ms });
+                inner.slots.insert(id.to_owned(), Slot::Written { expires_ms });
                 inner.order.push_back((expires_ms, id.to_owned()));
             } else {
                 inner.slots.remove(id);
@@ -101,8 +87,7 @@ impl Inner {
                 break;
             }
             let (_, id) = self.order.pop_front().expect("front exists");
-            if matches!(self.slots.get(&id), Some(Slot::Written { expires_ms }) if *expires_ms <= now_ms || !expired)
-            {
+            if matches!(self.slots.get(&id), Some(Slot::Written { expires_ms }) if *expires_ms <= now_ms || !expired) {
                 self.slots.remove(&id);
                 if !expired {
                     evicted += 1;
@@ -128,9 +113,7 @@ mod tests {
     #[test]
     fn written_ids_are_seen_until_they_expire() {
         let dedup = Dedup::new(10);
-        let (Claim::Owner(owner), _) = dedup.claim("a", 0) else {
-            panic!("first claim owns")
-        };
+        let (Claim::Owner(owner), _) = dedup.claim("a", 0) else { panic!("first claim owns") };
         dedup.finish("a", owner, true, 100);
         assert!(matches!(dedup.claim("a", 99).0, Claim::Seen));
         assert!(matches!(dedup.claim("a", 100).0, Claim::Owner(_)));
@@ -139,9 +122,7 @@ mod tests {
     #[test]
     fn failed_writes_are_forgotten() {
         let dedup = Dedup::new(10);
-        let (Claim::Owner(owner), _) = dedup.claim("a", 0) else {
-            panic!()
-        };
+        let (Claim::Owner(owner), _) = dedup.claim("a", 0) else { panic!() };
         assert!(matches!(dedup.claim("a", 0).0, Claim::Wait(_)));
         dedup.finish("a", owner, false, 100);
         assert!(matches!(dedup.claim("a", 1).0, Claim::Owner(_)));
@@ -152,18 +133,13 @@ mod tests {
         let dedup = Dedup::new(2);
         let mut evicted = 0;
         for id in ["a", "b", "c"] {
-            let (Claim::Owner(owner), n) = dedup.claim(id, 0) else {
-                panic!()
-            };
+            let (Claim::Owner(owner), n) = dedup.claim(id, 0) else { panic!() };
             evicted += n;
             dedup.finish(id, owner, true, 1_000);
         }
         assert_eq!(evicted, 1);
         assert!(matches!(dedup.claim("c", 2).0, Claim::Seen));
-        assert!(
-            matches!(dedup.claim("a", 2).0, Claim::Owner(_)),
-            "the oldest id was forgotten"
-        );
+        assert!(matches!(dedup.claim("a", 2).0, Claim::Owner(_)), "the oldest id was forgotten");
         assert!(dedup.len() <= 3);
     }
 }

@@ -20,11 +20,7 @@ pub enum CallbackError {
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error("timestamp {timestamp_ms} ms is outside the ±{window_ms} ms window around {now_ms} ms")]
-    StaleTimestamp {
-        timestamp_ms: u64,
-        now_ms: i64,
-        window_ms: u64,
-    },
+    StaleTimestamp { timestamp_ms: u64, now_ms: i64, window_ms: u64 },
     #[error("event log is not ready; callback refused so DingTalk retries")]
     LogNotReady,
     #[error("event log write failed")]
@@ -41,9 +37,7 @@ impl CallbackError {
             Self::Protocol(ProtocolError::MissingParameter(_)) => "missing_parameter",
             Self::Protocol(ProtocolError::MalformedParameter(_)) => "malformed_parameter",
             Self::Protocol(ProtocolError::MalformedEnvelope) => "malformed_envelope",
-            Self::Protocol(ProtocolError::Crypto(CryptoError::SignatureMismatch)) => {
-                "bad_signature"
-            }
+            Self::Protocol(ProtocolError::Crypto(CryptoError::SignatureMismatch)) => "bad_signature",
             Self::Protocol(ProtocolError::Crypto(CryptoError::OwnerMismatch)) => "wrong_owner",
             Self::Protocol(ProtocolError::Crypto(_)) => "bad_ciphertext",
             Self::Protocol(ProtocolError::Payload(_)) => "bad_payload",
@@ -67,9 +61,9 @@ impl CallbackError {
             Self::UnknownApp => StatusCode::NOT_FOUND,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyRead(_) => StatusCode::BAD_REQUEST,
-            Self::Protocol(ProtocolError::Crypto(
-                CryptoError::SignatureMismatch | CryptoError::OwnerMismatch,
-            )) => StatusCode::UNAUTHORIZED,
+            Self::Protocol(ProtocolError::Crypto(CryptoError::SignatureMismatch | CryptoError::OwnerMismatch)) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::StaleTimestamp { .. } => StatusCode::UNAUTHORIZED,
             Self::Protocol(_) => StatusCode::BAD_REQUEST,
             Self::LogNotReady | Self::Log(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -89,10 +83,7 @@ impl CallbackError {
 
 impl IntoResponse for CallbackError {
     fn into_response(self) -> Response {
-        (
-            self.status(),
-            Json(serde_json::json!({ "error": self.public_message(), "reason": self.reason() })),
-        )
+        (self.status(), Json(serde_json::json!({ "error": self.public_message(), "reason": self.reason() })))
             .into_response()
     }
 }

@@ -9,9 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State as AxumState};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use dingguard_dingtalk::{
-    CallbackQuery, CallbackReply, Envelope, EventHeader, ProtocolError, Timestamp,
-};
+use dingguard_dingtalk::{CallbackQuery, CallbackReply, Envelope, EventHeader, ProtocolError, Timestamp};
 use dingguard_model::{AppName, CeId, callback_record};
 use tracing::Instrument;
 
@@ -26,11 +24,7 @@ pub(crate) fn routes(state: Arc<State>) -> axum::Router {
         .with_state(state)
 }
 
-async fn default_app(
-    AxumState(state): AxumState<Arc<State>>,
-    RawQuery(query): RawQuery,
-    body: Body,
-) -> Response {
+async fn default_app(AxumState(state): AxumState<Arc<State>>, RawQuery(query): RawQuery, body: Body) -> Response {
     let app = state.default_app.clone();
     serve(&state, app, query, body).await
 }
@@ -56,13 +50,8 @@ async fn serve(state: &State, app: Option<AppName>, query: Option<String>, body:
     let started = Instant::now();
     let app_label = app.as_ref().map_or("-", AppName::as_str).to_owned();
     let span = tracing::info_span!("callback", app = %app_label, ce_id = tracing::field::Empty, event_type = tracing::field::Empty);
-    let result = handle(state, app, query, body)
-        .instrument(span.clone())
-        .await;
-    state
-        .metrics
-        .callback_duration
-        .observe(started.elapsed().as_secs_f64());
+    let result = handle(state, app, query, body).instrument(span.clone()).await;
+    state.metrics.callback_duration.observe(started.elapsed().as_secs_f64());
     let _entered = span.enter();
     match result {
         Ok((accepted, reply)) => {
@@ -78,9 +67,7 @@ async fn serve(state: &State, app: Option<AppName>, query: Option<String>, body:
             Json(reply).into_response()
         }
         Err(error) => {
-            state
-                .metrics
-                .count(&app_label, error.outcome(), error.reason());
+            state.metrics.count(&app_label, error.outcome(), error.reason());
             let chain = error_chain(&error);
             if error.outcome() == "failed" {
                 tracing::error!(reason = error.reason(), error = %chain, "callback not accepted");
@@ -107,11 +94,7 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, CallbackError> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let length_limited = std::iter::successors(std::error::Error::source(&e), |s| s.source())
             .any(|s| s.is::<http_body_util::LengthLimitError>());
-        if length_limited {
-            CallbackError::BodyTooLarge { limit }
-        } else {
-            CallbackError::BodyRead(e.to_string())
-        }
+        if length_limited { CallbackError::BodyTooLarge { limit } } else { CallbackError::BodyRead(e.to_string()) }
     })
 }
 
@@ -126,40 +109,19 @@ async fn handle(
     let body = read_body(body, state.settings.max_body_bytes).await?;
     let query = parse_query(query.as_deref().unwrap_or(""))?;
     let envelope = Envelope::parse(&body)?;
-    crypto
-        .verify(
-            &query.signature,
-            &query.timestamp,
-            &query.nonce,
-            &envelope.encrypt,
-        )
-        .map_err(ProtocolError::from)?;
-    let message = crypto
-        .open(&envelope.encrypt)
-        .map_err(ProtocolError::from)?;
+    crypto.verify(&query.signature, &query.timestamp, &query.nonce, &envelope.encrypt).map_err(ProtocolError::from)?;
+    let message = crypto.open(&envelope.encrypt).map_err(ProtocolError::from)?;
     let signed_at = Timestamp::parse(&query.timestamp)?;
     let now_ms = state.clock.now_ms();
     let window_ms = u64::try_from(state.settings.time_window.as_millis()).unwrap_or(u64::MAX);
-    if signed_at
-        .millis()
-        .abs_diff(u64::try_from(now_ms).unwrap_or(0))
-        > window_ms
-    {
-        return Err(CallbackError::StaleTimestamp {
-            timestamp_ms: signed_at.millis(),
-            now_ms,
-            window_ms,
-        });
+    if signed_at.millis().abs_diff(u64::try_from(now_ms).unwrap_or(0)) > window_ms {
+        return Err(CallbackError::StaleTimestamp { timestamp_ms: signed_at.millis(), now_ms, window_ms });
     }
     let event = EventHeader::parse(&message).map_err(ProtocolError::from)?;
     let span = tracing::Span::current();
-    span.record(
-        "event_type",
-        event.event_type.as_deref().unwrap_or("unknown"),
-    );
+    span.record("event_type", event.event_type.as_deref().unwrap_or("unknown"));
 
-    let reply =
-        |plaintext: &[u8]| CallbackReply::new(crypto, plaintext, &query.timestamp, &query.nonce);
+    let reply = |plaintext: &[u8]| CallbackReply::new(crypto, plaintext, &query.timestamp, &query.nonce);
     match event.event_type.as_deref() {
         // URL verification handshakes: answer, never store.
         Some("check_url") => return Ok((Accepted::Handshake, reply(b"success"))),
@@ -173,19 +135,8 @@ async fn handle(
     let id = CeId::for_callback(&event, &envelope.encrypt);
     span.record("ce_id", id.as_str());
     // Forget the id only once a replay of this request could no longer pass the window check.
-    let expires_ms = i64::try_from(signed_at.millis().saturating_add(window_ms))
-        .unwrap_or(i64::MAX)
-        .max(now_ms + 1);
-    let accepted = write_once(
-        state,
-        &app,
-        &id,
-        &event,
-        Bytes::from(message),
-        now_ms,
-        expires_ms,
-    )
-    .await?;
+    let expires_ms = i64::try_from(signed_at.millis().saturating_add(window_ms)).unwrap_or(i64::MAX).max(now_ms + 1);
+    let accepted = write_once(state, &app, &id, &event, Bytes::from(message), now_ms, expires_ms).await?;
     Ok((accepted, reply(b"success")))
 }
 
@@ -206,11 +157,7 @@ async fn write_once(
     let owner = match claim {
         Claim::Seen => return Ok(Accepted::Duplicate),
         Claim::Wait(flight) => {
-            return if dedup::wait(flight).await {
-                Ok(Accepted::Duplicate)
-            } else {
-                Err(CallbackError::LogNotReady)
-            };
+            return if dedup::wait(flight).await { Ok(Accepted::Duplicate) } else { Err(CallbackError::LogNotReady) };
         }
         Claim::Owner(owner) => owner,
     };
@@ -225,16 +172,8 @@ async fn write_once(
     match result {
         Ok(appended) => {
             state.dedup.finish(id.as_str(), owner, true, expires_ms);
-            tracing::debug!(
-                partition = appended.partition,
-                offset = appended.offset,
-                "callback written"
-            );
-            Ok(if appended.duplicate {
-                Accepted::Duplicate
-            } else {
-                Accepted::Written
-            })
+            tracing::debug!(partition = appended.partition, offset = appended.offset, "callback written");
+            Ok(if appended.duplicate { Accepted::Duplicate } else { Accepted::Written })
         }
         Err(error) => {
             state.dedup.finish(id.as_str(), owner, false, expires_ms);
@@ -264,10 +203,7 @@ fn percent_decode(raw: &str) -> Cow<'_, str> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;

@@ -92,10 +92,7 @@ impl Receiver {
     ) -> Self {
         let default_app = match apps.as_slice() {
             [only] => Some(only.name.clone()),
-            _ => apps
-                .iter()
-                .find(|a| a.name.as_str() == AppName::DEFAULT)
-                .map(|a| a.name.clone()),
+            _ => apps.iter().find(|a| a.name.as_str() == AppName::DEFAULT).map(|a| a.name.clone()),
         };
         let metrics = ReceiverMetrics::register(registry, log.backend());
         let dedup = dedup::Dedup::new(settings.replay_cache_entries);
@@ -110,9 +107,7 @@ impl Receiver {
             readiness: LogReadiness::default(),
             metrics,
         };
-        Self {
-            state: Arc::new(state),
-        }
+        Self { state: Arc::new(state) }
     }
 
     pub fn readiness(&self) -> LogReadiness {
@@ -129,11 +124,7 @@ impl Receiver {
         let state = &self.state;
         loop {
             let probe = tokio::time::timeout(
-                state
-                    .settings
-                    .readiness_interval
-                    .max(Duration::from_millis(50))
-                    * 3,
+                state.settings.readiness_interval.max(Duration::from_millis(50)) * 3,
                 state.log.check(),
             );
             let ready = match probe.await {
@@ -148,11 +139,7 @@ impl Receiver {
                 }
             };
             if ready != state.readiness.is_ready() {
-                tracing::info!(
-                    ready,
-                    backend = state.log.backend(),
-                    "event log readiness changed"
-                );
+                tracing::info!(ready, backend = state.log.backend(), "event log readiness changed");
             }
             state.readiness.set(ready);
             state.metrics.log_ready.set(i64::from(ready));

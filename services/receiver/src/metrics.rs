@@ -43,16 +43,10 @@ impl ReceiverMetrics {
             replay_hits: Counter::default(),
             replay_evictions: Counter::default(),
             log_ready: Gauge::default(),
-            backend: BackendLabels {
-                backend: backend.to_owned(),
-            },
+            backend: BackendLabels { backend: backend.to_owned() },
         };
         let r = registry.sub_registry_with_prefix("dingguard");
-        r.register(
-            "callbacks",
-            "DingTalk callbacks by app, outcome and reason",
-            metrics.callbacks.clone(),
-        );
+        r.register("callbacks", "DingTalk callbacks by app, outcome and reason", metrics.callbacks.clone());
         r.register_with_unit(
             "callback_duration",
             "Time from request to reply",
@@ -75,11 +69,7 @@ impl ReceiverMetrics {
             "Callback ids forgotten before their window closed because the replay cache was full",
             metrics.replay_evictions.clone(),
         );
-        r.register(
-            "log_ready",
-            "1 when the event log accepts writes",
-            metrics.log_ready.clone(),
-        );
+        r.register("log_ready", "1 when the event log accepts writes", metrics.log_ready.clone());
         metrics
     }
 
@@ -94,8 +84,6 @@ impl ReceiverMetrics {
     }
 
     pub fn observe_write(&self, seconds: f64) {
-        self.log_write_duration
-            .get_or_create(&self.backend)
-            .observe(seconds);
+        self.log_write_duration.get_or_create(&self.backend).observe(seconds);
     }
 }

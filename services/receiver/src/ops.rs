@@ -37,10 +37,7 @@ pub fn ops_routes(registry: Arc<Registry>, readiness: LogReadiness) -> Router {
                     match prometheus_client::encoding::text::encode(&mut body, &registry) {
                         Ok(()) => (
                             StatusCode::OK,
-                            [(
-                                header::CONTENT_TYPE,
-                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                            )],
+                            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
                             body,
                         )
                             .into_response(),

@@ -33,24 +33,15 @@ fn env_credentials_make_the_default_app_and_kafka_is_chosen_by_brokers() {
     assert!(config.demo.is_none());
     assert!(matches!(config.backend, LogBackend::Kafka { .. }));
     assert_eq!(config.topics.events, "acme.events");
-    assert!(
-        !format!("{config:?}").contains("tok\""),
-        "secrets leak into Debug"
-    );
+    assert!(!format!("{config:?}").contains("tok\""), "secrets leak into Debug");
 }
 
 #[test]
 fn no_credentials_generate_stable_demo_ones() {
     let dir = tempfile::tempdir().unwrap();
     let e = env(&[("DINGGUARD_DATA_DIR", dir.path().to_str().unwrap())]);
-    let first = Config::build(FileConfig::default(), &e, true)
-        .unwrap()
-        .demo
-        .unwrap();
-    let second = Config::build(FileConfig::default(), &e, true)
-        .unwrap()
-        .demo
-        .unwrap();
+    let first = Config::build(FileConfig::default(), &e, true).unwrap().demo.unwrap();
+    let second = Config::build(FileConfig::default(), &e, true).unwrap().demo.unwrap();
     assert_eq!(first.aes_key, second.aes_key);
     assert!(EncodingAesKey::parse(&first.aes_key).is_ok());
 }
@@ -58,13 +49,8 @@ fn no_credentials_generate_stable_demo_ones() {
 #[test]
 fn incomplete_credentials_name_what_is_missing() {
     let e = env(&[("DINGGUARD_DINGTALK_TOKEN", "tok")]);
-    let err = Config::build(FileConfig::default(), &e, true)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("DINGGUARD_DINGTALK_AES_KEY") && err.contains("DINGGUARD_DINGTALK_APP_KEY"),
-        "{err}"
-    );
+    let err = Config::build(FileConfig::default(), &e, true).unwrap_err().to_string();
+    assert!(err.contains("DINGGUARD_DINGTALK_AES_KEY") && err.contains("DINGGUARD_DINGTALK_APP_KEY"), "{err}");
 }
 
 #[test]
@@ -73,21 +59,9 @@ fn bad_values_are_refused_with_a_reason() {
     let d = dir.path().to_str().unwrap();
     for (pairs, needle) in [
         (vec![("DINGGUARD_LISTEN", "nowhere")], "listen address"),
-        (
-            vec![
-                ("DINGGUARD_KAFKA_BROKERS", "k:9092"),
-                ("DINGGUARD_KAFKA_DELIVERY_TIMEOUT_MS", "5000"),
-            ],
-            "1.5 s",
-        ),
-        (
-            vec![("DINGGUARD_TOPIC_PREFIX", "bad prefix")],
-            "topic prefix",
-        ),
-        (
-            vec![("DINGGUARD_MAX_BODY_BYTES", "ten")],
-            "DINGGUARD_MAX_BODY_BYTES",
-        ),
+        (vec![("DINGGUARD_KAFKA_BROKERS", "k:9092"), ("DINGGUARD_KAFKA_DELIVERY_TIMEOUT_MS", "5000")], "1.5 s"),
+        (vec![("DINGGUARD_TOPIC_PREFIX", "bad prefix")], "topic prefix"),
+        (vec![("DINGGUARD_MAX_BODY_BYTES", "ten")], "DINGGUARD_MAX_BODY_BYTES"),
         (
             vec![
                 ("DINGGUARD_DINGTALK_TOKEN", "t"),
@@ -99,10 +73,7 @@ fn bad_values_are_refused_with_a_reason() {
     ] {
         let mut all = pairs.clone();
         all.push(("DINGGUARD_DATA_DIR", d));
-        let err = format!(
-            "{:#}",
-            Config::build(FileConfig::default(), &env(&all), true).unwrap_err()
-        );
+        let err = format!("{:#}", Config::build(FileConfig::default(), &env(&all), true).unwrap_err());
         assert!(err.contains(needle), "expected {needle:?} in {err:?}");
     }
 }
@@ -129,12 +100,7 @@ owner_key = "dingsales"
         token_file
     );
     let file: FileConfig = toml::from_str(&text).unwrap();
-    let config = Config::build(
-        file,
-        &env(&[("DINGGUARD_DATA_DIR", dir.path().to_str().unwrap())]),
-        true,
-    )
-    .unwrap();
+    let config = Config::build(file, &env(&[("DINGGUARD_DATA_DIR", dir.path().to_str().unwrap())]), true).unwrap();
     assert_eq!(config.apps.len(), 2);
     assert_eq!(config.listen.port(), 9000);
     assert!(config.demo.is_none());

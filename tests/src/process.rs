@@ -1,0 +1,108 @@
+//! The built `dingguard` binary as a child process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// `DINGGUARD_BIN`, else the `dingguard` next to the running test's own target directory.
+pub fn dingguard_bin() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("DINGGUARD_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> → target/<profile>/dingguard
+    let profile_dir = exe.parent().and_then(|p| p.parent()).context("test binary has no target directory")?;
+    let bin = profile_dir.join("dingguard");
+    if !bin.exists() {
+        bail!("{} is missing; build it first (make test does: cargo build -p dingguard)", bin.display());
+    }
+    Ok(bin)
+}
+
+fn command(args: &[&str], envs: &[(&str, String)]) -> Result<Command> {
+    let mut cmd = Command::new(dingguard_bin()?);
+    cmd.args(args).env("DINGGUARD_LOG_FORMAT", "json").env("RUST_LOG", "warn");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    Ok(cmd)
+}
+
+/// Runs a command to completion: (exit success, stdout, stderr).
+pub async fn run(args: &[&str], envs: &[(&str, String)]) -> Result<(bool, String, String)> {
+    let output = tokio::time::timeout(Duration::from_secs(120), command(args, envs)?.output())
+        .await
+        .context("dingguard command timed out")??;
+    Ok((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
+}
+
+/// A long-running service (`serve`, `receiver`).
+pub struct Service {
+    child: Child,
+    pub addr: SocketAddr,
+    /// What the service printed before it was ready: the listen line and any demo-credential notice.
+    pub banner: String,
+}
+
+impl Service {
+    /// Starts the service on port 0 and waits for its "listening on" line.
+    pub async fn start(args: &[&str], envs: &[(&str, String)]) -> Result<Self> {
+        let mut envs = envs.to_vec();
+        if !envs.iter().any(|(k, _)| *k == "DINGGUARD_LISTEN") {
+            envs.push(("DINGGUARD_LISTEN", "127.0.0.1:0".into()));
+        }
+        let mut child =
+            command(args, &envs)?.stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true).spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut banner = String::new();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                banner.push_str(&line);
+                banner.push('\n');
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr: SocketAddr = rest.split_whitespace().next().context("address")?.parse()?;
+                    return Ok::<_, anyhow::Error>(addr);
+                }
+            }
+            bail!("dingguard exited before listening")
+        })
+        .await
+        .context("dingguard did not start within 30 s")??;
+        // Keep draining stdout so the child never blocks on a full pipe.
+        let tail = tokio::spawn(async move {
+            let mut more = String::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                more.push_str(&line);
+            }
+            more
+        });
+        drop(tail);
+        Ok(Self { child, addr, banner })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// SIGKILL: no shutdown hooks, no flushing.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub async fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+        let pid = self.child.id().context("already exited")?;
+        std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+        Ok(tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await??)
+    }
+}
