@@ -56,7 +56,9 @@ impl KafkaOptions {
 #[derive(Clone)]
 pub struct KafkaLog {
     options: Arc<KafkaOptions>,
-    producer: FutureProducer,
+    producer: Arc<parking_lot::RwLock<FutureProducer>>,
+    /// Set by a failed write, cleared by a confirmed one; tells the probe the producer may be stuck.
+    write_failed: Arc<std::sync::atomic::AtomicBool>,
     topics: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
@@ -73,7 +75,17 @@ impl KafkaLog {
         if options.delivery_timeout < Duration::from_millis(100) {
             return Err(LogError::Config("kafka delivery timeout must be at least 100 ms".into()));
         }
-        let producer: FutureProducer = options
+        let producer = Self::producer(&options)?;
+        Ok(Self {
+            options: Arc::new(options),
+            producer: Arc::new(parking_lot::RwLock::new(producer)),
+            write_failed: Arc::default(),
+            topics: Arc::default(),
+        })
+    }
+
+    fn producer(options: &KafkaOptions) -> Result<FutureProducer, LogError> {
+        options
             .base()
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -85,8 +97,18 @@ impl KafkaLog {
             // Same placement as Java clients and the embedded log, so keys land alike everywhere.
             .set("partitioner", "murmur2_random")
             .create()
-            .map_err(|e| LogError::Config(e.to_string()))?;
-        Ok(Self { options: Arc::new(options), producer, topics: Arc::default() })
+            .map_err(|e| LogError::Config(e.to_string()))
+    }
+
+    /// After an outage the idempotent producer can be left with a producer id the cluster no longer knows (a
+    /// broker that lost its state answers every write with UNKNOWN_PRODUCER_ID while librdkafka only bumps the
+    /// epoch). Once the cluster answers again, a fresh producer starts clean; writes still queued on the old
+    /// one fail and are retried by DingTalk.
+    fn renew_producer(&self) -> Result<(), LogError> {
+        let fresh = Self::producer(&self.options)?;
+        *self.producer.write() = fresh;
+        tracing::warn!("Kafka producer renewed after failed writes");
+        Ok(())
     }
 
     pub(crate) async fn ensure_topics(&self, topics: &[&str]) -> Result<(), LogError> {
@@ -132,7 +154,10 @@ impl KafkaLog {
             headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
         }
         let future = FutureRecord::to(topic).key(record.key.as_bytes()).payload(&record.value[..]).headers(headers);
-        match self.producer.send(future, Duration::ZERO).await {
+        let producer = self.producer.read().clone();
+        let result = producer.send(future, Duration::ZERO).await;
+        self.write_failed.store(result.is_err(), std::sync::atomic::Ordering::Release);
+        match result {
             Ok(delivery) => Ok(Appended { partition: delivery.partition, offset: delivery.offset, duplicate: false }),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _)) => {
                 Err(LogError::Timeout(self.options.delivery_timeout))
@@ -144,7 +169,7 @@ impl KafkaLog {
     /// Asks the cluster for metadata and re-creates our topics if they vanished (a broker that lost its
     /// storage comes back empty).
     pub(crate) async fn check(&self) -> Result<(), LogError> {
-        let producer = self.producer.clone();
+        let producer = self.producer.read().clone();
         let timeout = self.options.delivery_timeout;
         let present: Vec<String> = tokio::task::spawn_blocking(move || {
             let metadata = producer.client().fetch_metadata(None, timeout).map_err(unavailable)?;
@@ -155,6 +180,13 @@ impl KafkaLog {
         })
         .await
         .map_err(unavailable)??;
+        let fatal = self.producer.read().client().fatal_error();
+        if fatal.is_some() || self.write_failed.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            if let Some((code, reason)) = fatal {
+                tracing::error!(?code, %reason, "Kafka producer hit a fatal error");
+            }
+            self.renew_producer()?;
+        }
         let missing: Vec<String> = self.topics.lock().iter().filter(|t| !present.contains(t)).cloned().collect();
         if !missing.is_empty() {
             tracing::warn!(?missing, "topics missing on the cluster; creating them");
@@ -164,7 +196,7 @@ impl KafkaLog {
     }
 
     pub(crate) async fn flush(&self, timeout: Duration) -> Result<(), LogError> {
-        let producer = self.producer.clone();
+        let producer = self.producer.read().clone();
         tokio::task::spawn_blocking(move || producer.flush(timeout)).await.map_err(unavailable)?.map_err(unavailable)
     }
 

@@ -85,7 +85,6 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         Mode::Receiver => "receiver",
     };
     tracing::info!(%addr, role, backend = log.backend(), data_dir = %config.data_dir.display(), "dingguard started");
-    println!("dingguard {role} listening on http://{addr} ({})", describe(&config.backend));
     if let Some(demo) = &config.demo {
         println!(
             "\nNo DingTalk credentials are configured, so demo ones were generated ({}).\n\
@@ -99,6 +98,8 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         );
     }
 
+    // Printed last: scripts and tests wait for this line.
+    println!("dingguard {role} listening on http://{addr} ({})", describe(&config.backend));
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -1,1 +1,177 @@
-fn main() {}
+//! `make bench`: the receiver's throughput, latency and peak memory on each event-log back end, measured in one
+//! run side by side with a do-nothing axum handler on the same machine (the HTTP ceiling), and printed as ratios.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
+use dingguard_simulator::load::{self, LoadPlan, LoadReport, Progress, Target};
+use dingguard_simulator::{SignedCallback, Signer, load_event};
+use dingguard_tests::broker::Broker;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const TOKEN: &str = "benchtoken";
+const AES: &str = "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus";
+const APP_KEY: &str = "dingbenchapp";
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("null-server") {
+        return null_server();
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(bench())
+}
+
+/// The ceiling: an axum handler that reads the body and answers with a reply-sized JSON body, nothing else.
+fn null_server() -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async {
+        let reply = r#"{"msg_signature":"0000000000000000000000000000000000000000","timeStamp":"1700000000000","nonce":"abcdefgh","encrypt":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#;
+        let app = axum::Router::new().route(
+            "/dingtalk/callback",
+            axum::routing::post(move |_body: axum::body::Bytes| async move {
+                ([(axum::http::header::CONTENT_TYPE, "application/json")], reply)
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("null server listening on http://{}", listener.local_addr()?);
+        axum::serve(listener, app).await?;
+        Ok(())
+    })
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+async fn start(mut command: Command) -> Result<Server> {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true).spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                return Ok(format!("{}/dingtalk/callback", rest.split_whitespace().next().unwrap_or_default()));
+            }
+        }
+        anyhow::bail!("server exited before listening")
+    })
+    .await??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Server { child, url })
+}
+
+/// Peak resident memory of a process, from the kernel's high-water mark.
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn dingguard(args: &[&str], envs: &[(&str, String)]) -> Command {
+    let exe = std::env::current_exe().expect("own path");
+    let mut cmd = Command::new(exe.with_file_name("dingguard"));
+    cmd.args(args)
+        .env("DINGGUARD_LISTEN", "127.0.0.1:0")
+        .env("DINGGUARD_LOG_FORMAT", "json")
+        .env("RUST_LOG", "error")
+        .env("DINGGUARD_DINGTALK_TOKEN", TOKEN)
+        .env("DINGGUARD_DINGTALK_AES_KEY", AES)
+        .env("DINGGUARD_DINGTALK_APP_KEY", APP_KEY);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+struct Row {
+    name: &'static str,
+    report: LoadReport,
+    rss_mib: f64,
+}
+
+async fn measure(name: &'static str, server: Server, callbacks: &Arc<Vec<SignedCallback>>, signer: &Signer) -> Result<Row> {
+    let seconds: u64 = env_or("BENCH_SECONDS", 10);
+    let concurrency: usize = env_or("BENCH_CONCURRENCY", 64);
+    let target = Target::parse(&server.url)?;
+    // Warm-up on a separate slice so the measured run only sends callbacks the server has not seen.
+    let (warm, main) = callbacks.split_at(callbacks.len() / 10);
+    let warm_plan = LoadPlan { concurrency, rate: None, duration: Some(Duration::from_secs(1)), verify_replies: false };
+    load::run(target.clone(), Arc::new(warm.to_vec()), signer.clone(), warm_plan, Arc::default()).await;
+    let plan = LoadPlan { concurrency, rate: None, duration: Some(Duration::from_secs(seconds)), verify_replies: false };
+    eprintln!("{name}: {seconds}s at concurrency {concurrency} ...");
+    let report = load::run(target, Arc::new(main.to_vec()), signer.clone(), plan, Arc::new(Progress::default())).await;
+    let rss_mib = server.child.id().map_or(f64::NAN, peak_rss_mib);
+    if report.sent as usize >= main.len() {
+        eprintln!("warning: {name} used up every pre-built callback; raise BENCH_CALLBACKS");
+    }
+    Ok(Row { name, report, rss_mib })
+}
+
+async fn bench() -> Result<()> {
+    let count: usize = env_or("BENCH_CALLBACKS", 600_000);
+    let signer = Signer::new(CallbackCrypto::new(
+        Token::parse(TOKEN)?,
+        EncodingAesKey::parse(AES)?,
+        OwnerKey::parse(APP_KEY)?,
+    ));
+    eprintln!("pre-building {count} distinct signed callbacks ...");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let callbacks: Arc<Vec<SignedCallback>> =
+        Arc::new((0..count as u64).map(|i| signer.sign(&load_event("dingbenchcorp", now, i), now as u64)).collect());
+
+    let mut rows = Vec::new();
+    let mut null_command = Command::new(std::env::current_exe()?);
+    null_command.arg("null-server");
+    let null = start(null_command).await?;
+    rows.push(measure("axum do-nothing (ceiling)", null, &callbacks, &signer).await?);
+
+    let dir = tempfile::tempdir()?;
+    let embedded = start(dingguard(&["receiver"], &[("DINGGUARD_DATA_DIR", dir.path().display().to_string())])).await?;
+    rows.push(measure("receiver, embedded log", embedded, &callbacks, &signer).await?);
+
+    let broker = Broker::start().await?;
+    let kdir = tempfile::tempdir()?;
+    let kafka = start(dingguard(
+        &["receiver"],
+        &[("DINGGUARD_DATA_DIR", kdir.path().display().to_string()), ("DINGGUARD_KAFKA_BROKERS", broker.bootstrap())],
+    ))
+    .await?;
+    rows.push(measure("receiver, Kafka log (Tansu)", kafka, &callbacks, &signer).await?);
+
+    let ceiling = rows[0].report.throughput();
+    println!();
+    println!(
+        "{:<30} {:>12} {:>9} {:>9} {:>9} {:>10} {:>12}",
+        "target", "callbacks/s", "x ceiling", "p50 ms", "p99 ms", "RSS MiB", "non-success"
+    );
+    for row in &rows {
+        println!(
+            "{:<30} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>12}",
+            row.name,
+            row.report.throughput(),
+            row.report.throughput() / ceiling,
+            row.report.percentile_ms(0.5),
+            row.report.percentile_ms(0.99),
+            row.rss_mib,
+            row.report.non_success
+        );
+    }
+    println!();
+    let check = |ok: bool| if ok { "met" } else { "NOT MET" };
+    let (e, k) = (&rows[1], &rows[2]);
+    println!("embedded >= 0.50 x ceiling: {:.2} {}", e.report.throughput() / ceiling, check(e.report.throughput() / ceiling >= 0.5));
+    println!("kafka    >= 0.35 x ceiling: {:.2} {}", k.report.throughput() / ceiling, check(k.report.throughput() / ceiling >= 0.35));
+    for row in [e, k] {
+        println!("{}: p99 {:.2} ms <= 20 ms {}; RSS {:.1} MiB <= 64 MiB {}", row.name, row.report.percentile_ms(0.99),
+            check(row.report.percentile_ms(0.99) <= 20.0), row.rss_mib, check(row.rss_mib <= 64.0));
+    }
+    Ok(())
+}

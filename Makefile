@@ -1,0 +1,26 @@
+# The two commands of the README: `make run` and `make test`. Everything they need is installed here.
+CARGO ?= cargo
+
+.PHONY: run test bench lint test-deps
+
+run:
+	$(CARGO) run --release -p dingguard -- serve
+
+test-deps:
+	./scripts/install-test-deps.sh
+
+test: test-deps
+	$(CARGO) build -p dingguard
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace; \
+	else \
+		$(CARGO) test --workspace; \
+	fi
+
+bench: test-deps
+	$(CARGO) build --release -p dingguard -p dingguard-bench
+	./target/release/dingguard-bench
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
