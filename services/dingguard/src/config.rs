@@ -104,12 +104,18 @@ pub struct Config {
     pub demo: Option<DemoCredentials>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DemoCredentials {
     pub token: String,
     pub aes_key: String,
     pub app_key: String,
     pub file: PathBuf,
+}
+
+impl std::fmt::Debug for DemoCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoCredentials").field("app_key", &self.app_key).field("file", &self.file).finish_non_exhaustive()
+    }
 }
 
 /// Reads variables through a function so tests can supply their own environment.

@@ -10,6 +10,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+// Callbacks are allocated on request threads and freed on the log writer's; glibc's arenas serialise that on a
+// lock, mimalloc's per-thread heaps do not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "dingguard", version, about = "Watches DingTalk for breaches of Macau's Personal Data Protection Act")]
 struct Cli {

@@ -2,24 +2,55 @@
 //!
 //! DingTalk retries exactly when our earlier reply was lost, so a repeated callback must be answered with success
 //! again but written only once. Concurrent copies wait for the first one's write instead of racing it.
+//!
+//! Ids are remembered as 128-bit digests, not strings: the cache holds every id of the time window, and at tens of
+//! thousands of callbacks a second the strings alone would dominate the receiver's memory.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use parking_lot::Mutex;
+use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;
 
 /// The first copy's result as seen by the copies waiting on it.
 type Flight = watch::Receiver<Option<bool>>;
 
-enum Slot {
-    InFlight(Flight),
-    Written { expires_ms: i64 },
+type IdDigest = u128;
+
+fn digest(id: &str) -> IdDigest {
+    let hash = Sha256::digest(id.as_bytes());
+    u128::from_le_bytes(hash[..16].try_into().expect("16 bytes"))
 }
 
+/// The keys are already uniform digests; hashing them again would only cost time.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+    fn write_u128(&mut self, value: u128) {
+        self.0 = value as u64;
+    }
+}
+
+type DigestMap<V> = HashMap<IdDigest, V, BuildHasherDefault<DigestHasher>>;
+
 struct Inner {
-    slots: HashMap<String, Slot>,
+    /// Written ids and when they stop mattering.
+    written: DigestMap<i64>,
+    in_flight: DigestMap<Flight>,
     /// Insertion order, for expiry and for the capacity bound.
-    order: VecDeque<(i64, String)>,
+    order: VecDeque<(i64, IdDigest)>,
 }
 
 pub(crate) struct Dedup {
@@ -38,35 +69,36 @@ pub(crate) enum Claim {
 
 impl Dedup {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { inner: Mutex::new(Inner { slots: HashMap::new(), order: VecDeque::new() }), capacity: capacity.max(1) }
+        let inner = Inner { written: DigestMap::default(), in_flight: DigestMap::default(), order: VecDeque::new() };
+        Self { inner: Mutex::new(inner), capacity: capacity.max(1) }
     }
 
     /// Returns how many entries were forgotten early to stay within capacity.
     pub(crate) fn claim(&self, id: &str, now_ms: i64) -> (Claim, u64) {
+        let key = digest(id);
         let mut inner = self.inner.lock();
         let evicted = inner.prune(now_ms, self.capacity);
-        let claim = match inner.slots.get(id) {
-            Some(Slot::Written { expires_ms }) if *expires_ms > now_ms => Claim::Seen,
-            Some(Slot::InFlight(flight)) => Claim::Wait(flight.clone()),
-            _ => {
-                let (tx, rx) = watch::channel(None);
-                inner.slots.insert(id.to_owned(), Slot::InFlight(rx));
-                Claim::Owner(tx)
-            }
-        };
-        (claim, evicted)
+        if inner.written.get(&key).is_some_and(|expires_ms| *expires_ms > now_ms) {
+            return (Claim::Seen, evicted);
+        }
+        if let Some(flight) = inner.in_flight.get(&key) {
+            return (Claim::Wait(flight.clone()), evicted);
+        }
+        let (tx, rx) = watch::channel(None);
+        inner.in_flight.insert(key, rx);
+        (Claim::Owner(tx), evicted)
     }
 
     /// Records the owner's outcome and wakes the waiting copies. A failed write is forgotten so that DingTalk's
     /// retry writes again.
     pub(crate) fn finish(&self, id: &str, owner: watch::Sender<Option<bool>>, written: bool, expires_ms: i64) {
+        let key = digest(id);
         {
             let mut inner = self.inner.lock();
+            inner.in_flight.remove(&key);
             if written {
-                inner.slots.insert(id.to_owned(), Slot::Written { expires_ms });
-                inner.order.push_back((expires_ms, id.to_owned()));
-            } else {
-                inner.slots.remove(id);
+                inner.written.insert(key, expires_ms);
+                inner.order.push_back((expires_ms, key));
             }
         }
         owner.send_replace(Some(written));
@@ -74,24 +106,30 @@ impl Dedup {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.inner.lock().slots.len()
+        let inner = self.inner.lock();
+        inner.written.len() + inner.in_flight.len()
     }
 }
 
 impl Inner {
     fn prune(&mut self, now_ms: i64, capacity: usize) -> u64 {
         let mut evicted = 0;
-        while let Some((expires_ms, _)) = self.order.front() {
-            let expired = *expires_ms <= now_ms;
-            if !expired && self.slots.len() < capacity {
+        while let Some(&(queued_expiry, key)) = self.order.front() {
+            let expired = queued_expiry <= now_ms;
+            if !expired && self.written.len() < capacity {
                 break;
             }
-            let (_, id) = self.order.pop_front().expect("front exists");
-            if matches!(self.slots.get(&id), Some(Slot::Written { expires_ms }) if *expires_ms <= now_ms || !expired) {
-                self.slots.remove(&id);
-                if !expired {
-                    evicted += 1;
+            self.order.pop_front();
+            match self.written.get(&key) {
+                // Re-written later with a newer expiry: a later queue entry owns it.
+                Some(current) if expired && *current > now_ms => {}
+                Some(_) => {
+                    self.written.remove(&key);
+                    if !expired {
+                        evicted += 1;
+                    }
                 }
+                None => {}
             }
         }
         evicted

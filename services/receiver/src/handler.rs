@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::State;
 use crate::dedup::{self, Claim};
 use crate::error::CallbackError;
+use crate::metrics::SuccessCounters;
 
 pub(crate) fn routes(state: Arc<State>) -> axum::Router {
     axum::Router::new()
@@ -54,16 +55,15 @@ async fn serve(state: &State, app: Option<AppName>, query: Option<String>, body:
     state.metrics.callback_duration.observe(started.elapsed().as_secs_f64());
     let _entered = span.enter();
     match result {
-        Ok((accepted, reply)) => {
-            let outcome = match accepted {
-                Accepted::Written => "accepted",
+        Ok((accepted, reply, counters)) => {
+            match accepted {
+                Accepted::Written => counters.accepted.inc(),
                 Accepted::Duplicate => {
                     state.metrics.replay_hits.inc();
-                    "duplicate"
+                    counters.duplicate.inc()
                 }
-                Accepted::Handshake => "check_url",
+                Accepted::Handshake => counters.check_url.inc(),
             };
-            state.metrics.count(&app_label, outcome, "none");
             Json(reply).into_response()
         }
         Err(error) => {
@@ -98,14 +98,14 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, CallbackError> {
     })
 }
 
-async fn handle(
-    state: &State,
+async fn handle<'a>(
+    state: &'a State,
     app: Option<AppName>,
     query: Option<String>,
     body: Body,
-) -> Result<(Accepted, CallbackReply), CallbackError> {
+) -> Result<(Accepted, CallbackReply, &'a SuccessCounters), CallbackError> {
     let app = app.ok_or(CallbackError::UnknownApp)?;
-    let crypto = state.apps.get(&app).ok_or(CallbackError::UnknownApp)?;
+    let (crypto, counters) = state.apps.get(&app).ok_or(CallbackError::UnknownApp)?;
     let body = read_body(body, state.settings.max_body_bytes).await?;
     let query = parse_query(query.as_deref().unwrap_or(""))?;
     let envelope = Envelope::parse(&body)?;
@@ -124,10 +124,10 @@ async fn handle(
     let reply = |plaintext: &[u8]| CallbackReply::new(crypto, plaintext, &query.timestamp, &query.nonce);
     match event.event_type.as_deref() {
         // URL verification handshakes: answer, never store.
-        Some("check_url") => return Ok((Accepted::Handshake, reply(b"success"))),
+        Some("check_url") => return Ok((Accepted::Handshake, reply(b"success"), counters)),
         Some("check_create_suite_url" | "check_update_suite_url") => {
             let random = event.random.clone().unwrap_or_default();
-            return Ok((Accepted::Handshake, reply(random.as_bytes())));
+            return Ok((Accepted::Handshake, reply(random.as_bytes()), counters));
         }
         _ => {}
     }
@@ -137,7 +137,7 @@ async fn handle(
     // Forget the id only once a replay of this request could no longer pass the window check.
     let expires_ms = i64::try_from(signed_at.millis().saturating_add(window_ms)).unwrap_or(i64::MAX).max(now_ms + 1);
     let accepted = write_once(state, &app, &id, &event, Bytes::from(message), now_ms, expires_ms).await?;
-    Ok((accepted, reply(b"success")))
+    Ok((accepted, reply(b"success"), counters))
 }
 
 #[allow(clippy::too_many_arguments)]

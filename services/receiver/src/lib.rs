@@ -64,7 +64,7 @@ impl LogReadiness {
 }
 
 pub(crate) struct State {
-    apps: HashMap<AppName, CallbackCrypto>,
+    apps: HashMap<AppName, (CallbackCrypto, metrics::SuccessCounters)>,
     /// The app `/dingtalk/callback` serves: the one named `default`, or the only one configured.
     default_app: Option<AppName>,
     log: EventLog,
@@ -97,7 +97,13 @@ impl Receiver {
         let metrics = ReceiverMetrics::register(registry, log.backend());
         let dedup = dedup::Dedup::new(settings.replay_cache_entries);
         let state = State {
-            apps: apps.into_iter().map(|a| (a.name, a.crypto)).collect(),
+            apps: apps
+                .into_iter()
+                .map(|a| {
+                    let counters = metrics.success_counters(a.name.as_str());
+                    (a.name, (a.crypto, counters))
+                })
+                .collect(),
             default_app,
             log,
             topics,

@@ -20,6 +20,13 @@ pub struct BackendLabels {
 }
 
 #[derive(Clone)]
+pub struct SuccessCounters {
+    pub accepted: Counter,
+    pub duplicate: Counter,
+    pub check_url: Counter,
+}
+
+#[derive(Clone)]
 pub struct ReceiverMetrics {
     pub callbacks: Family<CallbackLabels, Counter>,
     pub callback_duration: Histogram,
@@ -71,6 +78,17 @@ impl ReceiverMetrics {
         );
         r.register("log_ready", "1 when the event log accepts writes", metrics.log_ready.clone());
         metrics
+    }
+
+    /// Counters of the outcomes every accepted callback hits, made once per app so the hot path allocates no
+    /// label strings.
+    pub fn success_counters(&self, app: &str) -> SuccessCounters {
+        let make = |outcome: &str| self.callbacks.get_or_create(&CallbackLabels {
+            app: app.to_owned(),
+            outcome: outcome.to_owned(),
+            reason: "none".to_owned(),
+        }).clone();
+        SuccessCounters { accepted: make("accepted"), duplicate: make("duplicate"), check_url: make("check_url") }
     }
 
     pub fn count(&self, app: &str, outcome: &str, reason: &str) {

@@ -13,6 +13,10 @@ use dingguard_tests::broker::Broker;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+// The same allocator as the dingguard binary, so the ceiling and the receivers differ only in the work done.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TOKEN: &str = "benchtoken";
 const AES: &str = "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus";
 const APP_KEY: &str = "dingbenchapp";
@@ -95,6 +99,19 @@ struct Row {
     name: &'static str,
     report: LoadReport,
     rss_mib: f64,
+    cpu_us_per_callback: f64,
+}
+
+/// User plus system CPU time a process has used, in microseconds.
+fn cpu_us(pid: u32) -> f64 {
+    let ticks_per_s = 100.0; // CLK_TCK on Linux
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            Some((after.get(11)?.parse::<f64>().ok()? + after.get(12)?.parse::<f64>().ok()?) / ticks_per_s * 1e6)
+        })
+        .unwrap_or(f64::NAN)
 }
 
 async fn measure(name: &'static str, server: Server, callbacks: &Arc<Vec<SignedCallback>>, signer: &Signer) -> Result<Row> {
@@ -107,12 +124,15 @@ async fn measure(name: &'static str, server: Server, callbacks: &Arc<Vec<SignedC
     load::run(target.clone(), Arc::new(warm.to_vec()), signer.clone(), warm_plan, Arc::default()).await;
     let plan = LoadPlan { concurrency, rate: None, duration: Some(Duration::from_secs(seconds)), verify_replies: false };
     eprintln!("{name}: {seconds}s at concurrency {concurrency} ...");
+    let pid = server.child.id().unwrap_or_default();
+    let cpu_before = cpu_us(pid);
     let report = load::run(target, Arc::new(main.to_vec()), signer.clone(), plan, Arc::new(Progress::default())).await;
-    let rss_mib = server.child.id().map_or(f64::NAN, peak_rss_mib);
+    let cpu_us_per_callback = (cpu_us(pid) - cpu_before) / report.sent.max(1) as f64;
+    let rss_mib = peak_rss_mib(pid);
     if report.sent as usize >= main.len() {
         eprintln!("warning: {name} used up every pre-built callback; raise BENCH_CALLBACKS");
     }
-    Ok(Row { name, report, rss_mib })
+    Ok(Row { name, report, rss_mib, cpu_us_per_callback })
 }
 
 async fn bench() -> Result<()> {
@@ -149,19 +169,20 @@ async fn bench() -> Result<()> {
     let ceiling = rows[0].report.throughput();
     println!();
     println!(
-        "{:<30} {:>12} {:>9} {:>9} {:>9} {:>10} {:>12}",
-        "target", "callbacks/s", "x ceiling", "p50 ms", "p99 ms", "RSS MiB", "non-success"
+        "{:<30} {:>12} {:>9} {:>9} {:>9} {:>10} {:>12} {:>12}",
+        "target", "callbacks/s", "x ceiling", "p50 ms", "p99 ms", "RSS MiB", "non-success", "CPU us/cb"
     );
     for row in &rows {
         println!(
-            "{:<30} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>12}",
+            "{:<30} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>12} {:>12.1}",
             row.name,
             row.report.throughput(),
             row.report.throughput() / ceiling,
             row.report.percentile_ms(0.5),
             row.report.percentile_ms(0.99),
             row.rss_mib,
-            row.report.non_success
+            row.report.non_success,
+            row.cpu_us_per_callback
         );
     }
     println!();

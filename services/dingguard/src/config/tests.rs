@@ -43,6 +43,9 @@ fn no_credentials_generate_stable_demo_ones() {
     let first = Config::build(FileConfig::default(), &e, true).unwrap().demo.unwrap();
     let second = Config::build(FileConfig::default(), &e, true).unwrap().demo.unwrap();
     assert_eq!(first.aes_key, second.aes_key);
+    let config = Config::build(FileConfig::default(), &e, true).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(&first.aes_key) && !debug.contains(&first.token), "demo secrets leak into Debug");
     assert!(EncodingAesKey::parse(&first.aes_key).is_ok());
 }
 
