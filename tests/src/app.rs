@@ -75,16 +75,15 @@ pub fn open_log(backend: &Backend, dir: &std::path::Path) -> Result<EventLog> {
         Backend::Kafka { bootstrap } => {
             let mut options = KafkaOptions::new(bootstrap.clone());
             options.partitions = 3;
-            if let Ok(debug) = std::env::var("DG_KDEBUG") { options.properties.push(("debug".into(), debug)); }
+            if let Ok(debug) = std::env::var("DG_KDEBUG") {
+                options.properties.push(("debug".into(), debug));
+            }
             // A member that vanished holds up its group's next join until these expire; keep them short.
-            options.consumer_properties = [
-                ("session.timeout.ms", "6000"),
-                ("heartbeat.interval.ms", "500"),
-                ("max.poll.interval.ms", "6000"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+            options.consumer_properties =
+                [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500"), ("max.poll.interval.ms", "6000")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
             EventLog::Kafka(KafkaLog::connect(options)?)
         }
     })

@@ -24,7 +24,9 @@ async fn serve_prints_demo_credentials_that_simulate_and_log_dump_use() -> Resul
     let (ok, list, _) = run(&["simulate", "--list"], &[]).await?;
     assert!(ok);
     let names: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    for expected in ["external-member", "group-created", "file-download", "download-request", "address-book", "check-url"] {
+    for expected in
+        ["external-member", "group-created", "file-download", "download-request", "address-book", "check-url"]
+    {
         assert!(names.contains(&expected), "{expected} missing from --list: {list}");
     }
 
@@ -50,12 +52,21 @@ async fn serve_prints_demo_credentials_that_simulate_and_log_dump_use() -> Resul
         serde_json::from_str::<serde_json::Value>(r["value"].as_str().unwrap()).context("value is the event JSON")?;
     }
     let types: Vec<&str> = records.iter().filter_map(|r| r["headers"]["ce_type"].as_str()).collect();
-    for t in ["dingtalk.chat_add_member", "dingtalk.chat_create", "dingtalk.file_download", "dingtalk.file_download_request", "dingtalk.user_leave_org"] {
+    for t in [
+        "dingtalk.chat_add_member",
+        "dingtalk.chat_create",
+        "dingtalk.file_download",
+        "dingtalk.file_download_request",
+        "dingtalk.user_leave_org",
+    ] {
         assert!(types.contains(&t), "{t} not in {types:?}");
     }
 
     let metrics = reqwest::get(service.url("/metrics")).await?.text().await?;
-    assert!(metrics.contains(r#"dingguard_callbacks_total{app="default",outcome="accepted",reason="none"} 7"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"dingguard_callbacks_total{app="default",outcome="accepted",reason="none"} 7"#),
+        "{metrics}"
+    );
     let status = service.terminate().await?;
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     Ok(())
@@ -72,7 +83,8 @@ async fn bad_configuration_stops_start_up_with_an_actionable_message() -> Result
     std::fs::write(&config, "listen = 5\n")?;
     let (ok, _, err) = run(&["--config", config.to_str().unwrap(), "serve"], &[data.clone()]).await?;
     assert!(!ok && err.contains("bad.toml"), "{err}");
-    let (ok, _, err) = run(&["log", "dump"], &[("DINGGUARD_DATA_DIR", dir.path().join("none").to_str().unwrap().to_owned())]).await?;
+    let (ok, _, err) =
+        run(&["log", "dump"], &[("DINGGUARD_DATA_DIR", dir.path().join("none").to_str().unwrap().to_owned())]).await?;
     assert!(!ok && err.contains("no embedded event log"), "{err}");
     assert!(!dir.path().join("none").exists(), "a failed dump must not create anything");
     Ok(())

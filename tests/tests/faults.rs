@@ -40,8 +40,7 @@ fn signer() -> Signer {
 async fn load_and_kill(service: &mut Service) -> Result<HashSet<String>> {
     let signer = signer();
     let now = now_ms();
-    let callbacks: Vec<_> =
-        (0..5_000).map(|i| signer.sign(&load_event("dingfaultcorp", now, i), now as u64)).collect();
+    let callbacks: Vec<_> = (0..5_000).map(|i| signer.sign(&load_event("dingfaultcorp", now, i), now as u64)).collect();
     let progress = Arc::new(Progress::default());
     let plan = LoadPlan { concurrency: 16, rate: None, duration: Some(Duration::from_secs(60)), verify_replies: true };
     let target = Target::parse(&service.url("/dingtalk/callback"))?;
@@ -103,7 +102,8 @@ async fn broker_outage_fails_fast_and_recovers_without_restart() -> Result<()> {
     dingguard_telemetry::init(dingguard_telemetry::Format::Text);
     let mut broker = Broker::start().await?;
     let app = spawn_app(TestOptions::new(Backend::Kafka { bootstrap: broker.bootstrap() })).await?;
-    let event = |id: &str| format!(r#"{{"EventType":"chat_add_member","eventId":"{id}","CorpId":"dingc","chatId":"g1"}}"#);
+    let event =
+        |id: &str| format!(r#"{{"EventType":"chat_add_member","eventId":"{id}","CorpId":"dingc","chatId":"g1"}}"#);
     assert_eq!(app.push(event("before").as_bytes()).await?.status, 200);
 
     broker.stop().await;
@@ -133,12 +133,16 @@ async fn broker_outage_fails_fast_and_recovers_without_restart() -> Result<()> {
         if reply.status == 200 && app.app.reply_is_success(&reply.body) {
             break;
         }
-        ensure!(Instant::now() < deadline, "receiver did not recover within 30 s of the broker's return: {} {}", reply.status, String::from_utf8_lossy(&reply.body));
+        ensure!(
+            Instant::now() < deadline,
+            "receiver did not recover within 30 s of the broker's return: {} {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(app.get("/readyz").await?.0, 200);
-    let ids: Vec<String> =
-        app.events().await?.iter().filter_map(|r| r.header("ce_id").map(str::to_owned)).collect();
+    let ids: Vec<String> = app.events().await?.iter().filter_map(|r| r.header("ce_id").map(str::to_owned)).collect();
     assert!(ids.contains(&"after".to_owned()), "{ids:?}");
     let _ = ReferenceApp::fresh;
     Ok(())

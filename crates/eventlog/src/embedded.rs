@@ -64,7 +64,7 @@ pub struct EmbeddedOptions {
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { partitions: 4, durability: Durability::Full, max_batch: 2048, queue_depth: 65_536 }
+        Self { partitions: 4, durability: Durability::Full, max_batch: 2048, queue_depth: 8192 }
     }
 }
 

@@ -114,7 +114,10 @@ pub struct DemoCredentials {
 
 impl std::fmt::Debug for DemoCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DemoCredentials").field("app_key", &self.app_key).field("file", &self.file).finish_non_exhaustive()
+        f.debug_struct("DemoCredentials")
+            .field("app_key", &self.app_key)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
     }
 }
 

@@ -16,11 +16,21 @@ use tokio::sync::watch;
 /// The first copy's result as seen by the copies waiting on it.
 type Flight = watch::Receiver<Option<bool>>;
 
-type IdDigest = u128;
+/// 128 bits: a collision would drop a real event as a replay, so the odds must stay negligible at millions of ids.
+/// A byte array rather than `u128` keeps entries unpadded.
+type IdDigest = [u8; 16];
 
 fn digest(id: &str) -> IdDigest {
-    let hash = Sha256::digest(id.as_bytes());
-    u128::from_le_bytes(hash[..16].try_into().expect("16 bytes"))
+    Sha256::digest(id.as_bytes())[..16].try_into().expect("16 bytes")
+}
+
+/// Expiry in whole seconds since the epoch: four bytes instead of eight per remembered id.
+fn expiry_secs(expires_ms: i64) -> u32 {
+    u32::try_from(expires_ms.div_euclid(1000) + 1).unwrap_or(u32::MAX)
+}
+
+fn now_secs(now_ms: i64) -> u32 {
+    u32::try_from(now_ms.div_euclid(1000)).unwrap_or(u32::MAX)
 }
 
 /// The keys are already uniform digests; hashing them again would only cost time.
@@ -38,19 +48,16 @@ impl Hasher for DigestHasher {
             self.0 ^= u64::from_le_bytes(word);
         }
     }
-    fn write_u128(&mut self, value: u128) {
-        self.0 = value as u64;
-    }
 }
 
 type DigestMap<V> = HashMap<IdDigest, V, BuildHasherDefault<DigestHasher>>;
 
 struct Inner {
     /// Written ids and when they stop mattering.
-    written: DigestMap<i64>,
+    written: DigestMap<u32>,
     in_flight: DigestMap<Flight>,
     /// Insertion order, for expiry and for the capacity bound.
-    order: VecDeque<(i64, IdDigest)>,
+    order: VecDeque<(u32, IdDigest)>,
 }
 
 pub(crate) struct Dedup {
@@ -77,8 +84,9 @@ impl Dedup {
     pub(crate) fn claim(&self, id: &str, now_ms: i64) -> (Claim, u64) {
         let key = digest(id);
         let mut inner = self.inner.lock();
-        let evicted = inner.prune(now_ms, self.capacity);
-        if inner.written.get(&key).is_some_and(|expires_ms| *expires_ms > now_ms) {
+        let now = now_secs(now_ms);
+        let evicted = inner.prune(now, self.capacity);
+        if inner.written.get(&key).is_some_and(|expires| *expires > now) {
             return (Claim::Seen, evicted);
         }
         if let Some(flight) = inner.in_flight.get(&key) {
@@ -97,8 +105,9 @@ impl Dedup {
             let mut inner = self.inner.lock();
             inner.in_flight.remove(&key);
             if written {
-                inner.written.insert(key, expires_ms);
-                inner.order.push_back((expires_ms, key));
+                let expires = expiry_secs(expires_ms);
+                inner.written.insert(key, expires);
+                inner.order.push_back((expires, key));
             }
         }
         owner.send_replace(Some(written));
@@ -112,17 +121,17 @@ impl Dedup {
 }
 
 impl Inner {
-    fn prune(&mut self, now_ms: i64, capacity: usize) -> u64 {
+    fn prune(&mut self, now: u32, capacity: usize) -> u64 {
         let mut evicted = 0;
         while let Some(&(queued_expiry, key)) = self.order.front() {
-            let expired = queued_expiry <= now_ms;
+            let expired = queued_expiry <= now;
             if !expired && self.written.len() < capacity {
                 break;
             }
             self.order.pop_front();
             match self.written.get(&key) {
                 // Re-written later with a newer expiry: a later queue entry owns it.
-                Some(current) if expired && *current > now_ms => {}
+                Some(current) if expired && *current > now => {}
                 Some(_) => {
                     self.written.remove(&key);
                     if !expired {
@@ -152,9 +161,11 @@ mod tests {
     fn written_ids_are_seen_until_they_expire() {
         let dedup = Dedup::new(10);
         let (Claim::Owner(owner), _) = dedup.claim("a", 0) else { panic!("first claim owns") };
-        dedup.finish("a", owner, true, 100);
-        assert!(matches!(dedup.claim("a", 99).0, Claim::Seen));
-        assert!(matches!(dedup.claim("a", 100).0, Claim::Owner(_)));
+        dedup.finish("a", owner, true, 100_000);
+        assert!(matches!(dedup.claim("a", 99_999).0, Claim::Seen));
+        // Expiry is kept in whole seconds, rounded up: never forgotten early.
+        assert!(matches!(dedup.claim("a", 100_999).0, Claim::Seen));
+        assert!(matches!(dedup.claim("a", 101_000).0, Claim::Owner(_)));
     }
 
     #[test]

@@ -83,11 +83,15 @@ impl ReceiverMetrics {
     /// Counters of the outcomes every accepted callback hits, made once per app so the hot path allocates no
     /// label strings.
     pub fn success_counters(&self, app: &str) -> SuccessCounters {
-        let make = |outcome: &str| self.callbacks.get_or_create(&CallbackLabels {
-            app: app.to_owned(),
-            outcome: outcome.to_owned(),
-            reason: "none".to_owned(),
-        }).clone();
+        let make = |outcome: &str| {
+            self.callbacks
+                .get_or_create(&CallbackLabels {
+                    app: app.to_owned(),
+                    outcome: outcome.to_owned(),
+                    reason: "none".to_owned(),
+                })
+                .clone()
+        };
         SuccessCounters { accepted: make("accepted"), duplicate: make("duplicate"), check_url: make("check_url") }
     }
 

@@ -114,15 +114,21 @@ fn cpu_us(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-async fn measure(name: &'static str, server: Server, callbacks: &Arc<Vec<SignedCallback>>, signer: &Signer) -> Result<Row> {
+async fn measure(
+    name: &'static str,
+    server: Server,
+    callbacks: &Arc<Vec<SignedCallback>>,
+    signer: &Signer,
+) -> Result<Row> {
     let seconds: u64 = env_or("BENCH_SECONDS", 10);
-    let concurrency: usize = env_or("BENCH_CONCURRENCY", 64);
+    let concurrency: usize = env_or("BENCH_CONCURRENCY", 128);
     let target = Target::parse(&server.url)?;
     // Warm-up on a separate slice so the measured run only sends callbacks the server has not seen.
     let (warm, main) = callbacks.split_at(callbacks.len() / 10);
     let warm_plan = LoadPlan { concurrency, rate: None, duration: Some(Duration::from_secs(1)), verify_replies: false };
     load::run(target.clone(), Arc::new(warm.to_vec()), signer.clone(), warm_plan, Arc::default()).await;
-    let plan = LoadPlan { concurrency, rate: None, duration: Some(Duration::from_secs(seconds)), verify_replies: false };
+    let plan =
+        LoadPlan { concurrency, rate: None, duration: Some(Duration::from_secs(seconds)), verify_replies: false };
     eprintln!("{name}: {seconds}s at concurrency {concurrency} ...");
     let pid = server.child.id().unwrap_or_default();
     let cpu_before = cpu_us(pid);
@@ -136,12 +142,9 @@ async fn measure(name: &'static str, server: Server, callbacks: &Arc<Vec<SignedC
 }
 
 async fn bench() -> Result<()> {
-    let count: usize = env_or("BENCH_CALLBACKS", 600_000);
-    let signer = Signer::new(CallbackCrypto::new(
-        Token::parse(TOKEN)?,
-        EncodingAesKey::parse(AES)?,
-        OwnerKey::parse(APP_KEY)?,
-    ));
+    let count: usize = env_or("BENCH_CALLBACKS", 1_000_000);
+    let signer =
+        Signer::new(CallbackCrypto::new(Token::parse(TOKEN)?, EncodingAesKey::parse(AES)?, OwnerKey::parse(APP_KEY)?));
     eprintln!("pre-building {count} distinct signed callbacks ...");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let callbacks: Arc<Vec<SignedCallback>> =
@@ -188,11 +191,25 @@ async fn bench() -> Result<()> {
     println!();
     let check = |ok: bool| if ok { "met" } else { "NOT MET" };
     let (e, k) = (&rows[1], &rows[2]);
-    println!("embedded >= 0.50 x ceiling: {:.2} {}", e.report.throughput() / ceiling, check(e.report.throughput() / ceiling >= 0.5));
-    println!("kafka    >= 0.35 x ceiling: {:.2} {}", k.report.throughput() / ceiling, check(k.report.throughput() / ceiling >= 0.35));
+    println!(
+        "embedded >= 0.50 x ceiling: {:.2} {}",
+        e.report.throughput() / ceiling,
+        check(e.report.throughput() / ceiling >= 0.5)
+    );
+    println!(
+        "kafka    >= 0.35 x ceiling: {:.2} {}",
+        k.report.throughput() / ceiling,
+        check(k.report.throughput() / ceiling >= 0.35)
+    );
     for row in [e, k] {
-        println!("{}: p99 {:.2} ms <= 20 ms {}; RSS {:.1} MiB <= 64 MiB {}", row.name, row.report.percentile_ms(0.99),
-            check(row.report.percentile_ms(0.99) <= 20.0), row.rss_mib, check(row.rss_mib <= 64.0));
+        println!(
+            "{}: p99 {:.2} ms <= 20 ms {}; RSS {:.1} MiB <= 64 MiB {}",
+            row.name,
+            row.report.percentile_ms(0.99),
+            check(row.report.percentile_ms(0.99) <= 20.0),
+            row.rss_mib,
+            check(row.rss_mib <= 64.0)
+        );
     }
     Ok(())
 }
