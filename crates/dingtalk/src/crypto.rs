@@ -228,7 +228,8 @@ impl CallbackCrypto {
     }
 }
 
-pub(crate) fn random_alnum(len: usize) -> String {
+/// Random letters and digits, as DingTalk uses for nonces and plaintext prefixes.
+pub fn random_alnum(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
     (0..len).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect()

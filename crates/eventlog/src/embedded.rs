@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
-use crate::{Appended, LogError, LoggedRecord, partition_for};
+use crate::{Appended, LogError, LoggedRecord, next_positions, partition_for};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS log_topics (
@@ -311,12 +311,7 @@ impl EmbeddedConsumer {
     }
 
     pub(crate) async fn commit(&mut self, records: &[LoggedRecord]) -> Result<(), LogError> {
-        let mut next: HashMap<(String, i32), i64> = HashMap::new();
-        for r in records {
-            let entry = next.entry((r.topic.clone(), r.partition)).or_insert(r.offset + 1);
-            *entry = (*entry).max(r.offset + 1);
-        }
-        let positions = next.into_iter().map(|((t, p), o)| (t, p, o)).collect();
+        let positions = next_positions(records);
         let (reply, rx) = oneshot::channel();
         self.log.submit(Op::Commit { group: self.group.clone(), positions, reply })?;
         rx.await.map_err(|_| writer_gone())?

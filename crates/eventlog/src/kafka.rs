@@ -16,7 +16,7 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::{Appended, LogError, LoggedRecord};
+use crate::{Appended, LogError, LoggedRecord, next_positions};
 
 #[derive(Debug, Clone)]
 pub struct KafkaOptions {
@@ -310,13 +310,8 @@ impl KafkaConsumer {
     }
 
     pub(crate) async fn commit(&mut self, records: &[LoggedRecord]) -> Result<(), LogError> {
-        let mut next: HashMap<(String, i32), i64> = HashMap::new();
-        for r in records {
-            let entry = next.entry((r.topic.clone(), r.partition)).or_insert(r.offset + 1);
-            *entry = (*entry).max(r.offset + 1);
-        }
         let mut list = TopicPartitionList::new();
-        for ((topic, partition), offset) in next {
+        for (topic, partition, offset) in next_positions(records) {
             list.add_partition_offset(&topic, partition, Offset::Offset(offset)).map_err(unavailable)?;
         }
         let consumer = self.consumer.clone();

@@ -150,6 +150,16 @@ impl Consumer {
     }
 }
 
+/// The position after the last of `records` in each topic partition: what a consumer group commits.
+pub(crate) fn next_positions(records: &[LoggedRecord]) -> Vec<(String, i32, i64)> {
+    let mut next: std::collections::HashMap<(&str, i32), i64> = std::collections::HashMap::new();
+    for r in records {
+        let entry = next.entry((r.topic.as_str(), r.partition)).or_insert(r.offset + 1);
+        *entry = (*entry).max(r.offset + 1);
+    }
+    next.into_iter().map(|((t, p), o)| (t.to_owned(), p, o)).collect()
+}
+
 /// Kafka's default partitioner (murmur2 of the key, sign bit cleared), so both back ends place a key alike.
 pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
     let positive = murmur2(key) & 0x7fff_ffff;

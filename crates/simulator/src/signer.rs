@@ -1,6 +1,5 @@
 use bytes::Bytes;
-use dingguard_dingtalk::{CallbackCrypto, CallbackReply};
-use rand::Rng;
+use dingguard_dingtalk::{CallbackCrypto, CallbackReply, random_alnum};
 
 /// One ready-to-send push: the query string and the JSON body, plus the event id it carries.
 #[derive(Debug, Clone)]
@@ -39,11 +38,7 @@ impl Signer {
 
     /// Wraps raw plaintext bytes; for payloads that are deliberately not JSON.
     pub fn sign_bytes(&self, plaintext: &[u8], timestamp_ms: u64) -> SignedCallback {
-        let nonce: String = {
-            const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-            let mut rng = rand::thread_rng();
-            (0..16).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect()
-        };
+        let nonce = random_alnum(16);
         let timestamp = timestamp_ms.to_string();
         let encrypt = self.crypto.encrypt(plaintext);
         let signature = self.crypto.sign(&timestamp, &nonce, &encrypt);
