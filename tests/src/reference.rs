@@ -38,7 +38,7 @@ impl ReferenceApp {
     }
 
     pub fn sign(&self, timestamp: &str, nonce: &str, encrypt: &str) -> String {
-        let mut parts = vec![self.token.as_str(), timestamp, nonce, encrypt];
+        let mut parts = [self.token.as_str(), timestamp, nonce, encrypt];
         parts.sort();
         hex::encode(Sha1::digest(parts.concat().as_bytes()))
     }

@@ -12,7 +12,7 @@ fn credential(banner: &str, name: &str) -> Result<String> {
 async fn serve_prints_demo_credentials_that_simulate_and_log_dump_use() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let data = ("DINGGUARD_DATA_DIR", dir.path().to_str().unwrap().to_owned());
-    let mut service = Service::start(&["serve"], &[data.clone()]).await?;
+    let mut service = Service::start(&["serve"], std::slice::from_ref(&data)).await?;
     assert!(service.banner.contains("simulate --url"), "{}", service.banner);
     let envs = vec![
         data.clone(),
@@ -37,10 +37,11 @@ async fn serve_prints_demo_credentials_that_simulate_and_log_dump_use() -> Resul
     }
     let (ok, _, err) = run(&["simulate", "--url", &url, "--scenario", "no-such-thing"], &envs).await?;
     assert!(!ok && err.contains("unknown scenario"), "{err}");
-    let (ok, _, err) = run(&["simulate", "--url", &url, "--scenario", "check-url"], &[data.clone()]).await?;
+    let (ok, _, err) =
+        run(&["simulate", "--url", &url, "--scenario", "check-url"], std::slice::from_ref(&data)).await?;
     assert!(!ok && err.contains("DINGGUARD_DINGTALK_TOKEN"), "{err}");
 
-    let (ok, dump, err) = run(&["log", "dump"], &[data.clone()]).await?;
+    let (ok, dump, err) = run(&["log", "dump"], std::slice::from_ref(&data)).await?;
     assert!(ok, "{err}");
     let records: Vec<serde_json::Value> = dump.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
     // external-member 1, group-created 1, file-download 1, download-request 1, address-book 3; check-url none.
@@ -81,7 +82,7 @@ async fn bad_configuration_stops_start_up_with_an_actionable_message() -> Result
     assert!(err.contains("DINGGUARD_DINGTALK_AES_KEY") && err.contains("DINGGUARD_DINGTALK_APP_KEY"), "{err}");
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "listen = 5\n")?;
-    let (ok, _, err) = run(&["--config", config.to_str().unwrap(), "serve"], &[data.clone()]).await?;
+    let (ok, _, err) = run(&["--config", config.to_str().unwrap(), "serve"], std::slice::from_ref(&data)).await?;
     assert!(!ok && err.contains("bad.toml"), "{err}");
     let (ok, _, err) =
         run(&["log", "dump"], &[("DINGGUARD_DATA_DIR", dir.path().join("none").to_str().unwrap().to_owned())]).await?;

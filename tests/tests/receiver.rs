@@ -99,7 +99,9 @@ async fn bad_input_is_refused_and_changes_nothing(backend: Backend) -> Result<()
     let message = CHAT_EVENT.as_bytes();
     let hour = 3_600_000;
 
-    let mut cases: Vec<(&str, String, String, Vec<u8>, u16, &str)> = Vec::new();
+    // (what, path, query, body, expected status, metric reason)
+    type Case = (&'static str, String, String, Vec<u8>, u16, &'static str);
+    let mut cases: Vec<Case> = Vec::new();
     let (q, b) = app.app.push(message, now);
     let tampered = {
         let sig_at = q.find("msg_signature=").unwrap() + "msg_signature=".len();

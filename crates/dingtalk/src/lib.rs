@@ -9,7 +9,9 @@ mod crypto;
 mod payload;
 
 pub use callback::{CallbackQuery, CallbackReply, Envelope, Timestamp};
-pub use crypto::{CallbackCrypto, CredentialError, CryptoError, Decrypted, EncodingAesKey, OwnerKey, Token, random_alnum, signature};
+pub use crypto::{
+    CallbackCrypto, CredentialError, CryptoError, Decrypted, EncodingAesKey, OwnerKey, Token, random_alnum, signature,
+};
 pub use payload::{EventHeader, PayloadError};
 
 /// Every error a callback can fail with before it reaches the event log.

@@ -23,13 +23,10 @@ struct Line<'a> {
 
 pub async fn run(config_file: Option<&Path>, topic: Option<String>) -> Result<()> {
     let config = Config::load(config_file, &ProcessEnv, false)?;
-    if let LogBackend::Embedded { path, .. } = &config.backend {
-        if !path.exists() {
-            bail!(
-                "no embedded event log at {}; start `dingguard serve` first or set DINGGUARD_DATA_DIR",
-                path.display()
-            );
-        }
+    if let LogBackend::Embedded { path, .. } = &config.backend
+        && !path.exists()
+    {
+        bail!("no embedded event log at {}; start `dingguard serve` first or set DINGGUARD_DATA_DIR", path.display());
     }
     let log = open_log(&config.backend)?;
     let topic = topic.unwrap_or_else(|| config.topics.events.clone());

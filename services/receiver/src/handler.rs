@@ -98,12 +98,12 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, CallbackError> {
     })
 }
 
-async fn handle<'a>(
-    state: &'a State,
+async fn handle(
+    state: &State,
     app: Option<AppName>,
     query: Option<String>,
     body: Body,
-) -> Result<(Accepted, CallbackReply, &'a SuccessCounters), CallbackError> {
+) -> Result<(Accepted, CallbackReply, &SuccessCounters), CallbackError> {
     let app = app.ok_or(CallbackError::UnknownApp)?;
     let (crypto, counters) = state.apps.get(&app).ok_or(CallbackError::UnknownApp)?;
     let body = read_body(body, state.settings.max_body_bytes).await?;

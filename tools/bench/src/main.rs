@@ -162,7 +162,13 @@ async fn bench() -> Result<()> {
 
     if std::env::var_os("BENCH_SKIP_KAFKA").is_some() {
         for row in &rows {
-            println!("{}: {:.0}/s p99 {:.2} ms CPU {:.1} us/cb", row.name, row.report.throughput(), row.report.percentile_ms(0.99), row.cpu_us_per_callback);
+            println!(
+                "{}: {:.0}/s p99 {:.2} ms CPU {:.1} us/cb",
+                row.name,
+                row.report.throughput(),
+                row.report.percentile_ms(0.99),
+                row.cpu_us_per_callback
+            );
         }
         return Ok(());
     }
