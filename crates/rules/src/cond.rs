@@ -1,0 +1,285 @@
+//! Conditions compiled against the catalog: list and macro names resolved, operators checked against field
+//! types, regexes and globs built once.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value as Json};
+
+use crate::catalog::{Catalog, FieldType};
+use crate::expr::{Expr, Item, Op, Operand, Value};
+
+#[derive(Debug, Clone)]
+pub enum Cond {
+    And(Box<Cond>, Box<Cond>),
+    Or(Box<Cond>, Box<Cond>),
+    Not(Box<Cond>),
+    Test { field: String, kind: FieldType, test: Test },
+}
+
+#[derive(Debug, Clone)]
+pub enum Test {
+    Exists,
+    EqText(String),
+    NeText(String),
+    EqNumber(f64),
+    NeNumber(f64),
+    EqBool(bool),
+    NeBool(bool),
+    Order(Op, f64),
+    InText(Vec<String>),
+    InNumber(Vec<f64>),
+    Contains(String),
+    IContains(String),
+    StartsWith(String),
+    EndsWith(String),
+    Glob(String),
+    Regex(regex_lite::Regex),
+}
+
+/// Names a condition may refer to.
+pub struct Scope<'a> {
+    pub catalog: &'a Catalog,
+    pub lists: &'a HashMap<String, Vec<Value>>,
+    /// Macros already compiled (a macro may use the macros defined before it).
+    pub macros: &'a HashMap<String, Cond>,
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::Text(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+    }
+}
+
+pub fn compile(expr: &Expr, scope: &Scope<'_>) -> Result<Cond, String> {
+    Ok(match expr {
+        Expr::And(a, b) => Cond::And(Box::new(compile(a, scope)?), Box::new(compile(b, scope)?)),
+        Expr::Or(a, b) => Cond::Or(Box::new(compile(a, scope)?), Box::new(compile(b, scope)?)),
+        Expr::Not(a) => Cond::Not(Box::new(compile(a, scope)?)),
+        Expr::Name(name) => scope
+            .macros
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("`{name}` is neither a macro defined above nor a comparison"))?,
+        Expr::Compare { field, op, operand } => {
+            let kind = scope.catalog.field(field).ok_or_else(|| format!("unknown field `{field}`"))?;
+            Cond::Test { field: field.clone(), kind, test: test(field, kind, *op, operand, scope)? }
+        }
+    })
+}
+
+fn test(field: &str, kind: FieldType, op: Op, operand: &Operand, scope: &Scope<'_>) -> Result<Test, String> {
+    let mismatch = |what: &str| format!("field `{field}` is {}; `{op:?}` needs {what}", kind.describe()).to_lowercase();
+    let one = || match operand {
+        Operand::One(v) => Ok(v.clone()),
+        _ => Err(format!("`{op:?}` on `{field}` needs one value").to_lowercase()),
+    };
+    let textual = matches!(kind, FieldType::String | FieldType::StringList);
+    Ok(match op {
+        Op::Exists => Test::Exists,
+        Op::Eq | Op::Ne => match (kind, one()?) {
+            (FieldType::Number, Value::Number(n)) => {
+                if op == Op::Eq {
+                    Test::EqNumber(n)
+                } else {
+                    Test::NeNumber(n)
+                }
+            }
+            (FieldType::Bool, Value::Bool(b)) => {
+                if op == Op::Eq {
+                    Test::EqBool(b)
+                } else {
+                    Test::NeBool(b)
+                }
+            }
+            (FieldType::String | FieldType::StringList, v) => {
+                if op == Op::Eq {
+                    Test::EqText(text_of(&v))
+                } else {
+                    Test::NeText(text_of(&v))
+                }
+            }
+            (FieldType::Number, _) => return Err(mismatch("a number")),
+            (FieldType::Bool, _) => return Err(mismatch("true or false")),
+        },
+        Op::Lt | Op::Le | Op::Gt | Op::Ge => match (kind, one()?) {
+            (FieldType::Number, Value::Number(n)) => Test::Order(op, n),
+            _ => return Err(mismatch("a number field and a number")),
+        },
+        Op::In => {
+            let Operand::Set(items) = operand else { return Err("`in` needs a list".into()) };
+            let mut values = Vec::new();
+            for item in items {
+                match item {
+                    Item::Literal(v) => values.push(v.clone()),
+                    Item::Word(w) => match scope.lists.get(w) {
+                        Some(list) => values.extend(list.iter().cloned()),
+                        None => values.push(Value::Text(w.clone())),
+                    },
+                }
+            }
+            match kind {
+                FieldType::Number => Test::InNumber(
+                    values
+                        .iter()
+                        .map(|v| match v {
+                            Value::Number(n) => Ok(*n),
+                            other => Err(format!("`{field}` is a number but the list holds {other}")),
+                        })
+                        .collect::<Result<_, _>>()?,
+                ),
+                FieldType::Bool => return Err(mismatch("text")),
+                _ => Test::InText(values.iter().map(text_of).collect()),
+            }
+        }
+        Op::Contains | Op::IContains | Op::StartsWith | Op::EndsWith | Op::Glob | Op::Regex => {
+            if !textual {
+                return Err(mismatch("text"));
+            }
+            let v = text_of(&one()?);
+            match op {
+                Op::Contains => Test::Contains(v),
+                Op::IContains => Test::IContains(v.to_lowercase()),
+                Op::StartsWith => Test::StartsWith(v),
+                Op::EndsWith => Test::EndsWith(v),
+                Op::Glob => Test::Glob(v),
+                _ => Test::Regex(regex_lite::Regex::new(&v).map_err(|e| format!("regex {v:?} is invalid: {e}"))?),
+            }
+        }
+    })
+}
+
+/// `*` any run, `?` one character; everything else literal.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+fn text_matches(test: &Test, s: &str) -> bool {
+    match test {
+        Test::EqText(v) => s == v,
+        Test::InText(vs) => vs.iter().any(|v| v == s),
+        Test::Contains(v) => s.contains(v.as_str()),
+        Test::IContains(v) => s.to_lowercase().contains(v.as_str()),
+        Test::StartsWith(v) => s.starts_with(v.as_str()),
+        Test::EndsWith(v) => s.ends_with(v.as_str()),
+        Test::Glob(p) => glob_match(p, s),
+        Test::Regex(r) => r.is_match(s),
+        _ => false,
+    }
+}
+
+impl Cond {
+    pub fn eval(&self, fields: &Map<String, Json>) -> bool {
+        match self {
+            Self::And(a, b) => a.eval(fields) && b.eval(fields),
+            Self::Or(a, b) => a.eval(fields) || b.eval(fields),
+            Self::Not(a) => !a.eval(fields),
+            Self::Test { field, test, .. } => {
+                let Some(value) = fields.get(field).filter(|v| !v.is_null()) else { return false };
+                match (test, value) {
+                    (Test::Exists, _) => true,
+                    (Test::NeText(v), Json::String(s)) => s != v,
+                    (Test::NeText(v), Json::Array(items)) => !items.iter().any(|i| i.as_str() == Some(v)),
+                    (Test::EqNumber(n), Json::Number(x)) => x.as_f64() == Some(*n),
+                    (Test::NeNumber(n), Json::Number(x)) => x.as_f64() != Some(*n),
+                    (Test::InNumber(ns), Json::Number(x)) => x.as_f64().is_some_and(|x| ns.contains(&x)),
+                    (Test::Order(op, n), Json::Number(x)) => x.as_f64().is_some_and(|x| match op {
+                        Op::Lt => x < *n,
+                        Op::Le => x <= *n,
+                        Op::Gt => x > *n,
+                        _ => x >= *n,
+                    }),
+                    (Test::EqBool(b), Json::Bool(x)) => x == b,
+                    (Test::NeBool(b), Json::Bool(x)) => x != b,
+                    (t, Json::String(s)) => text_matches(t, s),
+                    (t, Json::Array(items)) => items.iter().filter_map(Json::as_str).any(|s| text_matches(t, s)),
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::parse;
+
+    fn catalog() -> Catalog {
+        Catalog::new(
+            [
+                ("file.name", FieldType::String),
+                ("members.external_count", FieldType::Number),
+                ("members.ids", FieldType::StringList),
+                ("actor.active", FieldType::Bool),
+            ],
+            ["members_added"],
+        )
+    }
+
+    fn eval(src: &str, fields: serde_json::Value) -> Result<bool, String> {
+        let (catalog, lists, macros) =
+            (catalog(), HashMap::from([("hr".to_owned(), vec![Value::Text("u1".into())])]), HashMap::new());
+        let cond = compile(&parse(src)?, &Scope { catalog: &catalog, lists: &lists, macros: &macros })?;
+        Ok(cond.eval(fields.as_object().unwrap()))
+    }
+
+    #[test]
+    fn comparisons_follow_field_types() {
+        let f = serde_json::json!({"file.name": "HR-身份證.zip", "members.external_count": 2, "members.ids": ["u1", "ext_9"], "actor.active": false});
+        assert!(eval("members.external_count > 1", f.clone()).unwrap());
+        assert!(eval("file.name icontains \"hr-\" and file.name glob \"*.zip\"", f.clone()).unwrap());
+        assert!(eval("file.name regex \"^HR-.+\\\\.zip$\"", f.clone()).unwrap());
+        assert!(eval("members.ids in (hr)", f.clone()).unwrap(), "list names expand");
+        assert!(eval("members.ids startswith ext_", f.clone()).unwrap());
+        assert!(eval("members.ids != nobody", f.clone()).unwrap());
+        assert!(eval("actor.active = false and not file.name exists", f.clone()).is_ok_and(|b| !b));
+        assert!(!eval("members.external_count = 3", f.clone()).unwrap());
+        assert!(
+            !eval("members.external_count exists", serde_json::json!({})).unwrap(),
+            "a missing field matches nothing"
+        );
+    }
+
+    #[test]
+    fn type_and_name_errors_are_caught_at_compile_time() {
+        for (src, needle) in [
+            ("members.external_count contains 3", "is a number"),
+            ("file.name > 3", "a number"),
+            ("no.such.field = 1", "unknown field"),
+            ("undefined_macro", "neither a macro"),
+            ("file.name regex \"(\"", "regex"),
+            ("members.external_count in (a, b)", "is a number"),
+        ] {
+            let err = eval(src, serde_json::json!({})).unwrap_err();
+            assert!(err.contains(needle), "{src}: {err}");
+        }
+    }
+
+    #[test]
+    fn glob() {
+        assert!(glob_match("*confidential*", "Q3 confidential plan.pdf"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "abbc"));
+        assert!(glob_match("*", ""));
+    }
+}

@@ -1,0 +1,198 @@
+//! Evaluation: every event against the rules that look at its type, with the sliding windows of threshold and
+//! sequence rules kept in a state that can be saved and restored across restarts.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::ruleset::{Aggregation, Rule, RuleSet, Severity};
+use crate::template::display;
+
+/// Window contents, keyed by rule and grouping key. Serialisable so a restarted alerter resumes mid-window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowState {
+    thresholds: HashMap<String, VecDeque<(i64, Option<String>)>>,
+    sequences: HashMap<String, i64>,
+}
+
+impl WindowState {
+    pub fn is_empty(&self) -> bool {
+        self.thresholds.is_empty() && self.sequences.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Match {
+    pub rule: String,
+    pub severity: Severity,
+    pub pdpa: Vec<String>,
+    pub message: String,
+    /// The grouping key of threshold and sequence rules.
+    pub key: Option<String>,
+    /// The rendered dedup key and its period, for the alert store to fold repeats into the open alert.
+    pub dedup: Option<(String, i64)>,
+    /// Events behind the match: 1, or the threshold's count.
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suppressed {
+    pub rule: String,
+    pub exception: String,
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Outcome {
+    pub matches: Vec<Match>,
+    pub suppressed: Vec<Suppressed>,
+}
+
+pub struct Engine {
+    rules: Arc<RuleSet>,
+    state: WindowState,
+    evaluated: u64,
+}
+
+fn slot(rule: &str, key: &str) -> String {
+    format!("{rule}\u{1f}{key}")
+}
+
+impl Engine {
+    pub fn new(rules: Arc<RuleSet>) -> Self {
+        Self::with_state(rules, WindowState::default())
+    }
+
+    pub fn with_state(rules: Arc<RuleSet>, state: WindowState) -> Self {
+        Self { rules, state, evaluated: 0 }
+    }
+
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    pub fn state(&self) -> &WindowState {
+        &self.state
+    }
+
+    /// Swaps in a new rule set; windows of rules that still exist carry on, the rest are dropped.
+    pub fn replace_rules(&mut self, rules: Arc<RuleSet>) {
+        let keep = |k: &String| rules.rules.iter().any(|r| k.starts_with(&format!("{}\u{1f}", r.name)));
+        self.state.thresholds.retain(|k, _| keep(k));
+        self.state.sequences.retain(|k, _| keep(k));
+        self.rules = rules;
+    }
+
+    /// Evaluates one event (its flat field map) that happened at `at_ms`.
+    pub fn evaluate(&mut self, fields: &Map<String, Value>, at_ms: i64) -> Outcome {
+        let mut outcome = Outcome::default();
+        let Some(event_type) = fields.get("event.type").and_then(Value::as_str) else { return outcome };
+        let rules = self.rules.clone();
+        for rule in rules.rules.iter().filter(|r| r.when.iter().any(|w| w == event_type)) {
+            if rule.cond.as_ref().is_some_and(|c| !c.eval(fields)) {
+                continue;
+            }
+            let fired = match &rule.aggregation {
+                Aggregation::Single => Some((None, 1)),
+                Aggregation::Threshold { count, window_ms, key, distinct } => {
+                    if let Some(s) = excepted(rule, fields, at_ms) {
+                        outcome.suppressed.push(s);
+                        continue;
+                    }
+                    let key = key.render(fields, &[]);
+                    let entry = self.state.thresholds.entry(slot(&rule.name, &key)).or_default();
+                    let value = distinct.as_ref().map(|f| display(fields.get(f)));
+                    entry.push_back((at_ms, value));
+                    while entry.front().is_some_and(|(t, _)| *t <= at_ms - window_ms) {
+                        entry.pop_front();
+                    }
+                    let seen = match distinct {
+                        Some(_) => {
+                            let mut values: Vec<&String> = entry.iter().filter_map(|(_, v)| v.as_ref()).collect();
+                            values.sort_unstable();
+                            values.dedup();
+                            values.len()
+                        }
+                        None => entry.len(),
+                    } as u64;
+                    if seen >= u64::from(*count) {
+                        // Start counting afresh: the next alert needs a full new set of events.
+                        self.state.thresholds.remove(&slot(&rule.name, &key));
+                        Some((Some(key), seen))
+                    } else {
+                        None
+                    }
+                }
+                Aggregation::Sequence { first, then, key, within_ms } => {
+                    let key = key.render(fields, &[]);
+                    let id = slot(&rule.name, &key);
+                    let mut fired = None;
+                    // `then` first, so one event never completes the sequence it opens.
+                    if then.eval(fields)
+                        && let Some(started) = self.state.sequences.get(&id).copied()
+                        && at_ms - started <= *within_ms
+                        && at_ms >= started
+                    {
+                        self.state.sequences.remove(&id);
+                        fired = Some((Some(key.clone()), 2));
+                    }
+                    if fired.is_none() && first.eval(fields) {
+                        self.state.sequences.insert(id, at_ms);
+                    }
+                    fired
+                }
+            };
+            let Some((key, count)) = fired else { continue };
+            if !matches!(rule.aggregation, Aggregation::Threshold { .. })
+                && let Some(s) = excepted(rule, fields, at_ms)
+            {
+                outcome.suppressed.push(s);
+                continue;
+            }
+            outcome.matches.push(render(rule, fields, key, count));
+        }
+        self.evaluated += 1;
+        if self.evaluated.is_multiple_of(4096) {
+            self.prune(at_ms);
+        }
+        outcome
+    }
+
+    /// Drops windows that can no longer fire, so idle keys do not accumulate.
+    pub fn prune(&mut self, now_ms: i64) {
+        let rules = self.rules.clone();
+        let horizon = |k: &str| {
+            rules.rules.iter().find(|r| k.starts_with(&format!("{}\u{1f}", r.name))).map(|r| match &r.aggregation {
+                Aggregation::Threshold { window_ms, .. } => *window_ms,
+                Aggregation::Sequence { within_ms, .. } => *within_ms,
+                Aggregation::Single => 0,
+            })
+        };
+        self.state.thresholds.retain(|k, w| horizon(k).is_some_and(|h| w.back().is_some_and(|(t, _)| *t > now_ms - h)));
+        self.state.sequences.retain(|k, started| horizon(k).is_some_and(|h| *started >= now_ms - h));
+    }
+}
+
+fn excepted(rule: &Rule, fields: &Map<String, Value>, at_ms: i64) -> Option<Suppressed> {
+    rule.exceptions.iter().find(|e| e.expires_ms > at_ms && e.cond.eval(fields)).map(|e| Suppressed {
+        rule: rule.name.clone(),
+        exception: e.name.clone(),
+        owner: e.owner.clone(),
+    })
+}
+
+fn render(rule: &Rule, fields: &Map<String, Value>, key: Option<String>, count: u64) -> Match {
+    let extra =
+        [("rule", rule.name.clone()), ("severity", rule.severity.as_str().to_owned()), ("count", count.to_string())];
+    Match {
+        rule: rule.name.clone(),
+        severity: rule.severity,
+        pdpa: rule.pdpa.clone(),
+        message: rule.output.render(fields, &extra),
+        key,
+        dedup: rule.dedup.as_ref().map(|d| (d.key.render(fields, &extra), d.period_ms)),
+        count,
+    }
+}

@@ -1,0 +1,16 @@
+//! Compliance rules, reviewed like code: YAML files of `list`, `macro` and `rule` items whose conditions are checked
+//! against the normaliser's field catalog at load time, with thresholds, sequences, exceptions and inline tests.
+
+mod catalog;
+mod cond;
+mod duration;
+mod engine;
+mod expr;
+mod ruleset;
+mod template;
+mod testing;
+
+pub use catalog::{Catalog, FieldType};
+pub use engine::{Engine, Match, Outcome, Suppressed, WindowState};
+pub use ruleset::{Rule, RuleError, RuleSet, Severity};
+pub use testing::{TEST_EPOCH_MS, TestFailure, TestReport, run_inline_tests};

@@ -1,0 +1,251 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dingguard_rules::{Catalog, Engine, FieldType, RuleSet, run_inline_tests};
+use serde_json::{Map, Value, json};
+
+fn catalog() -> Catalog {
+    Catalog::new(
+        [
+            ("event.type", FieldType::String),
+            ("event.id", FieldType::String),
+            ("actor.id", FieldType::String),
+            ("group.id", FieldType::String),
+            ("group.title", FieldType::String),
+            ("file.id", FieldType::String),
+            ("file.name", FieldType::String),
+            ("members.external_ids", FieldType::StringList),
+            ("members.external_count", FieldType::Number),
+        ],
+        ["members_added", "file_downloaded", "group_created"],
+    )
+}
+
+fn load(text: &str) -> RuleSet {
+    RuleSet::load(&[("rules.yaml", text)], &catalog()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fields(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+const PACK: &str = r#"
+- list: trusted_groups
+  items: [chat_partner_portal]
+- macro: external_joined
+  condition: members.external_count > 0
+- rule: external_member_added
+  description: Someone outside the company joined a group.
+  when: [members_added]
+  condition: external_joined and not group.id in (trusted_groups)
+  exceptions:
+    - name: audit engagement
+      owner: user_security_lead
+      expires: 2026-03-31
+      condition: members.external_ids contains ext_auditor_kpmg
+  severity: high
+  pdpa: ["15", "19"]
+  output: "{members.external_ids} added to {group.title} by {actor.id}; may implicate PDPA art. 15"
+  dedup: { key: "{group.id}", period: 10m }
+  tests:
+    - name: outsider joins
+      events: [{ event.type: members_added, members.external_count: 1, members.external_ids: [ext_wong], group.id: g1 }]
+      expect: match
+    - name: trusted group is fine
+      events: [{ event.type: members_added, members.external_count: 1, group.id: chat_partner_portal }]
+      expect: no_match
+- rule: bulk_download
+  description: One person downloads many different files quickly.
+  when: [file_downloaded]
+  severity: medium
+  pdpa: ["15"]
+  output: "{actor.id} downloaded {count} files"
+  threshold: { count: 3, window: 10m, key: "{actor.id}", distinct: file.id }
+  tests:
+    - name: three files
+      events:
+        - { event.type: file_downloaded, actor.id: u1, file.id: a }
+        - { event.type: file_downloaded, actor.id: u1, file.id: a }
+        - { event.type: file_downloaded, actor.id: u1, file.id: b }
+        - { event.type: file_downloaded, actor.id: u1, file.id: c }
+      expect: 1
+    - name: spread over an hour
+      events:
+        - { event.type: file_downloaded, actor.id: u1, file.id: a }
+        - { at: "+20m", event.type: file_downloaded, actor.id: u1, file.id: b }
+        - { at: "+20m", event.type: file_downloaded, actor.id: u1, file.id: c }
+      expect: 0
+- rule: external_then_download
+  description: An outsider joins a group, then files are downloaded from it.
+  when: [members_added, file_downloaded]
+  severity: critical
+  pdpa: ["15", "16"]
+  output: "download from {group.id} after an outsider joined"
+  sequence:
+    first: event.type = members_added and members.external_count > 0
+    then: event.type = file_downloaded
+    key: "{group.id}"
+    within: 1h
+  tests:
+    - name: in order
+      events:
+        - { event.type: members_added, members.external_count: 1, group.id: g7 }
+        - { at: "+30m", event.type: file_downloaded, group.id: g7 }
+      expect: 1
+    - name: too late
+      events:
+        - { event.type: members_added, members.external_count: 1, group.id: g7 }
+        - { at: "+2h", event.type: file_downloaded, group.id: g7 }
+      expect: no_match
+"#;
+
+#[test]
+fn the_inline_tests_of_a_good_pack_pass() {
+    let set = load(PACK);
+    let report = run_inline_tests(&set);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.passed, 6);
+}
+
+#[test]
+fn a_broken_inline_test_is_named() {
+    let broken = PACK.replace("      expect: 1\n    - name: spread", "      expect: 2\n    - name: spread");
+    let report = run_inline_tests(&load(&broken));
+    assert_eq!(report.failures.len(), 1);
+    let failure = &report.failures[0];
+    assert_eq!((failure.rule.as_str(), failure.test.as_str()), ("bulk_download", "three files"));
+    assert!(failure.to_string().contains("expected 2 alert(s), got 1"), "{failure}");
+}
+
+#[test]
+fn single_rules_render_output_and_dedup_and_honour_exceptions_until_expiry() {
+    let mut engine = Engine::new(Arc::new(load(PACK)));
+    let event = fields(
+        json!({"event.type": "members_added", "members.external_count": 1, "members.external_ids": ["ext_wong"],
+        "group.id": "g1", "group.title": "HR files", "actor.id": "u9"}),
+    );
+    let out = engine.evaluate(&event, 0);
+    assert_eq!(out.matches.len(), 1);
+    let m = &out.matches[0];
+    assert_eq!(m.message, "ext_wong added to HR files by u9; may implicate PDPA art. 15");
+    assert_eq!(m.dedup, Some(("g1".into(), 600_000)));
+    assert_eq!(m.pdpa, ["15", "19"]);
+
+    let auditor = fields(json!({"event.type": "members_added", "members.external_count": 1,
+        "members.external_ids": ["ext_auditor_kpmg"], "group.id": "g2"}));
+    let before_expiry = 1_767_600_000_000; // 2026-01-05
+    let out = engine.evaluate(&auditor, before_expiry);
+    assert!(out.matches.is_empty());
+    assert_eq!(out.suppressed[0].exception, "audit engagement");
+    assert_eq!(out.suppressed[0].owner, "user_security_lead");
+    let after_expiry = 1_775_000_000_000; // 2026-04
+    assert_eq!(engine.evaluate(&auditor, after_expiry).matches.len(), 1, "an expired exception no longer applies");
+}
+
+#[test]
+fn threshold_fires_for_exactly_the_keys_over_it() {
+    let text = r#"
+- rule: many_downloads
+  description: many downloads by one user
+  when: [file_downloaded]
+  severity: medium
+  output: "{actor.id}"
+  threshold: { count: 15, window: 1h, key: "{actor.id}" }
+"#;
+    let mut engine = Engine::new(Arc::new(load(text)));
+    // 10,000 events over 1,000 users: user k gets (k % 20) + 1 events, interleaved.
+    let mut per_user: HashMap<String, u32> = HashMap::new();
+    let mut schedule = Vec::new();
+    for k in 0..1000u32 {
+        for _ in 0..(k % 20) + 1 {
+            schedule.push(format!("user{k}"));
+        }
+    }
+    schedule.truncate(10_000);
+    let mut rng_state = 0x2545_f491_4f6c_dd1du64;
+    for i in (1..schedule.len()).rev() {
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        schedule.swap(i, (rng_state % (i as u64 + 1)) as usize);
+    }
+    let mut fired: Vec<String> = Vec::new();
+    for (i, user) in schedule.iter().enumerate() {
+        *per_user.entry(user.clone()).or_default() += 1;
+        let out = engine.evaluate(&fields(json!({"event.type": "file_downloaded", "actor.id": user})), i as i64 * 100);
+        fired.extend(out.matches.into_iter().map(|m| m.key.unwrap()));
+    }
+    let mut expected: Vec<String> = per_user.iter().filter(|(_, n)| **n >= 15).map(|(u, _)| u.clone()).collect();
+    expected.sort();
+    fired.sort();
+    assert_eq!(schedule.len(), 10_000);
+    assert_eq!(fired, expected, "exactly the users with 15 or more downloads fire, once each");
+}
+
+#[test]
+fn window_state_survives_a_restart_and_a_reload() {
+    let set = Arc::new(load(PACK));
+    let mut engine = Engine::new(set.clone());
+    let dl = |file: &str| fields(json!({"event.type": "file_downloaded", "actor.id": "u1", "file.id": file}));
+    engine.evaluate(&dl("a"), 0);
+    engine.evaluate(&dl("b"), 1_000);
+    let saved = serde_json::to_string(engine.state()).unwrap();
+    let mut restarted = Engine::with_state(set, serde_json::from_str(&saved).unwrap());
+    assert_eq!(restarted.evaluate(&dl("c"), 2_000).matches.len(), 1, "the third file fires after the restart");
+    restarted.evaluate(&dl("d"), 3_000);
+    restarted.replace_rules(Arc::new(load(PACK)));
+    assert!(!restarted.state().is_empty(), "a reload keeps windows of rules that remain");
+}
+
+#[test]
+fn bad_files_are_refused_with_file_line_and_reason() {
+    let cases = [
+        (
+            "- rule: r\n  description: d\n  when: [members_added]\n  severity: high\n  output: o\n  condition: no.field = 1\n",
+            1,
+            "unknown field `no.field`",
+        ),
+        (
+            "- list: l\n  items: [a]\n\n- rule: r2\n  description: d\n  when: [nope]\n  condition: group.id = x\n  severity: high\n  output: o\n",
+            4,
+            "unknown event type",
+        ),
+        (
+            "- rule: r\n  description: d\n  when: [members_added]\n  condition: group.id = x\n  severity: urgent\n  output: o\n",
+            5,
+            "unknown variant",
+        ),
+        (
+            "- rule: r\n  description: This violates art. 15\n  when: [members_added]\n  condition: group.id = x\n  severity: high\n  output: o\n",
+            1,
+            "may implicate",
+        ),
+        (
+            "- rule: r\n  description: d\n  when: [members_added]\n  condition: group.id = x\n  severity: high\n  output: o\n  exceptions:\n    - name: e\n      condition: group.id = y\n",
+            1,
+            "needs an `owner`",
+        ),
+        (
+            "- rule: r\n  description: d\n  when: [members_added]\n  condition: group.id = x\n  severity: high\n  output: \"{nope}\"\n",
+            1,
+            "unknown field `nope`",
+        ),
+        ("- rule: r\n  descripton: typo\n", 2, "unknown field `descripton`"),
+        (
+            "- rule: r\n  description: d\n  when: [members_added]\n  condition: group.id = x\n  severity: high\n  output: o\n  tests:\n    - name: t\n      events: [{ group.idd: x }]\n      expect: match\n",
+            1,
+            "unknown field `group.idd`",
+        ),
+        (
+            "- rule: r\n  description: d\n  when: [members_added]\n  condition: group.id = x and\n  severity: high\n  output: o\n",
+            1,
+            "ends too early",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let err = RuleSet::load(&[("pack/broken.yaml", text)], &catalog()).unwrap_err();
+        assert_eq!(err.file, "pack/broken.yaml");
+        assert_eq!(err.line, line, "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}
