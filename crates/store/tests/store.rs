@@ -1,0 +1,203 @@
+//! The same behaviour from SQLite files and from the machine's PostgreSQL (a fresh database per test).
+
+use dingguard_store::{
+    AlertEvent, AlertFilter, AlertStatus, NewAlert, Recorded, Silence, Store, StoreConfig, StoreError,
+};
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = dingguard_store::Store::open(&dingguard_store::StoreConfig::Sqlite(dir.path().join("state.db"))).await.unwrap();
+                    super::$name(store).await.unwrap();
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _db) = super::fresh_postgres().await;
+                    super::$name(store).await.unwrap();
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    matches_create_fold_and_respect_silences,
+    lifecycle_moves_forward_only,
+    events_are_claimed_once_and_rollback_changes_nothing,
+    outbox_and_state_round_trip,
+);
+
+/// A database of its own on the local server, dropped when the guard goes.
+pub struct PgDatabase(String);
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let _ = std::process::Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            ])
+            .output();
+    }
+}
+
+pub async fn fresh_postgres() -> (Store, PgDatabase) {
+    let name = format!("dg_test_{:016x}", rand::random::<u64>());
+    let (client, connection) = tokio_postgres_connect("host=127.0.0.1 user=postgres dbname=postgres")
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    tokio::spawn(connection);
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let store = Store::open(&StoreConfig::Postgres { url, max_connections: 4 }).await.unwrap();
+    (store, PgDatabase(name))
+}
+
+async fn tokio_postgres_connect(
+    config: &str,
+) -> Result<
+    (tokio_postgres::Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>),
+    tokio_postgres::Error,
+> {
+    tokio_postgres::connect(config, tokio_postgres::NoTls).await
+}
+
+fn new_alert(id: &str, dedup: Option<&str>, at_ms: i64) -> NewAlert {
+    NewAlert {
+        id: id.into(),
+        rule: "external_member_added".into(),
+        severity: "high".into(),
+        message: format!("outsider joined ({id})"),
+        pdpa: vec!["15".into(), "19".into()],
+        corp_id: Some("dingcorp".into()),
+        dedup: dedup.map(|k| (k.to_owned(), 600_000)),
+        event: AlertEvent {
+            ce_id: format!("ce-{id}"),
+            event_type: "members_added".into(),
+            occurred_at_ms: at_ms,
+            fields: serde_json::json!({"group.id": "g1"}),
+        },
+        at_ms,
+    }
+}
+
+async fn matches_create_fold_and_respect_silences(store: Store) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    assert_eq!(tx.record(&new_alert("a1", Some("g1"), 1_000)).await?, Recorded::Created("a1".into()));
+    assert_eq!(tx.record(&new_alert("a2", Some("g1"), 2_000)).await?, Recorded::Folded { id: "a1".into(), count: 2 });
+    // After the dedup period a new alert opens.
+    assert_eq!(tx.record(&new_alert("a3", Some("g1"), 700_000)).await?, Recorded::Created("a3".into()));
+    tx.commit().await?;
+    let (alert, events) = store.alert("a1").await?;
+    assert_eq!((alert.event_count, alert.last_seen_ms, alert.status), (2, 2_000, AlertStatus::Open));
+    assert_eq!(alert.pdpa, ["15", "19"]);
+    assert_eq!(events.len(), 2);
+
+    store
+        .create_silence(&Silence {
+            id: "s1".into(),
+            rule: Some("external_member_added".into()),
+            dedup_key: Some("g2".into()),
+            creator: "user_security_lead".into(),
+            reason: "partner onboarding this week".into(),
+            created_at_ms: 0,
+            expires_at_ms: 1_000_000,
+            matched_count: 0,
+        })
+        .await?;
+    let mut tx = store.begin().await?;
+    assert_eq!(tx.record(&new_alert("b1", Some("g2"), 5_000)).await?, Recorded::Silenced { silence: "s1".into() });
+    assert_eq!(
+        tx.record(&new_alert("b2", Some("g2"), 2_000_000)).await?,
+        Recorded::Created("b2".into()),
+        "expired silence"
+    );
+    tx.commit().await?;
+    assert_eq!(store.silences().await?[0].matched_count, 1);
+    assert_eq!(store.suppressions().await?, vec![("external_member_added".into(), "silence".into(), "s1".into(), 1)]);
+    let bad = Silence {
+        id: "s2".into(),
+        rule: None,
+        dedup_key: None,
+        creator: "x".into(),
+        reason: " ".into(),
+        created_at_ms: 5,
+        expires_at_ms: 6,
+        matched_count: 0,
+    };
+    assert!(matches!(store.create_silence(&bad).await, Err(StoreError::Conflict(_))));
+    let high = store.alerts(&AlertFilter { severity: Some("high".into()), ..AlertFilter::default() }).await?;
+    assert_eq!(high.len(), 3);
+    Ok(())
+}
+
+async fn lifecycle_moves_forward_only(store: Store) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    tx.record(&new_alert("l1", None, 1)).await?;
+    tx.commit().await?;
+    let acked = store.transition("l1", AlertStatus::Acknowledged, "user_sec", 10).await?;
+    assert_eq!((acked.acknowledged_by.as_deref(), acked.acknowledged_at_ms), (Some("user_sec"), Some(10)));
+    assert!(matches!(store.transition("l1", AlertStatus::Acknowledged, "x", 11).await, Err(StoreError::Conflict(_))));
+    let resolved = store.transition("l1", AlertStatus::Resolved, "user_sec2", 20).await?;
+    assert_eq!((resolved.status, resolved.resolved_by.as_deref()), (AlertStatus::Resolved, Some("user_sec2")));
+    assert!(matches!(store.transition("l1", AlertStatus::Open, "x", 30).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.transition("nope", AlertStatus::Resolved, "x", 30).await, Err(StoreError::NotFound(_))));
+    let open = store.alerts(&AlertFilter { status: Some(AlertStatus::Open), ..AlertFilter::default() }).await?;
+    assert!(open.is_empty());
+    Ok(())
+}
+
+async fn events_are_claimed_once_and_rollback_changes_nothing(store: Store) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    assert!(tx.claim_event("alerter", "ce1", 1).await?);
+    assert!(!tx.claim_event("alerter", "ce1", 2).await?);
+    assert!(tx.claim_event("approver", "ce1", 2).await?, "each consumer claims for itself");
+    tx.commit().await?;
+    {
+        let mut tx = store.begin().await?;
+        assert!(tx.claim_event("alerter", "ce2", 3).await?);
+        tx.record(&new_alert("r1", None, 3)).await?;
+        // Dropped without commit: a crash mid-batch.
+    }
+    let mut tx = store.begin().await?;
+    assert!(tx.claim_event("alerter", "ce2", 4).await?, "the rolled-back claim did not stick");
+    tx.commit().await?;
+    assert!(matches!(store.alert("r1").await, Err(StoreError::NotFound(_))));
+    Ok(())
+}
+
+async fn outbox_and_state_round_trip(store: Store) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    tx.enqueue("o1", "robot", r#"{"alert":"a1"}"#, 100).await?;
+    tx.enqueue("o1", "robot", r#"{"alert":"dup"}"#, 100).await?;
+    tx.enqueue("o2", "webhook", "{}", 100).await?;
+    tx.save_state("alerter", r#"{"thresholds":{}}"#, 100).await?;
+    tx.commit().await?;
+    let due = store.due("robot", 100, 10).await?;
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].payload, r#"{"alert":"a1"}"#);
+    store.failed("o1", "503 from robot", 500).await?;
+    assert!(store.due("robot", 200, 10).await?.is_empty(), "not due before its retry time");
+    assert_eq!(store.due("robot", 500, 10).await?[0].attempts, 1);
+    store.delivered("o1", 600).await?;
+    assert!(store.due("robot", 10_000, 10).await?.is_empty());
+    assert_eq!(store.load_state("alerter").await?.as_deref(), Some(r#"{"thresholds":{}}"#));
+    assert_eq!(store.load_state("other").await?, None);
+    Ok(())
+}
