@@ -1,0 +1,65 @@
+//! Group events: DingTalk's `chat_*` and our `chat_create`.
+
+use crate::normalise::{Ctx, USERS};
+use crate::payload::Payload;
+use crate::{CanonicalEvent, EventKind, NormaliseError};
+
+/// `chatId` first: it is what the receiver partitions on, so one group's events share one id here too.
+const CHAT: &[&str] = &["chatId", "ChatId", "openConversationId", "OpenConversationId"];
+const OPERATOR: &[&str] = &["operator", "Operator"];
+
+/// `None` when the type is not a group event.
+pub(crate) fn normalise(
+    ctx: &Ctx<'_>,
+    p: &Payload<'_>,
+    event_type: &str,
+) -> Result<Option<CanonicalEvent>, NormaliseError> {
+    if !matches!(
+        event_type,
+        "chat_create"
+            | "chat_add_member"
+            | "chat_remove_member"
+            | "chat_quit"
+            | "chat_disband"
+            | "chat_update_owner"
+            | "chat_update_title"
+    ) {
+        return Ok(None);
+    }
+    let chat_id = p.require(p.text(CHAT), "chatId")?;
+    let operator = p.id(OPERATOR);
+    let (actor, kind) = match event_type {
+        "chat_create" => {
+            let owner = p.id(&["owner", "Owner"]);
+            let members = ctx.members(p.ids(USERS));
+            let title = p.text(&["title", "Title"]);
+            (
+                operator.or_else(|| owner.clone()),
+                EventKind::GroupCreated { chat_id, title, owner, members, inferred: false },
+            )
+        }
+        "chat_add_member" => {
+            let members = ctx.members(p.require_list(p.ids(USERS), "userId")?);
+            (operator.clone(), EventKind::MembersAdded { chat_id, operator, members })
+        }
+        "chat_remove_member" => {
+            let members = ctx.members(p.require_list(p.ids(USERS), "userId")?);
+            (operator.clone(), EventKind::MembersRemoved { chat_id, operator, members })
+        }
+        "chat_quit" => {
+            // The leaver is the `operator`; older payloads may name them in `userId` instead.
+            let user = p.require(operator.or_else(|| p.id(USERS)), "operator")?;
+            (Some(user.clone()), EventKind::MemberQuit { chat_id, user })
+        }
+        "chat_disband" => (operator.clone(), EventKind::GroupDisbanded { chat_id, operator }),
+        "chat_update_owner" => {
+            let new_owner = p.require(p.id(&["owner", "Owner"]), "owner")?;
+            (operator, EventKind::GroupOwnerChanged { chat_id, new_owner })
+        }
+        _ => {
+            let title = p.require(p.text(&["title", "Title"]), "title")?;
+            (operator.clone(), EventKind::GroupRenamed { chat_id, title, operator })
+        }
+    };
+    Ok(Some(ctx.event(actor.as_deref(), kind)))
+}

@@ -1,0 +1,210 @@
+//! From a DingTalk (or our own integrations') payload to canonical events.
+
+use dingguard_directory::Directory;
+use serde_json::Value;
+
+use crate::payload::{Payload, nested_text};
+use crate::{Actor, CanonicalEvent, DeptChange, EventKind, FileRecord, Member};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NormaliseError {
+    #[error("`{event_type}` payload is not a JSON object: {reason}")]
+    NotJsonObject { event_type: String, reason: String },
+    /// A known type without a field its meaning depends on; the record belongs in the DLQ, not in a guess.
+    #[error("`{event_type}` payload has no usable `{field}`")]
+    MissingField { event_type: String, field: &'static str },
+}
+
+pub(crate) const USERS: &[&str] = &["userId", "UserId"];
+
+pub(crate) struct Ctx<'a> {
+    ce_id: &'a str,
+    corp_id: Option<String>,
+    occurred_at_ms: i64,
+    directory: &'a Directory,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn event(&self, actor: Option<&str>, kind: EventKind) -> CanonicalEvent {
+        self.event_with_id(self.ce_id.to_owned(), actor, kind)
+    }
+
+    fn event_with_id(&self, id: String, actor: Option<&str>, kind: EventKind) -> CanonicalEvent {
+        CanonicalEvent {
+            id,
+            corp_id: self.corp_id.clone(),
+            occurred_at_ms: self.occurred_at_ms,
+            actor: actor.map(|a| Actor::resolve(a, self.directory)),
+            kind,
+        }
+    }
+
+    pub(crate) fn members(&self, ids: Vec<String>) -> Vec<Member> {
+        ids.into_iter().map(|id| Member { affiliation: self.directory.classify(&id, None), id }).collect()
+    }
+
+    /// One event per user of a batch, each about (and acted by) that user.
+    fn per_user(&self, users: Vec<(String, EventKind)>) -> Vec<CanonicalEvent> {
+        let single = users.len() == 1;
+        users
+            .into_iter()
+            .map(|(user, kind)| {
+                let id = if single { self.ce_id.to_owned() } else { format!("{}:{user}", self.ce_id) };
+                self.event_with_id(id, Some(&user), kind)
+            })
+            .collect()
+    }
+}
+
+/// Turns one stored payload into the events it means.
+///
+/// `event_type` is the record's type as the receiver stored it; `received_ms` is used only when the payload
+/// carries no time of its own. Unknown types become [`EventKind::Other`]; only a payload that is not a JSON object,
+/// or a known type missing a field its meaning depends on, is an error.
+pub fn normalise(
+    event_type: &str,
+    ce_id: &str,
+    payload: &[u8],
+    directory: &Directory,
+    received_ms: i64,
+) -> Result<Vec<CanonicalEvent>, NormaliseError> {
+    let p = Payload::parse(event_type, payload)?;
+    let ctx = Ctx {
+        ce_id,
+        // Same preference as the receiver's header parse, so the record's `ce_time` and this agree.
+        corp_id: p.text(&["CorpId", "corpId"]),
+        occurred_at_ms: p.millis(&["EventTime", "timeStamp", "TimeStamp"]).unwrap_or(received_ms),
+        directory,
+    };
+    if let Some(event) = crate::chat::normalise(&ctx, &p, event_type)? {
+        return Ok(vec![event]);
+    }
+    let users = || p.require_list(p.ids(USERS), "userId");
+    Ok(match event_type {
+        "user_add_org" => {
+            ctx.per_user(users()?.into_iter().map(|u| (u.clone(), EventKind::UserJoined { user: u })).collect())
+        }
+        "user_leave_org" => {
+            ctx.per_user(users()?.into_iter().map(|u| (u.clone(), EventKind::UserLeft { user: u })).collect())
+        }
+        "org_admin_add" => {
+            ctx.per_user(users()?.into_iter().map(|u| (u.clone(), EventKind::AdminRoleGranted { user: u })).collect())
+        }
+        "user_modify_org" => ctx.per_user(user_changes(&p)?),
+        "org_dept_create" | "org_dept_modify" | "org_dept_remove" => {
+            let change = match event_type {
+                "org_dept_create" => DeptChange::Created,
+                "org_dept_modify" => DeptChange::Modified,
+                _ => DeptChange::Removed,
+            };
+            let dept_ids = p.require_list(p.ids(&["deptId", "DeptId"]), "deptId")?;
+            vec![ctx.event(None, EventKind::DepartmentChanged { change, dept_ids })]
+        }
+        "contact_add_org" => {
+            let follower = p.id(&["followerUserId", "FollowerUserId"]);
+            let kind = EventKind::ExternalContactAdded {
+                contact_id: p.require(p.id(USERS), "userId")?,
+                name: p.text(&["name", "Name"]),
+                company: p.text(&["companyName", "CompanyName"]),
+                follower: follower.clone(),
+            };
+            vec![ctx.event(follower.as_deref(), kind)]
+        }
+        "org_file_send_check" => vec![file_sent(&ctx, &p)?],
+        "file_download" => {
+            let user = p.require(p.id(USERS), "userId")?;
+            let kind = EventKind::FileDownloaded {
+                user: user.clone(),
+                chat_id: p.text(&["chatId", "ChatId", "openConversationId", "OpenConversationId"]),
+                file_id: p.require(p.text(&["fileId", "FileId"]), "fileId")?,
+                file_name: p.text(&["fileName", "FileName"]),
+                space_id: p.text(&["spaceId", "SpaceId"]),
+                action_code: p.number(&["action", "Action"]),
+                source: p.text(&["source", "Source"]),
+            };
+            vec![ctx.event(Some(&user), kind)]
+        }
+        "file_download_request" => {
+            let user = p.require(p.id(USERS), "userId")?;
+            let kind = EventKind::DownloadRequested {
+                request_id: p.require(p.text(&["requestId", "RequestId"]), "requestId")?,
+                user: user.clone(),
+                file_id: p.require(p.text(&["fileId", "FileId"]), "fileId")?,
+                file_name: p.text(&["fileName", "FileName"]),
+                space_id: p.text(&["spaceId", "SpaceId"]),
+                reason: p.text(&["reason", "Reason"]),
+            };
+            vec![ctx.event(Some(&user), kind)]
+        }
+        "bpms_instance_change" => {
+            let originator = p.text(&["staffId", "StaffId"]);
+            let kind = EventKind::ApprovalInstanceChanged {
+                instance_id: p.require(p.text(&["processInstanceId", "ProcessInstanceId"]), "processInstanceId")?,
+                process_code: p.text(&["processCode", "ProcessCode"]),
+                originator: originator.clone(),
+                change_type: p.text(&["type", "Type"]),
+                result: p.text(&["result", "Result"]),
+            };
+            vec![ctx.event(originator.as_deref(), kind)]
+        }
+        "bpms_task_change" => {
+            let approver = p.text(&["staffId", "StaffId"]);
+            let kind = EventKind::ApprovalTaskChanged {
+                instance_id: p.require(p.text(&["processInstanceId", "ProcessInstanceId"]), "processInstanceId")?,
+                process_code: p.text(&["processCode", "ProcessCode"]),
+                task_id: p.text(&["taskId", "TaskId"]),
+                approver: approver.clone(),
+                change_type: p.text(&["type", "Type"]),
+                result: p.text(&["result", "Result"]),
+                remark: p.text(&["remark", "Remark"]),
+            };
+            vec![ctx.event(approver.as_deref(), kind)]
+        }
+        other => vec![ctx.event(None, EventKind::Other { event_type: other.to_owned() })],
+    })
+}
+
+/// `diffInfo` is one object in the documented form; a list is accepted too. Each diff goes to the user it names,
+/// and users without one still get an event with a null diff.
+fn user_changes(p: &Payload<'_>) -> Result<Vec<(String, EventKind)>, NormaliseError> {
+    let diffs: Vec<&Value> = match p.raw(&["diffInfo", "DiffInfo"]) {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    };
+    let named = |d: &Value| nested_text(d, "userid").or_else(|| nested_text(d, "userId"));
+    let mut out: Vec<(String, Value)> = diffs.iter().filter_map(|d| Some((named(d)?, (*d).clone()))).collect();
+    let anonymous = match diffs.as_slice() {
+        [only] if named(only).is_none() => (*only).clone(),
+        _ => Value::Null,
+    };
+    for user in p.ids(USERS) {
+        if !out.iter().any(|(u, _)| *u == user) {
+            out.push((user, anonymous.clone()));
+        }
+    }
+    if out.is_empty() {
+        return Err(p.missing("userId"));
+    }
+    Ok(out.into_iter().map(|(user, diff)| (user.clone(), EventKind::UserChanged { user, diff })).collect())
+}
+
+fn file_sent(ctx: &Ctx<'_>, p: &Payload<'_>) -> Result<CanonicalEvent, NormaliseError> {
+    let records: Vec<FileRecord> = match p.raw(&["fileRecords", "FileRecords"]) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|r| FileRecord {
+                user: nested_text(r, "userId"),
+                file_name: nested_text(r, "fileName"),
+                request_id: nested_text(r, "requestId"),
+                conversation: nested_text(r, "openCid"),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let records = p.require((!records.is_empty()).then_some(records), "fileRecords")?;
+    // One sender is an actor; several senders in one detection leave it to the records.
+    let first = records[0].user.clone();
+    let actor = first.filter(|f| records.iter().all(|r| r.user.as_ref() == Some(f)));
+    Ok(ctx.event(actor.as_deref(), EventKind::FileSent { records }))
+}

@@ -1,0 +1,128 @@
+//! Field access over a decrypted payload that may carry the legacy PascalCase spelling, the current lowerCamel one,
+//! or both at once. Each accessor takes the spellings to try in order and returns the first usable value, so a
+//! payload with both never fails the way a serde `alias` would on a duplicate.
+
+use serde_json::{Map, Value};
+
+use crate::NormaliseError;
+
+pub(crate) struct Payload<'t> {
+    event_type: &'t str,
+    map: Map<String, Value>,
+}
+
+/// DingTalk ids are strings but some arrive as bare numbers; render those the way they were written.
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl<'t> Payload<'t> {
+    pub(crate) fn parse(event_type: &'t str, bytes: &[u8]) -> Result<Self, NormaliseError> {
+        let not_object = |reason: String| NormaliseError::NotJsonObject { event_type: event_type.to_owned(), reason };
+        let mut map = match serde_json::from_slice(bytes) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => return Err(not_object(format!("found {}", kind_of(&other)))),
+            Err(e) => return Err(not_object(e.to_string())),
+        };
+        // A Stream frame's business fields travel as a JSON string in `data`; lift them beside the envelope's.
+        if let Some(Value::String(data)) = map.get("data")
+            && let Ok(Value::Object(inner)) = serde_json::from_str::<Value>(data)
+        {
+            for (k, v) in inner {
+                map.entry(k).or_insert(v);
+            }
+        }
+        Ok(Self { event_type, map })
+    }
+
+    fn find<T>(&self, keys: &[&str], convert: impl Fn(&Value) -> Option<T>) -> Option<T> {
+        keys.iter().find_map(|k| self.map.get(*k).and_then(&convert))
+    }
+
+    /// A string or number.
+    pub(crate) fn text(&self, keys: &[&str]) -> Option<String> {
+        self.find(keys, scalar)
+    }
+
+    /// One id, also accepted as the first entry of a list, since `userId` is a list in group events and a
+    /// string elsewhere.
+    pub(crate) fn id(&self, keys: &[&str]) -> Option<String> {
+        self.find(keys, |v| match v {
+            Value::Array(items) => items.iter().find_map(scalar),
+            other => scalar(other),
+        })
+    }
+
+    /// A list of ids, also accepted as a single id. Duplicates are dropped, order kept.
+    pub(crate) fn ids(&self, keys: &[&str]) -> Vec<String> {
+        let found = self.find(keys, |v| {
+            let list: Vec<String> = match v {
+                Value::Array(items) => items.iter().filter_map(scalar).collect(),
+                other => scalar(other).into_iter().collect(),
+            };
+            (!list.is_empty()).then_some(list)
+        });
+        let mut out: Vec<String> = Vec::new();
+        for id in found.unwrap_or_default() {
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        out
+    }
+
+    /// Milliseconds, sent as a number or (in address-book events) a string. Zero or less means "not set", so
+    /// the next spelling gets its turn.
+    pub(crate) fn millis(&self, keys: &[&str]) -> Option<i64> {
+        self.find(keys, |v| integer(v).filter(|ms| *ms > 0))
+    }
+
+    /// An integer, sent as a number or a string.
+    pub(crate) fn number(&self, keys: &[&str]) -> Option<i64> {
+        self.find(keys, integer)
+    }
+
+    pub(crate) fn raw(&self, keys: &[&str]) -> Option<&Value> {
+        keys.iter().find_map(|k| self.map.get(*k).filter(|v| !v.is_null()))
+    }
+
+    pub(crate) fn missing(&self, field: &'static str) -> NormaliseError {
+        NormaliseError::MissingField { event_type: self.event_type.to_owned(), field }
+    }
+
+    pub(crate) fn require<T>(&self, value: Option<T>, field: &'static str) -> Result<T, NormaliseError> {
+        value.ok_or_else(|| self.missing(field))
+    }
+
+    pub(crate) fn require_list(&self, list: Vec<String>, field: &'static str) -> Result<Vec<String>, NormaliseError> {
+        self.require((!list.is_empty()).then_some(list), field)
+    }
+}
+
+/// Reads one field of a nested object (a `fileRecords` entry, a `diffInfo`), where DingTalk uses one spelling.
+pub(crate) fn nested_text(object: &Value, key: &str) -> Option<String> {
+    object.get(key).and_then(scalar)
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,58 @@
+//! Keeps the directory current from the address-book events the normaliser produced.
+
+use dingguard_directory::{DepartmentDiff, DeptId, DirectoryChange, UserDiff, UserId};
+use serde_json::Value;
+
+use crate::{CanonicalEvent, DeptChange, EventKind};
+
+fn text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `user_modify_org`'s `curr` side, in the spellings DingTalk's user objects use.
+fn user_diff(diff: &Value) -> UserDiff {
+    let curr = diff.get("curr");
+    let field = |keys: &[&str]| keys.iter().find_map(|k| text(curr.and_then(|c| c.get(*k))));
+    let departments = ["deptIdList", "dept_id_list", "department"]
+        .iter()
+        .find_map(|k| curr.and_then(|c| c.get(*k)).and_then(Value::as_array))
+        .map(|list| list.iter().filter_map(|d| text(Some(d)).and_then(|d| DeptId::parse(&d).ok())).collect());
+    UserDiff {
+        name: field(&["name"]),
+        departments,
+        manager: field(&["managerUserid", "managerUserId"]).and_then(|m| UserId::parse(&m).ok()),
+    }
+}
+
+impl CanonicalEvent {
+    /// What this event changes in the directory; empty for events that are not address-book changes. Apply these
+    /// after judging the event, so its actor is seen as they were when it happened.
+    pub fn directory_changes(&self) -> Vec<DirectoryChange> {
+        let user = |id: &str| UserId::parse(id).ok();
+        match &self.kind {
+            EventKind::UserJoined { user: id } => {
+                user(id).map(|id| DirectoryChange::UserJoined { id, name: None }).into_iter().collect()
+            }
+            EventKind::UserLeft { user: id } => {
+                user(id).map(|id| DirectoryChange::UserLeft { id, at_ms: self.occurred_at_ms }).into_iter().collect()
+            }
+            EventKind::UserChanged { user: id, diff } => {
+                user(id).map(|id| DirectoryChange::UserModified { id, diff: user_diff(diff) }).into_iter().collect()
+            }
+            EventKind::DepartmentChanged { change, dept_ids } => dept_ids
+                .iter()
+                .filter_map(|d| DeptId::parse(d).ok())
+                .map(|id| match change {
+                    DeptChange::Created => DirectoryChange::DepartmentCreated { id, diff: DepartmentDiff::default() },
+                    DeptChange::Modified => DirectoryChange::DepartmentModified { id, diff: DepartmentDiff::default() },
+                    DeptChange::Removed => DirectoryChange::DepartmentRemoved { id },
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}

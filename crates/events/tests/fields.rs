@@ -1,0 +1,142 @@
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+
+use common::{RECEIVED_MS, directory, events, payload};
+use dingguard_events::{
+    CanonicalEvent, FieldType, InMemoryGroupTracker, event_types, field_catalog, normalise, normalise_with_tracker,
+};
+use serde_json::{Value, json};
+
+const FIXTURES: &[&str] = &[
+    "chat_add_member_legacy",
+    "chat_add_member",
+    "chat_remove_member",
+    "chat_quit",
+    "chat_disband",
+    "chat_update_owner",
+    "chat_update_title",
+    "chat_create",
+    "contact_add_org",
+    "user_add_org",
+    "user_leave_org",
+    "user_modify_org",
+    "org_dept_create",
+    "org_admin_add",
+    "org_file_send_check",
+    "file_download",
+    "file_download_request",
+    "bpms_instance_change",
+    "bpms_task_change",
+    "storage_dentry_create",
+];
+
+/// At least one event of every kind, with every optional field filled somewhere.
+fn every_kind() -> Vec<CanonicalEvent> {
+    let mut all: Vec<CanonicalEvent> = FIXTURES.iter().flat_map(|name| events(name)).collect();
+    let mut tracker = InMemoryGroupTracker::default();
+    let body = payload("chat_add_member_both_spellings");
+    all.extend(normalise_with_tracker("chat_add_member", "i", &body, &directory(), 0, &mut tracker).unwrap());
+    // A download by someone who has left fills `actor.left_at_ms`.
+    let late = json!({"userId": "user_sales_former", "fileId": "f1", "fileName": "pipeline.xlsx", "action": 2});
+    all.extend(normalise("file_download", "late", late.to_string().as_bytes(), &directory(), RECEIVED_MS).unwrap());
+    all
+}
+
+#[test]
+fn every_kind_is_covered_and_named_in_event_types() {
+    let names: BTreeSet<&str> = every_kind().iter().map(|e| e.kind.name()).collect();
+    let listed: BTreeSet<&str> = event_types().iter().copied().collect();
+    assert_eq!(names, listed);
+}
+
+#[test]
+fn every_field_is_in_the_catalog_with_its_type() {
+    let catalog: HashMap<&str, FieldType> = field_catalog().iter().copied().collect();
+    assert_eq!(catalog.len(), field_catalog().len(), "no key listed twice");
+    let mut produced = BTreeSet::new();
+    for event in every_kind() {
+        for (key, value) in event.fields() {
+            let expected = catalog.get(key.as_str()).unwrap_or_else(|| panic!("{key} is not in the catalog"));
+            assert_eq!(FieldType::of(&value), Some(*expected), "{key} of {} is {value}", event.kind.name());
+            produced.insert(key);
+        }
+    }
+    let unused: Vec<_> = catalog.keys().filter(|k| !produced.contains(**k)).collect();
+    assert!(unused.is_empty(), "catalog lists fields no event produces: {unused:?}");
+}
+
+#[test]
+fn events_round_trip_through_json() {
+    for event in every_kind() {
+        let text = serde_json::to_string(&event).unwrap();
+        assert_eq!(serde_json::from_str::<CanonicalEvent>(&text).unwrap(), event, "{text}");
+    }
+}
+
+#[test]
+fn membership_fields() {
+    let event = events("chat_add_member_both_spellings").remove(0);
+    let f = event.fields();
+    assert_eq!(f["event.type"], "members_added");
+    assert_eq!(f["event.id"], "ce-chat_add_member_both_spellings");
+    assert_eq!(f["corp.id"], "dingdemo0001");
+    assert_eq!(f["group.id"], "chat_hr_onboarding");
+    assert_eq!(f["actor.id"], "user_hr_manager");
+    assert_eq!(f["actor.department"], "dept_hr");
+    assert_eq!(f["actor.active"], true);
+    assert_eq!(f["actor.roles"], json!(["approver"]));
+    assert_eq!(f["members.ids"], json!(["user_hr_clerk", "ext_recruiter_lam", "ext_audit_cheong"]));
+    assert_eq!(f["members.external_ids"], json!(["ext_recruiter_lam"]));
+    assert_eq!(f["members.external_count"], 1);
+    assert_eq!(f["members.trusted_external_ids"], json!(["ext_audit_cheong"]));
+    assert!(!f.contains_key("actor.left_at_ms"));
+}
+
+#[test]
+fn file_and_departed_actor_fields() {
+    let late = json!({"userId": "user_sales_former", "fileId": "f1", "fileName": "Pipeline.XLSX", "spaceId": "s"});
+    let event = normalise("file_download", "late", late.to_string().as_bytes(), &directory(), 0).unwrap().remove(0);
+    let f = event.fields();
+    assert_eq!(f["actor.active"], false);
+    assert_eq!(f["actor.left_at_ms"], 1_769_788_800_000_i64);
+    assert_eq!(f["actor.affiliation"], "external");
+    assert_eq!(f["file.extension"], "xlsx");
+    assert_eq!(f["file.space"], "s");
+    assert!(!f.contains_key("file.action"), "absent, not null");
+}
+
+#[test]
+fn unknown_actor_has_no_directory_fields() {
+    let f = events("chat_add_member_legacy").remove(0).fields();
+    assert_eq!(f["actor.affiliation"], "external");
+    for key in ["actor.active", "actor.department", "actor.roles"] {
+        assert!(!f.contains_key(key), "{key}");
+    }
+}
+
+#[test]
+fn user_changes_expose_field_names_not_values() {
+    let f = events("user_modify_org").remove(0).fields();
+    assert_eq!(f["user.changed_fields"], json!(["managerUserid", "name"]));
+    assert!(!f.values().any(|v| v.as_str() == Some("林詠欣")));
+}
+
+fn at(ms: i64) -> serde_json::Map<String, Value> {
+    let body = json!({"EventTime": ms});
+    normalise("anything", "t", body.to_string().as_bytes(), &directory(), 0).unwrap().remove(0).fields()
+}
+
+#[test]
+fn time_is_macau_local() {
+    // 2026-03-02 03:00 UTC is 11:00 on Monday in Macau.
+    let f = at(1_772_420_400_000);
+    assert_eq!((f["time.hour"].as_i64(), f["time.weekday"].as_i64()), (Some(11), Some(1)));
+    // 2026-03-01 16:00 UTC, a Sunday, is already Monday 00:00 in Macau.
+    let f = at(1_772_380_800_000);
+    assert_eq!((f["time.hour"].as_i64(), f["time.weekday"].as_i64()), (Some(0), Some(1)));
+    // 2026-03-01 15:59:59.999 UTC is Sunday 23:59 in Macau.
+    let f = at(1_772_380_799_999);
+    assert_eq!((f["time.hour"].as_i64(), f["time.weekday"].as_i64()), (Some(23), Some(7)));
+    assert_eq!(f["time.ms"], 1_772_380_799_999_i64);
+}
