@@ -1,10 +1,13 @@
 //! Address-book updates. DingTalk's events are facts about the organisation, so they are applied even when they
 //! name someone or something the file did not list: the directory follows DingTalk, never the other way round.
 
+use serde::{Deserialize, Serialize};
+
 use crate::{Department, DeptId, Directory, User, UserId};
 
-/// One address-book change, reduced to what the directory keeps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One address-book change, reduced to what the directory keeps. Serialisable so a consumer can keep the
+/// changes it applied and rebuild the same directory after a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DirectoryChange {
     /// Also a return: a user who left and rejoins becomes active again.
     UserJoined {
@@ -33,7 +36,7 @@ pub enum DirectoryChange {
 }
 
 /// The fields that changed; `None` means unchanged.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserDiff {
     pub name: Option<String>,
     pub departments: Option<Vec<DeptId>>,
@@ -41,7 +44,7 @@ pub struct UserDiff {
 }
 
 /// The fields that changed; `None` means unchanged.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DepartmentDiff {
     pub name: Option<String>,
     pub parent: Option<DeptId>,

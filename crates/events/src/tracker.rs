@@ -12,8 +12,9 @@ pub trait GroupTracker {
     fn first_seen(&mut self, corp: &str, chat_id: &str) -> bool;
 }
 
-/// Forgets everything on restart and grows with the number of groups; fine for tests and the embedded demo.
-#[derive(Debug, Default, Clone)]
+/// Grows with the number of groups (a few bytes each). Serialisable, so a consumer can save it with its other
+/// state and not re-infer every group's creation after a restart.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct InMemoryGroupTracker {
     seen: HashMap<String, HashSet<String>>,
 }

@@ -1,0 +1,126 @@
+//! What the normaliser cannot know from one payload: whether a file is sensitive, whether a group holds personal
+//! data, whether a download was granted. These become extra fields rules can test.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Sensitivity and personal-data tagging, from configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Classification {
+    /// A file is sensitive when its name or space contains one of these (case-insensitive).
+    #[serde(default)]
+    pub sensitive_terms: Vec<String>,
+    #[serde(default)]
+    pub sensitive_spaces: Vec<String>,
+    /// Groups known to hold personal data, by id.
+    #[serde(default)]
+    pub personal_data_groups: Vec<String>,
+    /// Groups whose title contains one of these (case-insensitive) hold personal data.
+    #[serde(default)]
+    pub personal_data_title_terms: Vec<String>,
+}
+
+impl Classification {
+    /// The demo's tagging: what `make run` ships.
+    pub fn demo() -> Self {
+        Self {
+            sensitive_terms: vec!["confidential".into(), "hr".into(), "身份證".into()],
+            sensitive_spaces: Vec::new(),
+            personal_data_groups: Vec::new(),
+            personal_data_title_terms: vec![
+                "hr".into(),
+                "customer".into(),
+                "客戶".into(),
+                "payroll".into(),
+                "身份證".into(),
+            ],
+        }
+    }
+
+    pub fn file_is_sensitive(&self, name: Option<&str>, space: Option<&str>) -> bool {
+        let hit = |text: Option<&str>| {
+            text.map(str::to_lowercase)
+                .is_some_and(|t| self.sensitive_terms.iter().any(|term| t.contains(&term.to_lowercase())))
+        };
+        hit(name) || hit(space) || space.is_some_and(|s| self.sensitive_spaces.iter().any(|x| x == s))
+    }
+
+    fn title_is_personal(&self, title: &str) -> bool {
+        let t = title.to_lowercase();
+        self.personal_data_title_terms.iter().any(|term| t.contains(&term.to_lowercase()))
+    }
+}
+
+/// Fields added to every event's map, with their types, for the rule catalog.
+pub const ENRICHED_FIELDS: [(&str, dingguard_rules::FieldType); 3] = [
+    ("file.sensitive", dingguard_rules::FieldType::Bool),
+    ("file.granted", dingguard_rules::FieldType::Bool),
+    ("group.personal_data", dingguard_rules::FieldType::Bool),
+];
+
+/// Group titles seen so far, so events that only carry a group id can still be judged by title.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GroupTitles(HashMap<String, String>);
+
+impl GroupTitles {
+    pub fn remember(&mut self, fields: &Map<String, Value>) {
+        if let (Some(Value::String(id)), Some(Value::String(title))) =
+            (fields.get("group.id"), fields.get("group.title"))
+        {
+            self.0.insert(id.clone(), title.clone());
+        }
+    }
+}
+
+/// Adds the enriched fields to an event's map.
+pub fn enrich(
+    fields: &mut Map<String, Value>,
+    classification: &Classification,
+    titles: &GroupTitles,
+    grants: &HashSet<String>,
+) {
+    let text = |fields: &Map<String, Value>, k: &str| fields.get(k).and_then(Value::as_str).map(str::to_owned);
+    if let Some(file) = text(fields, "file.id") {
+        let sensitive = classification
+            .file_is_sensitive(text(fields, "file.name").as_deref(), text(fields, "file.space").as_deref());
+        let user = text(fields, "actor.id").unwrap_or_default();
+        let granted = grants.contains(&format!("{user}\u{1f}{file}"));
+        fields.insert("file.sensitive".into(), Value::Bool(sensitive));
+        fields.insert("file.granted".into(), Value::Bool(granted));
+    }
+    if let Some(group) = text(fields, "group.id") {
+        let title = text(fields, "group.title").or_else(|| titles.0.get(&group).cloned());
+        let personal = classification.personal_data_groups.contains(&group)
+            || title.is_some_and(|t| classification.title_is_personal(&t));
+        fields.insert("group.personal_data".into(), Value::Bool(personal));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_classification_matches_names_and_spaces() {
+        let c = Classification::demo();
+        assert!(c.file_is_sensitive(Some("Confidential-plan.pdf"), None));
+        assert!(c.file_is_sensitive(Some("scan.zip"), Some("space_hr")));
+        assert!(c.file_is_sensitive(Some("身份證-scans.zip"), None));
+        assert!(!c.file_is_sensitive(Some("menu.pdf"), Some("space_canteen")));
+    }
+
+    #[test]
+    fn titles_are_remembered_for_later_events() {
+        let c = Classification::demo();
+        let mut titles = GroupTitles::default();
+        let created: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"group.id": "g1", "group.title": "客戶資料"})).unwrap();
+        titles.remember(&created);
+        let mut later: Map<String, Value> = serde_json::from_value(serde_json::json!({"group.id": "g1"})).unwrap();
+        enrich(&mut later, &c, &titles, &HashSet::new());
+        assert_eq!(later["group.personal_data"], Value::Bool(true));
+    }
+}

@@ -1,0 +1,210 @@
+//! The consumer loop and what one batch does.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use dingguard_directory::{Directory, DirectoryChange};
+use dingguard_eventlog::LoggedRecord;
+use dingguard_events::{InMemoryGroupTracker, normalise_with_tracker};
+use dingguard_rules::{Engine, Match, WindowState};
+use dingguard_store::{AlertEvent, AlertTx, NewAlert, Recorded, StoreError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::Shared;
+use crate::enrich::{GroupTitles, enrich};
+use crate::metrics::{KindLabels, RuleLabels};
+
+const CONSUMER: &str = "alerter";
+const STATE: &str = "alerter";
+
+/// Everything the alerter remembers between batches, saved with each batch's alerts.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct AlerterState {
+    windows: WindowState,
+    groups: InMemoryGroupTracker,
+    titles: GroupTitles,
+    /// Address-book changes applied on top of the directory file, replayed on start.
+    directory_changes: Vec<DirectoryChange>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Log(#[from] dingguard_eventlog::LogError),
+}
+
+/// Runs until shutdown; after any failure it starts over from the committed state and offsets.
+pub(crate) async fn consume(shared: Arc<Shared>, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        match run_once(&shared, &shutdown).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::error!(%error, "alerter batch failed; resuming from the last committed batch");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn run_once(shared: &Shared, shutdown: &CancellationToken) -> Result<(), BatchError> {
+    let mut state: AlerterState = match shared.store.load_state(STATE).await? {
+        Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("alerter state: {e}")))?,
+        None => AlerterState::default(),
+    };
+    let mut directory = shared.directory.clone();
+    for change in &state.directory_changes {
+        directory.apply(change.clone());
+    }
+    let mut version = shared.rules_version.load(Ordering::Acquire);
+    let mut engine = Engine::with_state(shared.rules.read().clone(), std::mem::take(&mut state.windows));
+    let mut consumer = shared.log.consumer(&shared.settings.consumer_group, &[&shared.topics.events]).await?;
+    loop {
+        let records = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            polled = consumer.poll(shared.settings.batch, Duration::from_millis(500)) => polled?,
+        };
+        let current = shared.rules_version.load(Ordering::Acquire);
+        if current != version {
+            engine.replace_rules(shared.rules.read().clone());
+            version = current;
+        }
+        if records.is_empty() {
+            continue;
+        }
+        let mut tx = shared.store.begin().await?;
+        for record in &records {
+            process(shared, &mut tx, record, &mut engine, &mut state, &mut directory).await?;
+        }
+        state.windows = engine.state().clone();
+        let saved = serde_json::to_string(&state).expect("state serialises");
+        state.windows = WindowState::default();
+        tx.save_state(STATE, &saved, shared.clock.now_ms()).await?;
+        tx.commit().await?;
+        consumer.commit(&records).await?;
+        shared.relay_wake.notify_one();
+    }
+}
+
+async fn process(
+    shared: &Shared,
+    tx: &mut AlertTx<'_>,
+    record: &LoggedRecord,
+    engine: &mut Engine,
+    state: &mut AlerterState,
+    directory: &mut Directory,
+) -> Result<(), BatchError> {
+    let Some(ce_id) = record.header("ce_id") else {
+        shared.metrics.event("invalid");
+        tracing::warn!(partition = record.partition, offset = record.offset, "record without ce_id skipped");
+        return Ok(());
+    };
+    let now = shared.clock.now_ms();
+    if !tx.claim_event(CONSUMER, ce_id, now).await? {
+        shared.metrics.event("duplicate");
+        return Ok(());
+    }
+    let event_type = record.header("ce_type").and_then(|t| t.strip_prefix("dingtalk.")).unwrap_or("unknown");
+    let events = match normalise_with_tracker(event_type, ce_id, &record.value, directory, now, &mut state.groups) {
+        Ok(events) => events,
+        Err(error) => {
+            shared.metrics.event("invalid");
+            tracing::warn!(%error, ce_id, "event cannot be normalised; skipped");
+            return Ok(());
+        }
+    };
+    shared.metrics.event("processed");
+    let grants = HashSet::new();
+    for event in events {
+        let mut fields = event.fields();
+        state.titles.remember(&fields);
+        enrich(&mut fields, &shared.classification, &state.titles, &grants);
+        let outcome = engine.evaluate(&fields, event.occurred_at_ms);
+        for s in &outcome.suppressed {
+            tx.count_suppressed(&s.rule, "exception", &s.exception, event.occurred_at_ms).await?;
+            shared.metrics.suppressed.get_or_create(&KindLabels { kind: "exception".into() }).inc();
+        }
+        for m in &outcome.matches {
+            let alert =
+                new_alert(m, &event.id, event.kind.name(), &fields, event.corp_id.clone(), event.occurred_at_ms);
+            match tx.record(&alert).await? {
+                Recorded::Created(id) => {
+                    shared
+                        .metrics
+                        .raised
+                        .get_or_create(&RuleLabels { rule: m.rule.clone(), severity: m.severity.as_str().into() })
+                        .inc();
+                    let payload = alert_payload(&alert, m, now);
+                    tx.enqueue(&format!("{id}:topic"), "alerts-topic", &payload, now).await?;
+                    tracing::info!(alert = %id, rule = %m.rule, severity = m.severity.as_str(), "alert raised");
+                }
+                Recorded::Folded { .. } => {
+                    shared.metrics.folded.inc();
+                }
+                Recorded::Silenced { .. } => {
+                    shared.metrics.suppressed.get_or_create(&KindLabels { kind: "silence".into() }).inc();
+                }
+            }
+        }
+        for change in event.directory_changes() {
+            directory.apply(change.clone());
+            state.directory_changes.push(change);
+        }
+    }
+    Ok(())
+}
+
+/// The alert id is a digest of rule and event, so replaying the event can only find the alert it made before.
+fn new_alert(
+    m: &Match,
+    event_id: &str,
+    event_type: &str,
+    fields: &serde_json::Map<String, serde_json::Value>,
+    corp_id: Option<String>,
+    at_ms: i64,
+) -> NewAlert {
+    let digest = Sha256::digest(format!("{}\u{1f}{event_id}", m.rule).as_bytes());
+    NewAlert {
+        id: format!("alr_{}", &hex::encode(digest)[..24]),
+        rule: m.rule.clone(),
+        severity: m.severity.as_str().into(),
+        message: m.message.clone(),
+        pdpa: m.pdpa.clone(),
+        corp_id,
+        dedup: m.dedup.clone(),
+        event: AlertEvent {
+            ce_id: event_id.into(),
+            event_type: event_type.into(),
+            occurred_at_ms: at_ms,
+            fields: serde_json::Value::Object(fields.clone()),
+        },
+        at_ms,
+    }
+}
+
+fn alert_payload(alert: &NewAlert, m: &Match, raised_at_ms: i64) -> String {
+    serde_json::json!({
+        "id": alert.id,
+        "rule": alert.rule,
+        "severity": alert.severity,
+        "message": alert.message,
+        "pdpa": alert.pdpa,
+        "pdpa_note": "may implicate the listed articles of Macau's Personal Data Protection Act (Law 8/2005)",
+        "corp_id": alert.corp_id,
+        "key": m.key,
+        "count": m.count,
+        "event_id": alert.event.ce_id,
+        "event_type": alert.event.event_type,
+        "occurred_at_ms": alert.at_ms,
+        "raised_at_ms": raised_at_ms,
+    })
+    .to_string()
+}
