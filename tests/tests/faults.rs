@@ -76,11 +76,11 @@ async fn sigkill_under_load_loses_no_acknowledged_callback_embedded() -> Result<
     assert_all_logged(&log, &acknowledged).await?;
     // And a restarted receiver carries on with the same log.
     let restarted = Service::start(&["receiver"], &envs).await?;
-    let (status, _) = {
-        let r = reqwest::get(restarted.url("/readyz")).await?;
-        (r.status().as_u16(), ())
-    };
-    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reqwest::get(restarted.url("/readyz")).await?.status() != 200 {
+        ensure!(Instant::now() < deadline, "restarted receiver never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Ok(())
 }
 

@@ -25,6 +25,10 @@ pub struct FileConfig {
     pub receiver: ReceiverSection,
     #[serde(default)]
     pub dingtalk: DingTalkSection,
+    #[serde(default)]
+    pub store: alerting::StoreSection,
+    #[serde(default)]
+    pub alerter: alerting::AlerterSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,6 +106,8 @@ pub struct Config {
     pub apps: Vec<App>,
     /// Set when no credentials were configured and demo ones were generated.
     pub demo: Option<DemoCredentials>,
+    pub store: dingguard_store::StoreConfig,
+    pub alerting: alerting::AlertingConfig,
 }
 
 #[derive(Clone)]
@@ -150,7 +156,7 @@ fn read_secret_file(path: &Path) -> Result<String> {
     Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-fn parse_env<T: std::str::FromStr>(env: &dyn Env, name: &str) -> Result<Option<T>>
+pub(crate) fn parse_env<T: std::str::FromStr>(env: &dyn Env, name: &str) -> Result<Option<T>>
 where
     T::Err: std::fmt::Display,
 {
@@ -299,7 +305,9 @@ impl Config {
         if let Some(dup) = names.windows(2).find(|w| w[0] == w[1]) {
             bail!("two DingTalk apps are named {:?}; app names must be unique", dup[0]);
         }
-        Ok(Self { listen, data_dir, log_format, backend, topics, receiver, apps, demo })
+        let store = alerting::store(file.store, env, &data_dir)?;
+        let alerting = alerting::alerting(file.alerter, env)?;
+        Ok(Self { listen, data_dir, log_format, backend, topics, receiver, apps, demo, store, alerting })
     }
 }
 
@@ -356,6 +364,8 @@ fn demo_credentials(data_dir: &Path) -> Result<DemoCredentials> {
     std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
     Ok(DemoCredentials { token: d.token, aes_key: d.aes_key, app_key: d.app_key, file })
 }
+
+pub mod alerting;
 
 #[cfg(test)]
 mod tests;

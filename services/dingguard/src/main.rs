@@ -2,6 +2,7 @@
 
 mod config;
 mod log_dump;
+mod rules_cmd;
 mod serve;
 mod simulate;
 
@@ -31,12 +32,28 @@ enum Command {
     Serve,
     /// The receiver alone: DingTalk callbacks into the event log.
     Receiver,
+    /// The alerter alone: events from the log judged by the rules, alerts raised.
+    Alerter,
+    /// Work with rule files.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Send callbacks signed and encrypted exactly as DingTalk does.
     Simulate(simulate::SimulateArgs),
     /// Inspect the event log.
     Log {
         #[command(subcommand)]
         command: LogCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate rule files and run the tests written inside them.
+    Test {
+        /// Rule files or directories; defaults to the configured rules.
+        paths: Vec<PathBuf>,
     },
 }
 
@@ -66,6 +83,8 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve => serve::run(cli.config.as_deref(), serve::Mode::AllInOne).await,
         Command::Receiver => serve::run(cli.config.as_deref(), serve::Mode::Receiver).await,
+        Command::Alerter => serve::run(cli.config.as_deref(), serve::Mode::Alerter).await,
+        Command::Rules { command: RulesCommand::Test { paths } } => rules_cmd::test(cli.config.as_deref(), paths),
         Command::Simulate(args) => simulate::run(args).await,
         Command::Log { command: LogCommand::Dump { topic } } => log_dump::run(cli.config.as_deref(), topic).await,
     }

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use dingguard_alerter::{Alerter, AlerterSettings};
 use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, KafkaLog, KafkaOptions};
 use dingguard_model::SystemClock;
-use dingguard_receiver::{Receiver, ops_routes};
+use dingguard_receiver::{LogReadiness, Receiver, ops_routes, probe_log};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +18,7 @@ use crate::config::{Config, LogBackend, LogFormat, ProcessEnv};
 pub enum Mode {
     AllInOne,
     Receiver,
+    Alerter,
 }
 
 pub fn open_log(backend: &LogBackend) -> Result<EventLog> {
@@ -48,7 +50,7 @@ fn describe(backend: &LogBackend) -> String {
 }
 
 pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
-    let config = Config::load(config_file, &ProcessEnv, true)?;
+    let config = Config::load(config_file, &ProcessEnv, mode != Mode::Alerter)?;
     dingguard_telemetry::init(match config.log_format {
         LogFormat::Json => dingguard_telemetry::Format::Json,
         LogFormat::Text => dingguard_telemetry::Format::Text,
@@ -59,33 +61,68 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         tracing::warn!(%error, "could not create topics yet");
     }
 
+    let shutdown = CancellationToken::new();
     let mut registry = Registry::default();
-    let receiver = Receiver::new(
-        config.apps.clone(),
-        log.clone(),
-        config.topics.clone(),
-        config.receiver.clone(),
-        Arc::new(SystemClock),
-        &mut registry,
-    );
-    let app = receiver.router().merge(ops_routes(Arc::new(registry), receiver.readiness()));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut router = axum::Router::new();
+    let mut readiness = LogReadiness::default();
 
+    if mode != Mode::Alerter {
+        let receiver = Receiver::new(
+            config.apps.clone(),
+            log.clone(),
+            config.topics.clone(),
+            config.receiver.clone(),
+            Arc::new(SystemClock),
+            &mut registry,
+        );
+        router = router.merge(receiver.router());
+        // The probe that gates callbacks also answers /readyz.
+        readiness = receiver.readiness();
+        let stop = shutdown.clone();
+        tasks.spawn(async move { receiver.watch_log(stop).await });
+    } else {
+        let (log, probe, stop) = (log.clone(), readiness.clone(), shutdown.clone());
+        let interval = config.receiver.readiness_interval;
+        tasks.spawn(async move { probe_log(&log, &probe, interval, stop, |_| {}).await });
+    }
+
+    if mode != Mode::Receiver {
+        let store = dingguard_store::Store::open(&config.store).await.context("cannot open the state store")?;
+        let rule_paths = config.alerting.resolve_rules(&config.data_dir)?;
+        let alerter = Alerter::new(
+            store,
+            log.clone(),
+            config.topics.clone(),
+            config.alerting.directory.clone(),
+            config.alerting.classification.clone(),
+            AlerterSettings::new(rule_paths.clone()),
+            Arc::new(SystemClock),
+            &mut registry,
+        )
+        .context("the rules cannot be loaded")?;
+        tracing::info!(
+            rules = alerter.rule_count(),
+            paths = %dingguard_alerter::rules_source::describe(&rule_paths),
+            directory = %config.alerting.directory_source,
+            "alerter ready"
+        );
+        let stop = shutdown.clone();
+        tasks.spawn(async move { alerter.run(stop).await });
+    }
+
+    let app = router.merge(ops_routes(Arc::new(registry), readiness));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let shutdown = CancellationToken::new();
-    let watcher = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { receiver.watch_log(shutdown).await })
-    };
-
     let role = match mode {
         Mode::AllInOne => "serve",
         Mode::Receiver => "receiver",
+        Mode::Alerter => "alerter",
     };
     tracing::info!(%addr, role, backend = log.backend(), data_dir = %config.data_dir.display(), "dingguard started");
-    if let Some(demo) = &config.demo {
+    if let Some(demo) = config.demo.as_ref().filter(|_| mode != Mode::Alerter) {
         println!(
             "\nNo DingTalk credentials are configured, so demo ones were generated ({}).\n\
              Send a simulated callback from another terminal:\n\n  \
@@ -97,19 +134,19 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
             demo.app_key
         );
     }
-
     // Printed last: scripts and tests wait for this line.
     println!("dingguard {role} listening on http://{addr} ({})", describe(&config.backend));
+
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutdown requested; finishing in-flight callbacks");
+        tracing::info!("shutdown requested; finishing in-flight work");
         signal.cancel();
     });
     let stop = shutdown.clone();
     axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await?;
     shutdown.cancel();
-    let _ = watcher.await;
+    while tasks.join_next().await.is_some() {}
     log.flush(Duration::from_secs(5)).await.context("flushing the event log")?;
     tracing::info!("dingguard stopped");
     Ok(())

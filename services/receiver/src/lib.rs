@@ -128,31 +128,43 @@ impl Receiver {
     /// Probes the log until `shutdown`, keeping readiness current and fast-failing callbacks while it is down.
     pub async fn watch_log(&self, shutdown: CancellationToken) {
         let state = &self.state;
-        loop {
-            let probe = tokio::time::timeout(
-                state.settings.readiness_interval.max(Duration::from_millis(50)) * 3,
-                state.log.check(),
-            );
-            let ready = match probe.await {
-                Ok(Ok(())) => true,
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "event log is not ready");
-                    false
-                }
-                Err(_) => {
-                    tracing::warn!("event log readiness probe timed out");
-                    false
-                }
-            };
-            if ready != state.readiness.is_ready() {
-                tracing::info!(ready, backend = state.log.backend(), "event log readiness changed");
+        let gauge = state.metrics.log_ready.clone();
+        probe_log(&state.log, &state.readiness, state.settings.readiness_interval, shutdown, move |ready| {
+            gauge.set(i64::from(ready));
+        })
+        .await;
+    }
+}
+
+/// Probes `log` every `interval` until `shutdown` and records the answer in `readiness`.
+pub async fn probe_log(
+    log: &EventLog,
+    readiness: &LogReadiness,
+    interval: Duration,
+    shutdown: CancellationToken,
+    on_probe: impl Fn(bool),
+) {
+    loop {
+        let probe = tokio::time::timeout(interval.max(Duration::from_millis(50)) * 3, log.check());
+        let ready = match probe.await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "event log is not ready");
+                false
             }
-            state.readiness.set(ready);
-            state.metrics.log_ready.set(i64::from(ready));
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(state.settings.readiness_interval) => {}
+            Err(_) => {
+                tracing::warn!("event log readiness probe timed out");
+                false
             }
+        };
+        if ready != readiness.is_ready() {
+            tracing::info!(ready, backend = log.backend(), "event log readiness changed");
+        }
+        readiness.set(ready);
+        on_probe(ready);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
         }
     }
 }
