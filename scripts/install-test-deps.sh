@@ -13,3 +13,18 @@ if [ ! -x "$tools/bin/tansu" ]; then
 fi
 "$tools/bin/tansu" --version >/dev/null 2>&1 || { echo "tansu at $tools/bin/tansu does not run" >&2; exit 1; }
 echo "tansu: $("$tools/bin/tansu" --version 2>&1 | head -n1)"
+
+# The pages are tested in a real headless Chromium driven over WebDriver. Debian's packages, installed only when
+# missing, so a machine that already has them needs neither root nor the network.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "installing Chromium and chromedriver ..."
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Chromium is missing and installing it needs root: run this script as root or install chromium and chromium-driver" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends chromium chromium-driver
+fi
+echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -n1)"
+echo "chromedriver: $(/usr/bin/chromedriver --version 2>/dev/null | head -n1)"

@@ -11,6 +11,12 @@ pub enum Scenario {
     DownloadRequest,
     AddressBook,
     CheckUrl,
+    BulkDownload,
+    AfterHoursDownload,
+    LeaverDownload,
+    ExternalThenDownload,
+    DlpFileSend,
+    BenignDay,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,13 +42,19 @@ pub fn random_id(prefix: &str) -> String {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 12] = [
         Self::ExternalMember,
         Self::GroupCreated,
         Self::FileDownload,
         Self::DownloadRequest,
         Self::AddressBook,
         Self::CheckUrl,
+        Self::BulkDownload,
+        Self::AfterHoursDownload,
+        Self::LeaverDownload,
+        Self::ExternalThenDownload,
+        Self::DlpFileSend,
+        Self::BenignDay,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +65,12 @@ impl Scenario {
             Self::DownloadRequest => "download-request",
             Self::AddressBook => "address-book",
             Self::CheckUrl => "check-url",
+            Self::BulkDownload => "bulk-download",
+            Self::AfterHoursDownload => "after-hours-download",
+            Self::LeaverDownload => "leaver-download",
+            Self::ExternalThenDownload => "external-then-download",
+            Self::DlpFileSend => "dlp-file-send",
+            Self::BenignDay => "benign-day",
         }
     }
 
@@ -66,6 +84,12 @@ impl Scenario {
                 "an employee joins, changes and leaves (DingTalk user_add_org, user_modify_org, user_leave_org)"
             }
             Self::CheckUrl => "DingTalk verifies the callback URL (check_url); answered, never stored",
+            Self::BulkDownload => "one employee downloads 25 different files within a few minutes",
+            Self::AfterHoursDownload => "a confidential file is downloaded at 23:30 Macau time",
+            Self::LeaverDownload => "an employee downloads a confidential file, then leaves the company",
+            Self::ExternalThenDownload => "an outsider joins a group, then a file is downloaded from that group",
+            Self::DlpFileSend => "DingTalk's DLP detects a customer list being sent (org_file_send_check)",
+            Self::BenignDay => "a day of ordinary work by the demo directory's employees; must raise no alert",
         }
     }
 
@@ -116,8 +140,86 @@ impl Scenario {
                 ]
             }
             Self::CheckUrl => vec![json!({"EventType": "check_url"})],
+            Self::BulkDownload => (0..25)
+                .map(|i| download(corp, now + i * 5_000, "user_fin_accountant", &format!("invoice-2026-{i:04}.pdf"), "space_finance", None))
+                .collect(),
+            Self::AfterHoursDownload => {
+                vec![download(corp, at_macau_time(now, 23, 30, false), "user_fin_accountant", "confidential-budget-2027.xlsx", "space_finance", None)]
+            }
+            Self::LeaverDownload => vec![
+                download(corp, now - 86_400_000, "user_sales_rep", "confidential-price-list.xlsx", "space_sales", None),
+                json!({"EventType": "user_leave_org", "EventTime": now, "CorpId": corp, "eventId": random_id(""),
+                       "timeStamp": now.to_string(), "userId": ["user_sales_rep"]}),
+            ],
+            Self::ExternalThenDownload => vec![
+                json!({"EventType": "chat_add_member", "EventTime": now, "CorpId": corp, "eventId": random_id(""),
+                       "chatId": chat, "openConversationId": random_id("cid"), "operator": "user_sales_lead",
+                       "userId": ["ext_partner_chan"], "timeStamp": now}),
+                download(corp, now + 600_000, "user_sales_rep", "quarterly-pipeline.xlsx", "space_sales", Some(&chat)),
+            ],
+            Self::DlpFileSend => vec![json!({
+                "EventType": "org_file_send_check", "EventTime": now, "CorpId": corp, "eventId": random_id(""),
+                "fileRecords": [{"openCid": random_id("cid"), "fileName": "客戶名單-2026.xlsx", "ossKey": random_id("oss"),
+                                 "requestId": random_id("dlpId"), "userId": "user_sales_rep"}]
+            })],
+            Self::BenignDay => benign_day(corp, at_macau_time(now, 9, 0, true)),
         }
     }
+}
+
+/// Our `file_download` event, as a file-audit-log poller posts it.
+fn download(corp: &str, at: i64, user: &str, name: &str, space: &str, chat: Option<&str>) -> Value {
+    let mut event = json!({
+        "EventType": "file_download", "EventTime": at, "CorpId": corp, "eventId": random_id(""), "userId": user,
+        "fileId": random_id("file"), "fileName": name, "spaceId": space, "action": 2, "source": "fileAuditLogs",
+        "timeStamp": at
+    });
+    if let Some(chat) = chat {
+        event["chatId"] = json!(chat);
+    }
+    event
+}
+
+/// The most recent moment before `now_ms` that is `hour:minute` in Macau (UTC+8), on a weekday if asked.
+pub fn at_macau_time(now_ms: i64, hour: i64, minute: i64, weekday: bool) -> i64 {
+    const DAY: i64 = 86_400_000;
+    const OFFSET: i64 = 8 * 3_600_000;
+    let local = now_ms + OFFSET;
+    let mut day = local.div_euclid(DAY);
+    loop {
+        let candidate = day * DAY + hour * 3_600_000 + minute * 60_000 - OFFSET;
+        // 1970-01-01 was a Thursday: day 0 has weekday 4 with Monday as 1.
+        let weekday_no = (day + 3).rem_euclid(7) + 1;
+        if candidate <= now_ms && (!weekday || weekday_no <= 5) {
+            return candidate;
+        }
+        day -= 1;
+    }
+}
+
+/// Ordinary work between 09:00 and 17:00: colleagues join groups, everyday files are opened, an approval runs.
+fn benign_day(corp: &str, start: i64) -> Vec<Value> {
+    let minute = 60_000;
+    let project = random_id("chat");
+    vec![
+        json!({"EventType": "chat_create", "EventTime": start, "CorpId": corp, "eventId": random_id(""),
+               "chatId": project, "title": "Marketing launch plan", "owner": "user_sales_lead",
+               "operator": "user_sales_lead", "userId": ["user_sales_lead", "user_sales_rep", "user_it_admin"]}),
+        json!({"EventType": "chat_add_member", "EventTime": start + 30 * minute, "CorpId": corp, "eventId": random_id(""),
+               "chatId": project, "operator": "user_sales_lead", "userId": ["user_fin_accountant"]}),
+        download(corp, start + 60 * minute, "user_sales_rep", "launch-slides.pptx", "space_sales", Some(&project)),
+        download(corp, start + 90 * minute, "user_fin_accountant", "budget-summary.pdf", "space_finance", None),
+        download(corp, start + 120 * minute, "user_it_admin", "network-diagram.png", "space_it", None),
+        json!({"EventType": "user_modify_org", "EventTime": start + 180 * minute, "CorpId": corp, "eventId": random_id(""),
+               "timeStamp": (start + 180 * minute).to_string(), "userId": ["user_sales_rep"],
+               "diffInfo": {"userid": "user_sales_rep", "prev": {"telephone": "2888 0001"}, "curr": {"telephone": "2888 0002"}}}),
+        json!({"EventType": "bpms_instance_change", "EventTime": start + 240 * minute, "CorpId": corp, "eventId": random_id(""),
+               "processInstanceId": random_id("proc"), "processCode": "PROC-LEAVE", "type": "start",
+               "staffId": "user_sales_rep", "title": "Annual leave", "createTime": start + 240 * minute}),
+        download(corp, start + 300 * minute, "user_sales_lead", "customer-visit-notes.docx", "space_sales", None),
+        json!({"EventType": "chat_remove_member", "EventTime": start + 420 * minute, "CorpId": corp, "eventId": random_id(""),
+               "chatId": project, "operator": "user_sales_lead", "userId": ["user_it_admin"]}),
+    ]
 }
 
 /// A distinct group-membership event for load runs.

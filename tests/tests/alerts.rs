@@ -1,0 +1,138 @@
+//! Issue-level behaviour of the alerter, through the built binary: scenarios in, alerts out on the alerts topic.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, ensure};
+use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
+use dingguard_simulator::load::{self, LoadPlan, Target};
+use dingguard_simulator::{Scenario, ScenarioContext, Signer};
+use dingguard_tests::app::metric_in;
+use dingguard_tests::process::{Service, run};
+use dingguard_tests::{now_ms, workspace_root};
+use serde_json::Value;
+
+const TOKEN: &str = "alertstoken";
+const AES: &str = "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus";
+const APP_KEY: &str = "dingalertsapp";
+
+fn signer() -> Signer {
+    Signer::new(CallbackCrypto::new(
+        Token::parse(TOKEN).unwrap(),
+        EncodingAesKey::parse(AES).unwrap(),
+        OwnerKey::parse(APP_KEY).unwrap(),
+    ))
+}
+
+struct Deployment {
+    service: Service,
+    envs: Vec<(&'static str, String)>,
+    _dir: tempfile::TempDir,
+}
+
+async fn serve(extra: &[(&'static str, String)]) -> Result<Deployment> {
+    let dir = tempfile::tempdir()?;
+    let mut envs = vec![
+        ("DINGGUARD_DATA_DIR", dir.path().display().to_string()),
+        ("DINGGUARD_DINGTALK_TOKEN", TOKEN.into()),
+        ("DINGGUARD_DINGTALK_AES_KEY", AES.into()),
+        ("DINGGUARD_DINGTALK_APP_KEY", APP_KEY.into()),
+        ("DINGGUARD_RULES", workspace_root().join("rules").display().to_string()),
+    ];
+    envs.extend_from_slice(extra);
+    let service = Service::start(&["serve"], &envs).await?;
+    Ok(Deployment { service, envs, _dir: dir })
+}
+
+impl Deployment {
+    async fn play(&self, scenario: Scenario) -> Result<usize> {
+        let now = now_ms();
+        let signer = signer();
+        let callbacks: Vec<_> = scenario
+            .events(&ScenarioContext::new("dingdemocorp0000", now))
+            .iter()
+            .map(|e| signer.sign(e, now as u64))
+            .collect();
+        let count = callbacks.len();
+        let plan = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
+        let target = Target::parse(&self.service.url("/dingtalk/callback"))?;
+        let report = load::run(target, Arc::new(callbacks), signer, plan, Arc::default()).await;
+        ensure!(report.non_success == 0, "{}: {} callbacks refused", scenario.name(), report.non_success);
+        Ok(count)
+    }
+
+    async fn alerts(&self) -> Result<Vec<Value>> {
+        let (ok, out, err) = run(&["log", "dump", "--topic", "dingguard.alerts"], &self.envs).await?;
+        ensure!(ok, "log dump failed: {err}");
+        out.lines()
+            .map(|line| {
+                let record: Value = serde_json::from_str(line)?;
+                Ok(serde_json::from_str(record["value"].as_str().unwrap_or_default())?)
+            })
+            .collect()
+    }
+
+    async fn processed(&self) -> Result<f64> {
+        let text = reqwest::get(self.service.url("/metrics")).await?.text().await?;
+        Ok(metric_in(&text, r#"dingguard_alerter_events_total{outcome="processed"}"#))
+    }
+
+    /// Waits until the alerter has judged `events` events and published what they raised.
+    async fn settle(&self, events: f64) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.processed().await? < events {
+            ensure!(Instant::now() < deadline, "alerter processed {} of {events} events", self.processed().await?);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The relay publishes right after the batch commits.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        Ok(())
+    }
+}
+
+fn rules_of(alerts: &[Value]) -> BTreeSet<String> {
+    alerts.iter().filter_map(|a| a["rule"].as_str().map(str::to_owned)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_raise_their_alerts_and_an_ordinary_day_raises_none() -> Result<()> {
+    let d = serve(&[]).await?;
+    let mut sent = 0.0;
+
+    sent += d.play(Scenario::BenignDay).await? as f64;
+    d.settle(sent).await?;
+    let alerts = d.alerts().await?;
+    assert!(alerts.is_empty(), "benign day raised {:?}", rules_of(&alerts));
+
+    let expectations: [(Scenario, &[&str]); 6] = [
+        (Scenario::ExternalMember, &["external_member_added"]),
+        (Scenario::BulkDownload, &["bulk_download"]),
+        (Scenario::AfterHoursDownload, &["after_hours_sensitive_download", "sensitive_download_without_grant"]),
+        (Scenario::LeaverDownload, &["leaver_downloaded_sensitive_files"]),
+        (Scenario::ExternalThenDownload, &["external_member_then_download"]),
+        (Scenario::DlpFileSend, &["dlp_file_send_detected"]),
+    ];
+    for (scenario, expected) in expectations {
+        let before = rules_of(&d.alerts().await?);
+        sent += d.play(scenario).await? as f64;
+        d.settle(sent).await?;
+        let alerts = d.alerts().await?;
+        let now = rules_of(&alerts);
+        for rule in expected {
+            assert!(now.contains(*rule), "{}: expected {rule}, alerts so far {now:?} (before {before:?})", scenario.name());
+        }
+    }
+    let alerts = d.alerts().await?;
+    let critical = alerts.iter().find(|a| a["rule"] == "external_member_then_download").unwrap();
+    assert_eq!(critical["severity"], "critical");
+    assert_eq!(critical["pdpa"], serde_json::json!(["15", "16"]));
+    for a in &alerts {
+        let message = a["message"].as_str().unwrap_or_default();
+        assert!(message.contains("may implicate"), "{message}");
+        assert!(!message.to_lowercase().contains("violat"), "{message}");
+    }
+    let ids: BTreeSet<&str> = alerts.iter().filter_map(|a| a["id"].as_str()).collect();
+    assert_eq!(ids.len(), alerts.len(), "an alert was published twice");
+    Ok(())
+}
