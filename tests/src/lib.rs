@@ -5,6 +5,7 @@ pub mod app;
 pub mod broker;
 pub mod process;
 pub mod reference;
+pub mod standin;
 
 use std::path::PathBuf;
 

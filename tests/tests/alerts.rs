@@ -120,7 +120,11 @@ async fn scenarios_raise_their_alerts_and_an_ordinary_day_raises_none() -> Resul
         let alerts = d.alerts().await?;
         let now = rules_of(&alerts);
         for rule in expected {
-            assert!(now.contains(*rule), "{}: expected {rule}, alerts so far {now:?} (before {before:?})", scenario.name());
+            assert!(
+                now.contains(*rule),
+                "{}: expected {rule}, alerts so far {now:?} (before {before:?})",
+                scenario.name()
+            );
         }
     }
     let alerts = d.alerts().await?;
@@ -134,5 +138,39 @@ async fn scenarios_raise_their_alerts_and_an_ordinary_day_raises_none() -> Resul
     }
     let ids: BTreeSet<&str> = alerts.iter().filter_map(|a| a["id"].as_str()).collect();
     assert_eq!(ids.len(), alerts.len(), "an alert was published twice");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_the_security_groups_robot_signed() -> Result<()> {
+    let robot = dingguard_tests::standin::RobotStandIn::start().await?;
+    let config = tempfile::NamedTempFile::new()?;
+    std::fs::write(
+        config.path(),
+        format!(
+            "[notify]\nconsole_url = \"http://console.example\"\n[[notify.robots]]\nname = \"security-group\"\n\
+             access_token = \"{}\"\nsecret = \"{}\"\nbase_url = \"{}\"\nmin_severity = \"medium\"\n",
+            robot.access_token,
+            robot.secret,
+            robot.base_url()
+        ),
+    )?;
+    let d = serve(&[("DINGGUARD_CONFIG", config.path().display().to_string())]).await?;
+    let sent = d.play(Scenario::ExternalThenDownload).await? as f64;
+    d.settle(sent).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while robot.messages().len() < 2 {
+        ensure!(Instant::now() < deadline, "robot got {:?}", robot.messages());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let messages = robot.messages();
+    let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+    assert!(texts.iter().any(|t| t.contains("external_member_then_download") && t.contains("CRITICAL")), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("external_member_added")), "{texts:?}");
+    for m in &messages {
+        assert!(m.text.contains("May implicate PDPA"), "{}", m.text);
+        assert!(m.text.contains("http://console.example/alerts/alr_") || m.uuid.is_some());
+    }
+    assert_eq!(robot.refused(), 0, "the stand-in refused a request: bad signature or token");
     Ok(())
 }

@@ -141,10 +141,26 @@ impl Scenario {
             }
             Self::CheckUrl => vec![json!({"EventType": "check_url"})],
             Self::BulkDownload => (0..25)
-                .map(|i| download(corp, now + i * 5_000, "user_fin_accountant", &format!("invoice-2026-{i:04}.pdf"), "space_finance", None))
+                .map(|i| {
+                    download(
+                        corp,
+                        now + i * 5_000,
+                        "user_fin_accountant",
+                        &format!("invoice-2026-{i:04}.pdf"),
+                        "space_finance",
+                        None,
+                    )
+                })
                 .collect(),
             Self::AfterHoursDownload => {
-                vec![download(corp, at_macau_time(now, 23, 30, false), "user_fin_accountant", "confidential-budget-2027.xlsx", "space_finance", None)]
+                vec![download(
+                    corp,
+                    at_macau_time(now, 23, 30, false),
+                    "user_fin_accountant",
+                    "confidential-budget-2027.xlsx",
+                    "space_finance",
+                    None,
+                )]
             }
             Self::LeaverDownload => vec![
                 download(corp, now - 86_400_000, "user_sales_rep", "confidential-price-list.xlsx", "space_sales", None),

@@ -5,6 +5,7 @@
 
 mod enrich;
 mod metrics;
+mod notifiers;
 mod pipeline;
 mod relay;
 pub mod rules_source;
@@ -25,9 +26,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use enrich::Classification;
+pub use notifiers::Route;
 pub use rules_source::SourceError;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AlerterSettings {
     /// Rule files or directories of them.
     pub rule_paths: Vec<PathBuf>,
@@ -35,6 +37,10 @@ pub struct AlerterSettings {
     pub batch: usize,
     pub reload_interval: Duration,
     pub relay_interval: Duration,
+    /// Where alerts are sent besides the alerts topic.
+    pub routes: Vec<Route>,
+    /// Base URL of the console, for links in notifications.
+    pub console_url: Option<String>,
 }
 
 impl AlerterSettings {
@@ -45,6 +51,8 @@ impl AlerterSettings {
             batch: 200,
             reload_interval: Duration::from_secs(2),
             relay_interval: Duration::from_millis(250),
+            routes: Vec::new(),
+            console_url: None,
         }
     }
 }

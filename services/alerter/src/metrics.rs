@@ -16,6 +16,12 @@ pub struct RuleLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifierLabels {
+    pub notifier: String,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: String,
 }
@@ -29,6 +35,7 @@ pub struct AlerterMetrics {
     pub reloads: Family<Outcome, Counter>,
     pub rules_loaded: Gauge,
     pub published: Family<Outcome, Counter>,
+    pub notified: Family<NotifierLabels, Counter>,
 }
 
 impl AlerterMetrics {
@@ -42,6 +49,7 @@ impl AlerterMetrics {
         r.register("rules_reloads", "Rule reloads by outcome (ok, refused)", m.reloads.clone());
         r.register("rules_loaded", "Rules in force", m.rules_loaded.clone());
         r.register("alerts_published", "Alert records written to the alerts topic, by outcome", m.published.clone());
+        r.register("notifications", "Notification attempts by notifier and outcome", m.notified.clone());
         m
     }
 

@@ -144,6 +144,12 @@ async fn process(
                         .inc();
                     let payload = alert_payload(&alert, m, now);
                     tx.enqueue(&format!("{id}:topic"), "alerts-topic", &payload, now).await?;
+                    for route in shared.settings.routes.iter().filter(|r| m.severity >= r.min_severity) {
+                        let note =
+                            crate::notifiers::notification(&alert, route, shared.settings.console_url.as_deref());
+                        let body = serde_json::to_string(&note).expect("notifications serialise");
+                        tx.enqueue(&format!("{id}:{}", route.channel()), &route.channel(), &body, now).await?;
+                    }
                     tracing::info!(alert = %id, rule = %m.rule, severity = m.severity.as_str(), "alert raised");
                 }
                 Recorded::Folded { .. } => {

@@ -8,7 +8,7 @@ use dingguard_model::{Record, header};
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::metrics::Outcome;
+use crate::metrics::{NotifierLabels, Outcome};
 
 pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     loop {
@@ -19,6 +19,16 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
         }
         if let Err(error) = deliver_due(&shared).await {
             tracing::warn!(%error, "alert relay pass failed; retrying");
+        }
+        for route in &shared.settings.routes {
+            if let Err(error) = notify_due(&shared, route).await {
+                tracing::warn!(%error, notifier = route.notifier.name(), "notification pass failed; retrying");
+            }
+            if let Some(robot) = &route.robot {
+                if let Err(error) = robot.flush().await {
+                    tracing::warn!(%error, notifier = route.notifier.name(), "robot digest not sent yet");
+                }
+            }
         }
     }
 }
@@ -48,6 +58,40 @@ fn record_for(payload: &str) -> Option<Record> {
         ],
         value: Bytes::from(payload.to_owned()),
     })
+}
+
+/// Delivers due notifications of one route. A refusal that a retry cannot mend is recorded and not retried.
+async fn notify_due(shared: &Shared, route: &crate::Route) -> Result<(), dingguard_store::StoreError> {
+    let channel = route.channel();
+    let now = shared.clock.now_ms();
+    for item in shared.store.due(&channel, now, 50).await? {
+        let Ok(note) = serde_json::from_str::<dingguard_notify::Notification>(&item.payload) else {
+            shared.store.failed(&item.id, "payload is not a notification", i64::MAX).await?;
+            continue;
+        };
+        let label =
+            |outcome: &str| NotifierLabels { notifier: route.notifier.name().to_owned(), outcome: outcome.into() };
+        match route.notifier.send(&note).await {
+            Ok(_) => {
+                shared.store.delivered(&item.id, now).await?;
+                shared.metrics.notified.get_or_create(&label("ok")).inc();
+            }
+            Err(error) => {
+                shared.metrics.notified.get_or_create(&label("failed")).inc();
+                let retry_at = if error.is_retryable() {
+                    now + 1_000i64.saturating_mul(1 << item.attempts.clamp(0, 8)).min(300_000)
+                } else {
+                    tracing::error!(%error, notifier = route.notifier.name(), item = %item.id, "notification refused for good");
+                    i64::MAX
+                };
+                shared.store.failed(&item.id, &error.to_string(), retry_at).await?;
+                if error.is_retryable() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn deliver_due(shared: &Shared) -> Result<(), dingguard_store::StoreError> {

@@ -29,6 +29,8 @@ pub struct FileConfig {
     pub store: alerting::StoreSection,
     #[serde(default)]
     pub alerter: alerting::AlerterSection,
+    #[serde(default)]
+    pub notify: notify::NotifySection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +110,7 @@ pub struct Config {
     pub demo: Option<DemoCredentials>,
     pub store: dingguard_store::StoreConfig,
     pub alerting: alerting::AlertingConfig,
+    pub notify: notify::NotifySection,
 }
 
 #[derive(Clone)]
@@ -307,7 +310,19 @@ impl Config {
         }
         let store = alerting::store(file.store, env, &data_dir)?;
         let alerting = alerting::alerting(file.alerter, env)?;
-        Ok(Self { listen, data_dir, log_format, backend, topics, receiver, apps, demo, store, alerting })
+        Ok(Self {
+            listen,
+            data_dir,
+            log_format,
+            backend,
+            topics,
+            receiver,
+            apps,
+            demo,
+            store,
+            alerting,
+            notify: file.notify,
+        })
     }
 }
 
@@ -366,6 +381,7 @@ fn demo_credentials(data_dir: &Path) -> Result<DemoCredentials> {
 }
 
 pub mod alerting;
+pub mod notify;
 
 #[cfg(test)]
 mod tests;

@@ -90,13 +90,16 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
     if mode != Mode::Receiver {
         let store = dingguard_store::Store::open(&config.store).await.context("cannot open the state store")?;
         let rule_paths = config.alerting.resolve_rules(&config.data_dir)?;
+        let mut settings = AlerterSettings::new(rule_paths.clone());
+        settings.routes = crate::config::notify::routes(&config.notify, Arc::new(SystemClock))?;
+        settings.console_url.clone_from(&config.notify.console_url);
         let alerter = Alerter::new(
             store,
             log.clone(),
             config.topics.clone(),
             config.alerting.directory.clone(),
             config.alerting.classification.clone(),
-            AlerterSettings::new(rule_paths.clone()),
+            settings,
             Arc::new(SystemClock),
             &mut registry,
         )

@@ -1,0 +1,119 @@
+//! `[notify]`: where alerts go besides the alerts topic. Secrets may be given inline or as files.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use dingguard_alerter::Route;
+use dingguard_model::Clock;
+use dingguard_notify::{
+    RobotConfig, RobotNotifier, Secret, WebhookConfig, WebhookNotifier, WebhookSecret, WorkConfig, WorkNotifier,
+};
+use dingguard_rules::Severity;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySection {
+    /// Public base URL of the console, for links in notifications.
+    pub console_url: Option<String>,
+    #[serde(default)]
+    pub robots: Vec<RobotSection>,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSection>,
+    pub work: Option<WorkSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotSection {
+    pub name: String,
+    pub access_token: Option<String>,
+    pub access_token_file: Option<PathBuf>,
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub base_url: Option<String>,
+    pub keyword: Option<String>,
+    pub min_severity: Option<Severity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    pub name: String,
+    pub url: String,
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub min_severity: Option<Severity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkSection {
+    pub app_key: String,
+    pub app_secret: Option<String>,
+    pub app_secret_file: Option<PathBuf>,
+    pub agent_id: i64,
+    pub recipients: Vec<String>,
+    pub base_url: Option<String>,
+    pub min_severity: Option<Severity>,
+}
+
+fn secret(what: &str, inline: Option<String>, file: Option<PathBuf>) -> Result<String> {
+    match (inline, file) {
+        (Some(v), None) => Ok(v),
+        (None, Some(path)) => Ok(std::fs::read_to_string(&path)
+            .with_context(|| format!("{what}: cannot read {}", path.display()))?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned()),
+        _ => bail!("{what}: set exactly one of the value and its _file"),
+    }
+}
+
+/// Builds the notifiers; a notifier that cannot be built stops start-up with the reason.
+pub fn routes(section: &NotifySection, clock: Arc<dyn Clock>) -> Result<Vec<Route>> {
+    let mut routes = Vec::new();
+    for r in &section.robots {
+        let what = format!("notify.robots {}", r.name);
+        let mut config = RobotConfig::new(
+            Secret::new(secret(&format!("{what} access_token"), r.access_token.clone(), r.access_token_file.clone())?),
+            Secret::new(secret(&format!("{what} secret"), r.secret.clone(), r.secret_file.clone())?),
+        );
+        config.name.clone_from(&r.name);
+        config.keyword.clone_from(&r.keyword);
+        if let Some(base) = &r.base_url {
+            config.base_url.clone_from(base);
+        }
+        let robot = Arc::new(RobotNotifier::new(config, clock.clone()).with_context(|| what.clone())?);
+        routes.push(Route::robot(robot, r.min_severity.unwrap_or(Severity::Medium)));
+    }
+    for w in &section.webhooks {
+        let what = format!("notify.webhooks {}", w.name);
+        let key = WebhookSecret::parse(&secret(&format!("{what} secret"), w.secret.clone(), w.secret_file.clone())?)
+            .with_context(|| what.clone())?;
+        let mut config = WebhookConfig::new(w.url.clone(), key);
+        config.name.clone_from(&w.name);
+        let notifier = WebhookNotifier::new(config, clock.clone()).with_context(|| what.clone())?;
+        routes.push(Route::new(Arc::new(notifier), w.min_severity.unwrap_or(Severity::Medium)));
+    }
+    if let Some(w) = &section.work {
+        if w.recipients.is_empty() {
+            bail!("notify.work needs at least one recipient (a DingTalk user id)");
+        }
+        let app_secret = secret("notify.work app_secret", w.app_secret.clone(), w.app_secret_file.clone())?;
+        let mut config = WorkConfig::new(w.app_key.clone(), Secret::new(app_secret), w.agent_id);
+        if let Some(base) = &w.base_url {
+            config.base_url.clone_from(base);
+        }
+        let notifier = WorkNotifier::new(config, clock).context("notify.work")?;
+        let mut route = Route::new(Arc::new(notifier), w.min_severity.unwrap_or(Severity::High));
+        route.recipients.clone_from(&w.recipients);
+        routes.push(route);
+    }
+    let mut names: Vec<&str> = routes.iter().map(|r| r.notifier.name()).collect();
+    names.sort_unstable();
+    if let Some(dup) = names.windows(2).find(|w| w[0] == w[1]) {
+        bail!("two notifiers are named {:?}; names must be unique", dup[0]);
+    }
+    Ok(routes)
+}
