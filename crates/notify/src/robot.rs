@@ -124,6 +124,56 @@ impl RobotNotifier {
         }
     }
 
+    /// Messages the robot may still send in the current minute.
+    pub fn remaining_budget(&self) -> usize {
+        let now = self.clock.now_ms();
+        self.state.lock().remaining(now)
+    }
+
+    /// Posts the front of `items` as one message (a digest when there are several) if the budget allows, and says
+    /// how many went out: 0 when the robot is at its limit. For callers whose queue is durable (an outbox), so
+    /// nothing waits in this process's memory.
+    pub async fn send_batch(&self, items: &[Notification]) -> Result<usize, NotifyError> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        for n in items {
+            n.validate()?;
+        }
+        let now = self.clock.now_ms();
+        {
+            let mut state = self.state.lock();
+            if !state.has_capacity(now) {
+                return Ok(0);
+            }
+            state.reserve(now);
+        }
+        self.stats.record_attempt();
+        let (result, sent) = if items.len() == 1 {
+            let (title, text) = queue::render_single(&items[0]);
+            (self.post(&title, text, &items[0].id, now).await, 1)
+        } else {
+            let batch = queue::batch_of(items, now);
+            let count = batch.len();
+            (self.post_digest(&batch, now).await, count)
+        };
+        match result {
+            Ok(()) => {
+                let delivered =
+                    if sent == 1 { Delivered::Sent { receipt: None } } else { Delivered::InDigest { alerts: sent } };
+                self.stats.record_outcome(&delivered);
+                Ok(sent)
+            }
+            Err(error) => {
+                if error.is_robot_throttled() {
+                    self.state.lock().block(now);
+                }
+                self.stats.record_failure(&error);
+                Err(error)
+            }
+        }
+    }
+
     async fn send_one(&self, n: &Notification) -> Result<Delivered, NotifyError> {
         n.validate()?;
         let now = self.clock.now_ms();

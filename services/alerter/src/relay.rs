@@ -21,13 +21,12 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             tracing::warn!(%error, "alert relay pass failed; retrying");
         }
         for route in &shared.settings.routes {
-            if let Err(error) = notify_due(&shared, route).await {
+            let pass = match &route.robot {
+                Some(robot) => robot_due(&shared, route, robot).await,
+                None => notify_due(&shared, route).await,
+            };
+            if let Err(error) = pass {
                 tracing::warn!(%error, notifier = route.notifier.name(), "notification pass failed; retrying");
-            }
-            if let Some(robot) = &route.robot {
-                if let Err(error) = robot.flush().await {
-                    tracing::warn!(%error, notifier = route.notifier.name(), "robot digest not sent yet");
-                }
             }
         }
     }
@@ -58,6 +57,55 @@ fn record_for(payload: &str) -> Option<Record> {
         ],
         value: Bytes::from(payload.to_owned()),
     })
+}
+
+/// A robot takes 20 messages a minute. The outbox is the queue: whatever is due goes out as one message (a
+/// digest when several wait) whenever the budget allows, and only what was posted is marked delivered, so
+/// nothing waits in memory where a crash could lose it.
+async fn robot_due(
+    shared: &Shared,
+    route: &crate::Route,
+    robot: &dingguard_notify::RobotNotifier,
+) -> Result<(), dingguard_store::StoreError> {
+    let channel = route.channel();
+    let label = |outcome: &str| NotifierLabels { notifier: route.notifier.name().to_owned(), outcome: outcome.into() };
+    loop {
+        let now = shared.clock.now_ms();
+        let due = shared.store.due(&channel, now, 200).await?;
+        let notes: Vec<(String, dingguard_notify::Notification)> = due
+            .iter()
+            .filter_map(|item| serde_json::from_str(&item.payload).ok().map(|n| (item.id.clone(), n)))
+            .collect();
+        if notes.is_empty() {
+            return Ok(());
+        }
+        // Alerts go one by one while the minute's budget covers the backlog; beyond it, one digest carries all.
+        let take = if notes.len() <= robot.remaining_budget() { 1 } else { notes.len() };
+        let batch: Vec<dingguard_notify::Notification> = notes.iter().take(take).map(|(_, n)| n.clone()).collect();
+        match robot.send_batch(&batch).await {
+            Ok(0) => return Ok(()),
+            Ok(sent) => {
+                for (id, _) in notes.iter().take(sent) {
+                    shared.store.delivered(id, now).await?;
+                }
+                shared.metrics.notified.get_or_create(&label("ok")).inc_by(sent as u64);
+            }
+            Err(error) => {
+                shared.metrics.notified.get_or_create(&label("failed")).inc();
+                let attempts = due.first().map_or(0, |d| d.attempts);
+                let retry_at = if error.is_retryable() {
+                    now + 1_000i64.saturating_mul(1 << attempts.clamp(0, 8)).min(300_000)
+                } else {
+                    tracing::error!(%error, notifier = route.notifier.name(), "robot refused the alerts for good");
+                    i64::MAX
+                };
+                for (id, _) in notes.iter().take(take) {
+                    shared.store.failed(id, &error.to_string(), retry_at).await?;
+                }
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// Delivers due notifications of one route. A refusal that a retry cannot mend is recorded and not retried.

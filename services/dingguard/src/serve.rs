@@ -93,6 +93,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         let mut settings = AlerterSettings::new(rule_paths.clone());
         settings.routes = crate::config::notify::routes(&config.notify, Arc::new(SystemClock))?;
         settings.console_url.clone_from(&config.notify.console_url);
+        settings.batch = config.alerting.batch;
         let alerter = Alerter::new(
             store,
             log.clone(),

@@ -45,6 +45,12 @@ impl RobotState {
         now_ms >= self.blocked_until_ms && self.sent_at.len() < self.per_minute
     }
 
+    /// Messages that may still go out in the current window.
+    pub fn remaining(&mut self, now_ms: i64) -> usize {
+        self.prune(now_ms);
+        if now_ms < self.blocked_until_ms { 0 } else { self.per_minute.saturating_sub(self.sent_at.len()) }
+    }
+
     /// Every request counts against the window, failed or not: DingTalk counts what reaches it, and a request
     /// that timed out may have reached it.
     pub fn reserve(&mut self, now_ms: i64) {
@@ -114,6 +120,23 @@ impl RobotState {
         }
         batch
     }
+}
+
+/// A digest of `items` (from the front, as many as fit one message), for callers that keep their own durable
+/// queue and only need the robot to post.
+pub(super) fn batch_of(items: &[Notification], now_ms: i64) -> DigestBatch {
+    let mut batch = DigestBatch { items: Vec::new(), lines: Vec::new() };
+    let mut used = 0;
+    for (seq, n) in items.iter().enumerate() {
+        let line = line(n);
+        if !batch.items.is_empty() && used + line.len() + 1 > TEXT_BUDGET {
+            break;
+        }
+        used += line.len() + 1;
+        batch.lines.push(line);
+        batch.items.push(Pending { seq: seq as u64, queued_at_ms: now_ms, notification: n.clone() });
+    }
+    batch
 }
 
 pub(super) struct DigestBatch {

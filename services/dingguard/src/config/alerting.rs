@@ -26,6 +26,8 @@ pub struct AlerterSection {
     pub rules: Option<Vec<PathBuf>>,
     pub directory: Option<PathBuf>,
     pub classification: Option<Classification>,
+    /// Events judged per store transaction.
+    pub batch: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -35,6 +37,7 @@ pub struct AlertingConfig {
     pub directory: Directory,
     pub directory_source: String,
     pub classification: Classification,
+    pub batch: usize,
 }
 
 pub fn store(section: StoreSection, env: &dyn Env, data_dir: &Path) -> Result<StoreConfig> {
@@ -71,7 +74,12 @@ pub fn alerting(section: AlerterSection, env: &dyn Env) -> Result<AlertingConfig
             (Directory::from_yaml(dingguard_directory::DEMO_YAML).context("demo directory")?, "demo directory".into())
         }
     };
+    let batch = parse_env::<usize>(env, "DINGGUARD_ALERTER_BATCH")?.or(section.batch).unwrap_or(200);
+    if !(1..=10_000).contains(&batch) {
+        bail!("alerter batch {batch} must be between 1 and 10000");
+    }
     Ok(AlertingConfig {
+        batch,
         rule_paths,
         directory,
         directory_source,
