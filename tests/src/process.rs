@@ -56,12 +56,24 @@ pub struct Service {
 impl Service {
     /// Starts the service on port 0 and waits for its "listening on" line.
     pub async fn start(args: &[&str], envs: &[(&str, String)]) -> Result<Self> {
+        Self::start_logging(args, envs, None).await
+    }
+
+    /// Like [`Self::start`], with the service's log lines written to `log_file`.
+    pub async fn start_logging(
+        args: &[&str],
+        envs: &[(&str, String)],
+        log_file: Option<&std::path::Path>,
+    ) -> Result<Self> {
         let mut envs = envs.to_vec();
         if !envs.iter().any(|(k, _)| *k == "DINGGUARD_LISTEN") {
             envs.push(("DINGGUARD_LISTEN", "127.0.0.1:0".into()));
         }
-        let mut child =
-            command(args, &envs)?.stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true).spawn()?;
+        let stderr = match log_file {
+            Some(path) => Stdio::from(std::fs::File::create(path)?),
+            None => Stdio::inherit(),
+        };
+        let mut child = command(args, &envs)?.stdout(Stdio::piped()).stderr(stderr).kill_on_drop(true).spawn()?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let mut banner = String::new();

@@ -174,3 +174,55 @@ async fn alerts_reach_the_security_groups_robot_signed() -> Result<()> {
     assert_eq!(robot.refused(), 0, "the stand-in refused a request: bad signature or token");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_rule_file_is_refused_and_alerts_keep_flowing() -> Result<()> {
+    let rules = tempfile::tempdir()?;
+    let pack = std::fs::read_to_string(workspace_root().join("rules/pdpa-macau.yaml"))?;
+    std::fs::write(rules.path().join("pdpa-macau.yaml"), &pack)?;
+    let logs = tempfile::NamedTempFile::new()?;
+    let dir = tempfile::tempdir()?;
+    let envs = vec![
+        ("DINGGUARD_DATA_DIR", dir.path().display().to_string()),
+        ("DINGGUARD_DINGTALK_TOKEN", TOKEN.to_owned()),
+        ("DINGGUARD_DINGTALK_AES_KEY", AES.to_owned()),
+        ("DINGGUARD_DINGTALK_APP_KEY", APP_KEY.to_owned()),
+        ("DINGGUARD_RULES", rules.path().display().to_string()),
+    ];
+    let service = Service::start_logging(&["serve"], &envs, Some(logs.path())).await?;
+    let d = Deployment { service, envs, _dir: dir };
+
+    // A second file with an unknown field on its line 4: the whole change is refused.
+    let broken = "- rule: typo_rule\n  description: a rule with a typo\n  when: [members_added]\n  condition: members.externl_count > 0\n  severity: high\n  output: x\n";
+    std::fs::write(rules.path().join("zz-broken.yaml"), broken)?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = reqwest::get(d.service.url("/metrics")).await?.text().await?;
+        if metric_in(&text, r#"dingguard_rules_reloads_total{outcome="refused"}"#) >= 1.0 {
+            assert_eq!(metric_in(&text, "dingguard_rules_loaded "), 11.0, "the previous rules stay in force");
+            break;
+        }
+        ensure!(Instant::now() < deadline, "the broken file was never noticed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = std::fs::read_to_string(logs.path())?;
+    let line = log.lines().find(|l| l.contains("rule change refused")).unwrap_or_default();
+    assert!(line.contains("zz-broken.yaml:1") && line.contains("unknown field `members.externl_count`"), "{line}");
+
+    let sent = d.play(Scenario::ExternalMember).await? as f64;
+    d.settle(sent).await?;
+    assert!(rules_of(&d.alerts().await?).contains("external_member_added"), "alerts stopped after the refused change");
+
+    // Fixing the file brings in the new rule.
+    std::fs::write(rules.path().join("zz-broken.yaml"), broken.replace("externl", "external"))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = reqwest::get(d.service.url("/metrics")).await?.text().await?;
+        if metric_in(&text, "dingguard_rules_loaded ") == 12.0 {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "the fixed file was never loaded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}

@@ -67,6 +67,7 @@ pub(crate) struct Shared {
     settings: AlerterSettings,
     rules: RwLock<Arc<RuleSet>>,
     rules_version: AtomicU64,
+    loaded_fingerprint: parking_lot::Mutex<Vec<rules_source::Fingerprint>>,
     metrics: metrics::AlerterMetrics,
     relay_wake: Notify,
 }
@@ -89,6 +90,8 @@ impl Alerter {
         clock: Arc<dyn Clock>,
         registry: &mut Registry,
     ) -> Result<Self, SourceError> {
+        // Taken before loading, so an edit made while starting is noticed by the watcher.
+        let fingerprint = rules_source::fingerprint(&settings.rule_paths);
         let rules = rules_source::load(&settings.rule_paths)?;
         let metrics = metrics::AlerterMetrics::register(registry);
         metrics.rules_loaded.set(i64::try_from(rules.rules.len()).unwrap_or(i64::MAX));
@@ -103,6 +106,7 @@ impl Alerter {
                 settings,
                 rules: RwLock::new(Arc::new(rules)),
                 rules_version: AtomicU64::new(0),
+                loaded_fingerprint: parking_lot::Mutex::new(fingerprint),
                 metrics,
                 relay_wake: Notify::new(),
             }),
@@ -126,7 +130,7 @@ impl Alerter {
 /// with its file, line and reason, and the previous rules keep running.
 async fn watch_rules(shared: Arc<Shared>, shutdown: CancellationToken) {
     let paths = shared.settings.rule_paths.clone();
-    let mut last = rules_source::fingerprint(&paths);
+    let mut last = shared.loaded_fingerprint.lock().clone();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,

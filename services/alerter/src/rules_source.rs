@@ -68,8 +68,11 @@ pub fn load(paths: &[PathBuf]) -> Result<RuleSet, SourceError> {
     Ok(RuleSet::load(&borrowed, &catalog())?)
 }
 
-/// What the watcher compares to notice an edit: each file's path, size and modification time.
-pub fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+/// One file's path, size and modification time.
+pub type Fingerprint = (PathBuf, u64, Option<SystemTime>);
+
+/// What the watcher compares to notice an edit.
+pub fn fingerprint(paths: &[PathBuf]) -> Vec<Fingerprint> {
     files(paths)
         .unwrap_or_default()
         .into_iter()
