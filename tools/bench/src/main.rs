@@ -1,6 +1,8 @@
 //! `make bench`: the receiver's throughput, latency and peak memory on each event-log back end, measured in one
 //! run side by side with a do-nothing axum handler on the same machine (the HTTP ceiling), and printed as ratios.
 
+mod alerter;
+
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,6 +144,17 @@ async fn measure(
 }
 
 async fn bench() -> Result<()> {
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("alerter") {
+        let f = alerter::run(env_or("BENCH_ALERTER_EVENTS", 20_000)).await?;
+        println!(
+            "alerter {:.0}/s raw {:.0}/s ratio {:.2} ({} rules)",
+            f.alerter_per_s,
+            f.raw_per_s,
+            f.alerter_per_s / f.raw_per_s,
+            f.rules
+        );
+        return Ok(());
+    }
     let count: usize = env_or("BENCH_CALLBACKS", 1_000_000);
     let signer =
         Signer::new(CallbackCrypto::new(Token::parse(TOKEN)?, EncodingAesKey::parse(AES)?, OwnerKey::parse(APP_KEY)?));
@@ -223,5 +236,17 @@ async fn bench() -> Result<()> {
             check(row.rss_mib <= 64.0)
         );
     }
+    let figures = alerter::run(env_or("BENCH_ALERTER_EVENTS", 20_000)).await?;
+    let ratio = figures.alerter_per_s / figures.raw_per_s;
+    println!();
+    println!(
+        "alerter, embedded log: {} events through normalise + {} rules + store: {:.0} events/s; raw consumer {:.0} events/s; \
+         ratio {ratio:.2} (target >= 0.50: {})",
+        figures.events,
+        figures.rules,
+        figures.alerter_per_s,
+        figures.raw_per_s,
+        check(ratio >= 0.5)
+    );
     Ok(())
 }

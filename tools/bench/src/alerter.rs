@@ -1,0 +1,137 @@
+//! The alerter's throughput: events/s through normalise, enrichment, 55 rules and the store, against the raw
+//! consumer rate of the same embedded log (poll and commit, nothing else), measured in one run.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, ensure};
+use bytes::Bytes;
+use dingguard_alerter::{Alerter, AlerterSettings, Classification};
+use dingguard_dingtalk::EventHeader;
+use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
+use dingguard_model::{AppName, CeId, SystemClock, TopicPrefix, Topics, callback_record};
+use dingguard_simulator::{Scenario, ScenarioContext};
+use dingguard_store::{Store, StoreConfig};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+pub struct AlerterFigures {
+    pub events: usize,
+    pub rules: usize,
+    pub raw_per_s: f64,
+    pub alerter_per_s: f64,
+}
+
+/// A realistic mix: mostly ordinary days, some alert-raising scenarios.
+async fn fill(log: &EventLog, topics: &Topics, events: usize) -> Result<usize> {
+    let app = AppName::default_app();
+    let mix = [
+        Scenario::BenignDay,
+        Scenario::BenignDay,
+        Scenario::BenignDay,
+        Scenario::ExternalMember,
+        Scenario::FileDownload,
+        Scenario::AddressBook,
+        Scenario::ExternalThenDownload,
+    ];
+    let mut written = 0;
+    let now = dingguard_tests::now_ms();
+    while written < events {
+        for scenario in mix {
+            for event in scenario.events(&ScenarioContext::new("dingbenchcorp", now)) {
+                let raw = serde_json::to_vec(&event)?;
+                let header = EventHeader::parse(&raw)?;
+                let id = CeId::for_callback(&header, "");
+                log.append(&topics.events, callback_record(&app, &id, &header, Bytes::from(raw), now)).await?;
+                written += 1;
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// The shipped pack five times over under other names: 55 rules.
+fn rules(dir: &Path) -> Result<usize> {
+    let pack = std::fs::read_to_string(dingguard_tests::workspace_root().join("rules/pdpa-macau.yaml"))?;
+    let names: Vec<String> = pack
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("- rule: ").or_else(|| l.strip_prefix("- list: ")).or_else(|| l.strip_prefix("- macro: "))
+        })
+        .map(str::to_owned)
+        .collect();
+    for copy in 0..5 {
+        let mut text = pack.clone();
+        for name in &names {
+            text = text.replace(&format!(": {name}\n"), &format!(": {name}_{copy}\n"));
+            text = text.replace(&format!("({name})"), &format!("({name}_{copy})"));
+            text = text.replace(&format!("{name} and"), &format!("{name}_{copy} and"));
+        }
+        std::fs::write(dir.join(format!("pack-{copy}.yaml")), text)?;
+    }
+    Ok(names.len())
+}
+
+pub async fn run(events: usize) -> Result<AlerterFigures> {
+    let dir = tempfile::tempdir()?;
+    let log = EventLog::Embedded(EmbeddedLog::open(dir.path().join("eventlog.db"), EmbeddedOptions::default())?);
+    let topics = Topics::new(&TopicPrefix::default());
+    log.ensure_topics(&topics.all()).await?;
+    eprintln!("alerter: writing {events} events to an embedded log ...");
+    let events = fill(&log, &topics, events).await?;
+
+    let started = Instant::now();
+    let mut raw = log.consumer("bench-raw", &[&topics.events]).await?;
+    let mut seen = 0;
+    while seen < events {
+        let batch = raw.poll(200, Duration::from_millis(500)).await?;
+        ensure!(!batch.is_empty(), "raw consumer stalled at {seen}");
+        seen += batch.len();
+        raw.commit(&batch).await?;
+    }
+    let raw_per_s = events as f64 / started.elapsed().as_secs_f64();
+    drop(raw);
+
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir_all(&rules_dir)?;
+    rules(&rules_dir)?;
+    let store = Store::open(&StoreConfig::Sqlite(dir.path().join("state.db"))).await?;
+    let mut registry = Registry::default();
+    let directory = dingguard_directory::Directory::from_yaml(dingguard_directory::DEMO_YAML)?;
+    let alerter = Alerter::new(
+        store,
+        log.clone(),
+        topics.clone(),
+        directory,
+        Classification::demo(),
+        AlerterSettings::new(vec![rules_dir]),
+        Arc::new(SystemClock),
+        &mut registry,
+    )?;
+    let rule_count = alerter.rule_count();
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let task = {
+        let (alerter, stop) = (alerter.clone(), shutdown.clone());
+        tokio::spawn(async move { alerter.run(stop).await })
+    };
+    loop {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry)?;
+        let done: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("dingguard_alerter_events_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if done >= events as f64 {
+            break;
+        }
+        ensure!(started.elapsed() < Duration::from_secs(300), "alerter stalled at {done} of {events}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let alerter_per_s = events as f64 / started.elapsed().as_secs_f64();
+    shutdown.cancel();
+    let _ = task.await;
+    Ok(AlerterFigures { events, rules: rule_count, raw_per_s, alerter_per_s })
+}
