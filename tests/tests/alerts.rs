@@ -226,3 +226,35 @@ async fn a_broken_rule_file_is_refused_and_alerts_keep_flowing() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_normaliser_cannot_read_is_dead_lettered_not_dropped() -> Result<()> {
+    let d = serve(&[]).await?;
+    let now = now_ms();
+    let signer = signer();
+    // Our own file_download type without the fileId it depends on.
+    let broken = serde_json::json!({"EventType": "file_download", "eventId": "poison-1", "CorpId": "dingc", "userId": "user_hr_clerk"});
+    let plan = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
+    let target = Target::parse(&d.service.url("/dingtalk/callback"))?;
+    let report =
+        load::run(target, Arc::new(vec![signer.sign(&broken, now as u64)]), signer, plan, Arc::default()).await;
+    assert_eq!(report.succeeded, 1, "the receiver stores every event; judging it is the alerter's job");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let parked = loop {
+        let (ok, out, err) = run(&["log", "dump", "--topic", "dingguard.dlq"], &d.envs).await?;
+        ensure!(ok, "{err}");
+        if let Some(line) = out.lines().next() {
+            break serde_json::from_str::<Value>(line)?;
+        }
+        ensure!(Instant::now() < deadline, "nothing reached the dead-letter topic");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let headers = &parked["headers"];
+    assert_eq!(headers["ce_id"], "poison-1");
+    assert_eq!(headers["dlq_origin_topic"], "dingguard.events");
+    assert_eq!(headers["dlq_original_type"], "dingtalk.file_download");
+    assert!(headers["dlq_error"].as_str().unwrap_or_default().contains("fileId"), "{headers}");
+    let value: Value = serde_json::from_str(parked["value"].as_str().unwrap_or_default())?;
+    assert_eq!(value, broken, "the original event travels unchanged");
+    Ok(())
+}

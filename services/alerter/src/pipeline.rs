@@ -31,6 +31,15 @@ struct AlerterState {
     directory_changes: Vec<DirectoryChange>,
 }
 
+/// The saved form of [`AlerterState`], borrowing the engine's windows instead of copying them every batch.
+#[derive(Serialize)]
+struct StateView<'a> {
+    windows: &'a WindowState,
+    groups: &'a InMemoryGroupTracker,
+    titles: &'a GroupTitles,
+    directory_changes: &'a [DirectoryChange],
+}
+
 #[derive(Debug, thiserror::Error)]
 enum BatchError {
     #[error(transparent)]
@@ -84,9 +93,13 @@ async fn run_once(shared: &Shared, shutdown: &CancellationToken) -> Result<(), B
         for record in &records {
             process(shared, &mut tx, record, &mut engine, &mut state, &mut directory).await?;
         }
-        state.windows = engine.state().clone();
-        let saved = serde_json::to_string(&state).expect("state serialises");
-        state.windows = WindowState::default();
+        let saved = serde_json::to_string(&StateView {
+            windows: engine.state(),
+            groups: &state.groups,
+            titles: &state.titles,
+            directory_changes: &state.directory_changes,
+        })
+        .expect("state serialises");
         tx.save_state(STATE, &saved, shared.clock.now_ms()).await?;
         tx.commit().await?;
         consumer.commit(&records).await?;
@@ -116,8 +129,20 @@ async fn process(
     let events = match normalise_with_tracker(event_type, ce_id, &record.value, directory, now, &mut state.groups) {
         Ok(events) => events,
         Err(error) => {
-            shared.metrics.event("invalid");
-            tracing::warn!(%error, ce_id, "event cannot be normalised; skipped");
+            // Poison: parked on the dead-letter topic with where it came from, for `dlq redrive` once fixed.
+            shared.metrics.event("dead_lettered");
+            tracing::warn!(%error, ce_id, "event cannot be normalised; sent to the dead-letter topic");
+            let parked = serde_json::json!({
+                "ce_id": ce_id,
+                "ce_type": record.header("ce_type"),
+                "origin_topic": record.topic,
+                "origin_partition": record.partition,
+                "origin_offset": record.offset,
+                "consumer": CONSUMER,
+                "error": error.to_string(),
+                "value": String::from_utf8_lossy(&record.value),
+            });
+            tx.enqueue(&format!("{ce_id}:dlq"), "dlq", &parked.to_string(), now).await?;
             return Ok(());
         }
     };

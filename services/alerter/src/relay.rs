@@ -20,6 +20,9 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
         if let Err(error) = deliver_due(&shared).await {
             tracing::warn!(%error, "alert relay pass failed; retrying");
         }
+        if let Err(error) = dead_letters_due(&shared).await {
+            tracing::warn!(%error, "dead-letter relay pass failed; retrying");
+        }
         for route in &shared.settings.routes {
             let pass = match &route.robot {
                 Some(robot) => robot_due(&shared, route, robot).await,
@@ -136,6 +139,42 @@ async fn notify_due(shared: &Shared, route: &crate::Route) -> Result<(), dinggua
                 if error.is_retryable() {
                     return Ok(());
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parks poison events on the dead-letter topic under their own `ce_id`, origin in the headers.
+async fn dead_letters_due(shared: &Shared) -> Result<(), dingguard_store::StoreError> {
+    let now = shared.clock.now_ms();
+    for item in shared.store.due("dlq", now, 100).await? {
+        let parked: serde_json::Value = serde_json::from_str(&item.payload).unwrap_or_default();
+        let text = |k: &str| {
+            parked.get(k).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).unwrap_or_default()
+        };
+        let record = Record {
+            key: text("ce_id"),
+            headers: vec![
+                (header::SPECVERSION.into(), "1.0".into()),
+                (header::ID.into(), text("ce_id")),
+                (header::SOURCE.into(), "/dingguard/alerter".into()),
+                (header::TYPE.into(), "dingguard.deadletter".into()),
+                ("dlq_origin_topic".into(), text("origin_topic")),
+                ("dlq_origin_partition".into(), text("origin_partition")),
+                ("dlq_origin_offset".into(), text("origin_offset")),
+                ("dlq_consumer".into(), text("consumer")),
+                ("dlq_error".into(), text("error")),
+                ("dlq_original_type".into(), text("ce_type")),
+                (header::CONTENT_TYPE.into(), "application/json".into()),
+            ],
+            value: Bytes::from(text("value")),
+        };
+        match shared.log.append(&shared.topics.dlq, record).await {
+            Ok(_) => shared.store.delivered(&item.id, now).await?,
+            Err(error) => {
+                shared.store.failed(&item.id, &error.to_string(), now + 5_000).await?;
+                return Ok(());
             }
         }
     }
