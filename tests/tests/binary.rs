@@ -31,7 +31,7 @@ async fn serve_prints_demo_credentials_that_simulate_and_log_dump_use() -> Resul
     }
 
     let url = service.url("/dingtalk/callback");
-    for scenario in &names {
+    for scenario in &receiver_scenarios {
         let (ok, out, err) = run(&["simulate", "--url", &url, "--scenario", scenario], &envs).await?;
         assert!(ok, "{scenario}: {out}{err}");
     }
