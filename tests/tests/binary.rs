@@ -24,10 +24,18 @@ async fn serve_prints_demo_credentials_that_simulate_and_log_dump_use() -> Resul
     let (ok, list, _) = run(&["simulate", "--list"], &[]).await?;
     assert!(ok);
     let names: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    for expected in
-        ["external-member", "group-created", "file-download", "download-request", "address-book", "check-url"]
-    {
-        assert!(names.contains(&expected), "{expected} missing from --list: {list}");
+    let receiver_scenarios =
+        ["external-member", "group-created", "file-download", "download-request", "address-book", "check-url"];
+    let alert_scenarios = [
+        "bulk-download",
+        "after-hours-download",
+        "leaver-download",
+        "external-then-download",
+        "dlp-file-send",
+        "benign-day",
+    ];
+    for expected in receiver_scenarios.iter().chain(&alert_scenarios) {
+        assert!(names.contains(expected), "{expected} missing from --list: {list}");
     }
 
     let url = service.url("/dingtalk/callback");
