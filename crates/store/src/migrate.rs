@@ -3,7 +3,10 @@
 use crate::StoreError;
 use crate::db::{Db, Val};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "alerts", include_str!("../migrations/0001_alerts.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "alerts", include_str!("../migrations/0001_alerts.sql")),
+    (2, "console", include_str!("../migrations/0002_console.sql")),
+];
 
 pub(crate) async fn run(db: &Db) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;

@@ -31,6 +31,8 @@ pub struct FileConfig {
     pub alerter: alerting::AlerterSection,
     #[serde(default)]
     pub notify: notify::NotifySection,
+    #[serde(default)]
+    pub console: console::ConsoleSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +113,7 @@ pub struct Config {
     pub store: dingguard_store::StoreConfig,
     pub alerting: alerting::AlertingConfig,
     pub notify: notify::NotifySection,
+    pub console: console::ConsoleConfig,
 }
 
 #[derive(Clone)]
@@ -322,6 +325,7 @@ impl Config {
             store,
             alerting,
             notify: file.notify,
+            console: console::console(file.console, env)?,
         })
     }
 }
@@ -381,6 +385,7 @@ fn demo_credentials(data_dir: &Path) -> Result<DemoCredentials> {
 }
 
 pub mod alerting;
+pub mod console;
 pub mod notify;
 
 #[cfg(test)]

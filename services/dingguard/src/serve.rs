@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use dingguard_alerter::{Alerter, AlerterSettings};
+use dingguard_console::{Console, ConsoleSettings};
 use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, KafkaLog, KafkaOptions};
 use dingguard_model::SystemClock;
 use dingguard_receiver::{LogReadiness, Receiver, ops_routes, probe_log};
@@ -61,8 +62,13 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         tracing::warn!(%error, "could not create topics yet");
     }
 
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let mut registry = Registry::default();
+    let mut demo_login = None;
     let mut tasks = tokio::task::JoinSet::new();
     let mut router = axum::Router::new();
     let mut readiness = LogReadiness::default();
@@ -95,7 +101,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         settings.console_url.clone_from(&config.notify.console_url);
         settings.batch = config.alerting.batch;
         let alerter = Alerter::new(
-            store,
+            store.clone(),
             log.clone(),
             config.topics.clone(),
             config.alerting.directory.clone(),
@@ -113,13 +119,37 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         );
         let stop = shutdown.clone();
         tasks.spawn(async move { alerter.run(stop).await });
+
+        if mode == Mode::AllInOne {
+            let public_url = config.console.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+            let mut passwords = config.console.passwords.clone();
+            if passwords.is_empty() {
+                let directory = &config.alerting.directory;
+                let user = directory
+                    .users()
+                    .find(|u| u.active && directory.has_role(u.id.as_str(), dingguard_directory::Role::Security))
+                    .map(|u| u.id.as_str().to_owned())
+                    .context("the directory has no active security user to sign in to the console with")?;
+                let login = crate::config::console::demo_login(&config.data_dir, &user)?;
+                passwords.insert(login.user.clone(), login.hash.clone());
+                demo_login = Some((public_url.clone(), login));
+            }
+            let console = Console::new(
+                store.clone(),
+                config.alerting.directory.clone(),
+                passwords.into_iter().collect(),
+                ConsoleSettings::new(public_url),
+                Arc::new(SystemClock),
+                &mut registry,
+            )
+            .context("cannot start the console")?;
+            router = router.merge(console.router());
+            let stop = shutdown.clone();
+            tasks.spawn(async move { console.run_live_feed(stop).await });
+        }
     }
 
     let app = router.merge(ops_routes(Arc::new(registry), readiness));
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = listener.local_addr()?;
     let role = match mode {
         Mode::AllInOne => "serve",
         Mode::Receiver => "receiver",
@@ -137,6 +167,9 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
             demo.aes_key,
             demo.app_key
         );
+    }
+    if let Some((url, login)) = &demo_login {
+        println!("Security console: {url}/login  (demo sign-in: user {} password {})", login.user, login.password);
     }
     // Printed last: scripts and tests wait for this line.
     println!("dingguard {role} listening on http://{addr} ({})", describe(&config.backend));

@@ -1,0 +1,236 @@
+//! What the security console keeps: server-side sessions, sign-in links and API tokens (by hash only, so a copy of
+//! the database signs nobody in), failed sign-ins for rate limiting, and the queries its live feed polls.
+
+use serde::Serialize;
+
+use crate::db::{Row, Val};
+use crate::{Alert, AlertStatus, Store, StoreError};
+
+/// A signed-in console user. The session id itself lives only in the browser's cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    pub user_id: String,
+    /// Sent back with every state-changing request of this session.
+    pub csrf_token: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// Single use and short-lived: redeemed once, then dead.
+    SignInLink,
+    /// Presented on every API call as a bearer token.
+    Api,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignInLink => "sign_in_link",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// Failed sign-ins of one user inside the rate-limit window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub count: i64,
+    pub oldest_at_ms: Option<i64>,
+}
+
+// The same columns, in the same order, as the alert queries in alerts.rs.
+const ALERT_COLUMNS: &str = "id, rule, severity, status, dedup_key, message, pdpa, corp_id, first_seen_ms, \
+     last_seen_ms, event_count, acknowledged_by, acknowledged_at_ms, resolved_by, resolved_at_ms";
+
+fn alert_from(row: &Row) -> Result<Alert, StoreError> {
+    Ok(Alert {
+        id: row.text(0)?,
+        rule: row.text(1)?,
+        severity: row.text(2)?,
+        status: AlertStatus::parse(&row.text(3)?)?,
+        dedup_key: row.opt_text(4)?,
+        message: row.text(5)?,
+        pdpa: serde_json::from_str(&row.text(6)?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        corp_id: row.opt_text(7)?,
+        first_seen_ms: row.int(8)?,
+        last_seen_ms: row.int(9)?,
+        event_count: row.int(10)?,
+        acknowledged_by: row.opt_text(11)?,
+        acknowledged_at_ms: row.opt_int(12)?,
+        resolved_by: row.opt_text(13)?,
+        resolved_at_ms: row.opt_int(14)?,
+    })
+}
+
+impl Store {
+    /// Records a new session; sessions and tokens that have expired are cleared on the way, so neither table
+    /// grows without bound.
+    pub async fn create_console_session(&self, id_hash: &str, session: &ConsoleSession) -> Result<(), StoreError> {
+        let now = session.created_at_ms;
+        let mut tx = self.db.begin().await?;
+        tx.execute("DELETE FROM console_sessions WHERE expires_at_ms <= $1", &[Val::Int(now)]).await?;
+        tx.execute("DELETE FROM console_tokens WHERE expires_at_ms <= $1", &[Val::Int(now)]).await?;
+        tx.execute(
+            "INSERT INTO console_sessions (id_hash, user_id, csrf_token, created_at_ms, expires_at_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                id_hash.into(),
+                session.user_id.as_str().into(),
+                session.csrf_token.as_str().into(),
+                Val::Int(session.created_at_ms),
+                Val::Int(session.expires_at_ms),
+            ],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// The session with this id hash, if it exists and has not expired at `now_ms`.
+    pub async fn console_session(&self, id_hash: &str, now_ms: i64) -> Result<Option<ConsoleSession>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT user_id, csrf_token, created_at_ms, expires_at_ms FROM console_sessions \
+                 WHERE id_hash = $1 AND expires_at_ms > $2",
+                &[id_hash.into(), Val::Int(now_ms)],
+            )
+            .await?;
+        rows.first()
+            .map(|r| {
+                Ok(ConsoleSession {
+                    user_id: r.text(0)?,
+                    csrf_token: r.text(1)?,
+                    created_at_ms: r.int(2)?,
+                    expires_at_ms: r.int(3)?,
+                })
+            })
+            .transpose()
+    }
+
+    pub async fn end_console_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute("DELETE FROM console_sessions WHERE id_hash = $1", &[id_hash.into()]).await?;
+        tx.commit().await
+    }
+
+    /// Keeps a token by its hash. `expires_at_ms` of `None` means until revoked.
+    pub async fn create_console_token(
+        &self,
+        token_hash: &str,
+        kind: TokenKind,
+        user_id: &str,
+        created_at_ms: i64,
+        expires_at_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(
+            "INSERT INTO console_tokens (token_hash, kind, user_id, created_at_ms, expires_at_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[token_hash.into(), kind.as_str().into(), user_id.into(), Val::Int(created_at_ms), expires_at_ms.into()],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Whose token this is, if it is live at `now_ms` and unused; does not use it up.
+    pub async fn console_token_user(
+        &self,
+        token_hash: &str,
+        kind: TokenKind,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT user_id FROM console_tokens WHERE token_hash = $1 AND kind = $2 AND used_at_ms IS NULL \
+                 AND (expires_at_ms IS NULL OR expires_at_ms > $3)",
+                &[token_hash.into(), kind.as_str().into(), Val::Int(now_ms)],
+            )
+            .await?;
+        rows.first().map(|r| r.text(0)).transpose()
+    }
+
+    /// Uses a token up and says whose it was. A single statement, so two concurrent redemptions cannot both win.
+    pub async fn redeem_console_token(
+        &self,
+        token_hash: &str,
+        kind: TokenKind,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                "UPDATE console_tokens SET used_at_ms = $3 WHERE token_hash = $1 AND kind = $2 AND used_at_ms IS NULL \
+                 AND (expires_at_ms IS NULL OR expires_at_ms > $3) RETURNING user_id",
+                &[token_hash.into(), kind.as_str().into(), Val::Int(now_ms)],
+            )
+            .await?;
+        let user = rows.first().map(|r| r.text(0)).transpose()?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Failed sign-ins of a user after `since_ms`.
+    pub async fn login_failures(&self, user_id: &str, since_ms: i64) -> Result<LoginFailures, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT COUNT(*), MIN(at_ms) FROM console_login_failures WHERE user_id = $1 AND at_ms > $2",
+                &[user_id.into(), Val::Int(since_ms)],
+            )
+            .await?;
+        let row = rows.first().ok_or_else(|| StoreError::Corrupt("COUNT returned no row".into()))?;
+        Ok(LoginFailures { count: row.int(0)?, oldest_at_ms: row.opt_int(1)? })
+    }
+
+    /// Counts a failed sign-in; failures older than `forget_before_ms` (of anyone) are dropped on the way.
+    pub async fn record_login_failure(
+        &self,
+        user_id: &str,
+        at_ms: i64,
+        forget_before_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute("DELETE FROM console_login_failures WHERE at_ms <= $1", &[Val::Int(forget_before_ms)]).await?;
+        tx.execute(
+            "INSERT INTO console_login_failures (user_id, at_ms) VALUES ($1, $2)",
+            &[user_id.into(), Val::Int(at_ms)],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    pub async fn clear_login_failures(&self, user_id: &str) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute("DELETE FROM console_login_failures WHERE user_id = $1", &[user_id.into()]).await?;
+        tx.commit().await
+    }
+
+    /// Alerts first seen, folded into, acknowledged or resolved after `since_ms`, most recently seen first.
+    ///
+    /// `last_seen_ms` is the time of the triggering event, so an event that reaches the alerter late lands
+    /// before the cursor; callers poll with an overlap and sweep [`Store::unresolved_alerts`] for those.
+    pub async fn alerts_changed_since(&self, since_ms: i64, limit: i64) -> Result<Vec<Alert>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE last_seen_ms > $1 OR acknowledged_at_ms > $1 \
+             OR resolved_at_ms > $1 ORDER BY last_seen_ms DESC, id LIMIT $2"
+        );
+        let rows = tx.query(&sql, &[Val::Int(since_ms), Val::Int(limit.clamp(1, 10_000))]).await?;
+        rows.iter().map(alert_from).collect()
+    }
+
+    /// Open and acknowledged alerts, newest first.
+    pub async fn unresolved_alerts(&self, limit: i64) -> Result<Vec<Alert>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE status IN ('open', 'acknowledged') \
+             ORDER BY first_seen_ms DESC, id LIMIT $1"
+        );
+        let rows = tx.query(&sql, &[Val::Int(limit.clamp(1, 100_000))]).await?;
+        rows.iter().map(alert_from).collect()
+    }
+}

@@ -1,0 +1,144 @@
+//! The console's sessions, tokens, sign-in failures and live-feed queries, on SQLite files and on the machine's
+//! PostgreSQL (a fresh database per test).
+
+use dingguard_store::console::{ConsoleSession, TokenKind};
+use dingguard_store::{AlertEvent, AlertStatus, NewAlert, Store, StoreConfig, StoreError};
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let config = dingguard_store::StoreConfig::Sqlite(dir.path().join("state.db"));
+                    let store = dingguard_store::Store::open(&config).await.unwrap();
+                    super::$name(store).await.unwrap();
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _db) = super::fresh_postgres().await;
+                    super::$name(store).await.unwrap();
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    sessions_expire_and_end,
+    tokens_are_single_use_and_expire,
+    login_failures_count_per_user,
+    feed_sees_changes
+);
+
+/// A database of its own on the local server, dropped when the guard goes.
+struct PgDatabase(String);
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0);
+        let _ = std::process::Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q", "-c", &sql])
+            .output();
+    }
+}
+
+async fn fresh_postgres() -> (Store, PgDatabase) {
+    let name = format!("dg_test_{:016x}", rand::random::<u64>());
+    let (client, connection) =
+        tokio_postgres::connect("host=127.0.0.1 user=postgres dbname=postgres", tokio_postgres::NoTls)
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432");
+    tokio::spawn(connection);
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let store = Store::open(&StoreConfig::Postgres { url, max_connections: 4 }).await.unwrap();
+    (store, PgDatabase(name))
+}
+
+async fn sessions_expire_and_end(store: Store) -> Result<(), StoreError> {
+    let session =
+        ConsoleSession { user_id: "user_ops".into(), csrf_token: "c1".into(), created_at_ms: 0, expires_at_ms: 100 };
+    store.create_console_session("h1", &session).await?;
+    assert_eq!(store.console_session("h1", 50).await?, Some(session.clone()));
+    assert_eq!(store.console_session("h1", 100).await?, None, "expired");
+    assert_eq!(store.console_session("other", 50).await?, None);
+    store.create_console_session("h2", &ConsoleSession { created_at_ms: 10, expires_at_ms: 500, ..session }).await?;
+    store.end_console_session("h2").await?;
+    assert_eq!(store.console_session("h2", 20).await?, None, "signed out");
+    Ok(())
+}
+
+async fn tokens_are_single_use_and_expire(store: Store) -> Result<(), StoreError> {
+    store.create_console_token("link", TokenKind::SignInLink, "user_ops", 0, Some(600_000)).await?;
+    assert_eq!(store.console_token_user("link", TokenKind::SignInLink, 10).await?.as_deref(), Some("user_ops"));
+    assert_eq!(store.redeem_console_token("link", TokenKind::Api, 10).await?, None, "kinds do not mix");
+    assert_eq!(store.redeem_console_token("link", TokenKind::SignInLink, 10).await?.as_deref(), Some("user_ops"));
+    assert_eq!(store.redeem_console_token("link", TokenKind::SignInLink, 11).await?, None, "used once");
+    assert_eq!(store.console_token_user("link", TokenKind::SignInLink, 11).await?, None);
+
+    store.create_console_token("late", TokenKind::SignInLink, "user_ops", 0, Some(600_000)).await?;
+    assert_eq!(store.redeem_console_token("late", TokenKind::SignInLink, 600_000).await?, None, "expired");
+
+    store.create_console_token("api", TokenKind::Api, "user_dpo", 0, None).await?;
+    for at in [1, 10_000_000_000] {
+        assert_eq!(store.console_token_user("api", TokenKind::Api, at).await?.as_deref(), Some("user_dpo"));
+    }
+    Ok(())
+}
+
+async fn login_failures_count_per_user(store: Store) -> Result<(), StoreError> {
+    for at in [100, 200, 300] {
+        store.record_login_failure("user_ops", at, 0).await?;
+    }
+    store.record_login_failure("user_dpo", 300, 0).await?;
+    let failures = store.login_failures("user_ops", 0).await?;
+    assert_eq!((failures.count, failures.oldest_at_ms), (3, Some(100)));
+    assert_eq!(store.login_failures("user_ops", 150).await?.count, 2);
+    assert_eq!(store.login_failures("nobody", 0).await?.oldest_at_ms, None);
+    // Old failures are forgotten as new ones arrive.
+    store.record_login_failure("user_dpo", 1_000, 250).await?;
+    assert_eq!(store.login_failures("user_ops", 0).await?.count, 1);
+    store.clear_login_failures("user_dpo").await?;
+    assert_eq!(store.login_failures("user_dpo", 0).await?.count, 0);
+    Ok(())
+}
+
+fn new_alert(id: &str, at_ms: i64) -> NewAlert {
+    NewAlert {
+        id: id.into(),
+        rule: "bulk_download".into(),
+        severity: "high".into(),
+        message: format!("many downloads ({id})"),
+        pdpa: vec!["15".into()],
+        corp_id: None,
+        dedup: None,
+        event: AlertEvent {
+            ce_id: format!("ce-{id}"),
+            event_type: "file_downloaded".into(),
+            occurred_at_ms: at_ms,
+            fields: serde_json::json!({}),
+        },
+        at_ms,
+    }
+}
+
+async fn feed_sees_changes(store: Store) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    tx.record(&new_alert("old", 1_000)).await?;
+    tx.record(&new_alert("new", 5_000)).await?;
+    tx.commit().await?;
+    let ids = |alerts: Vec<dingguard_store::Alert>| alerts.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.alerts_changed_since(2_000, 100).await?), ["new"]);
+    store.transition("old", AlertStatus::Acknowledged, "user_ops", 6_000).await?;
+    assert_eq!(ids(store.alerts_changed_since(5_500, 100).await?), ["old"], "acknowledged after the cursor");
+    store.transition("new", AlertStatus::Resolved, "user_ops", 7_000).await?;
+    assert_eq!(ids(store.alerts_changed_since(6_500, 100).await?), ["new"], "resolved after the cursor");
+    assert_eq!(ids(store.unresolved_alerts(100).await?), ["old"]);
+    Ok(())
+}

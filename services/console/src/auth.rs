@@ -1,0 +1,226 @@
+//! Who is asking: sessions (cookie), API tokens (bearer), passwords, CSRF, and the headers every console
+//! response carries. Secrets are random 256-bit values; the store only ever sees their SHA-256.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Argon2, PasswordHash};
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use dingguard_directory::Role;
+use dingguard_store::console::{ConsoleSession, TokenKind};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::Shared;
+use crate::error::{ConsoleError, PageError};
+
+pub(crate) const SESSION_COOKIE: &str = "dg_session";
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
+
+/// 256 random bits, URL-safe.
+pub(crate) fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The tokens are random and long, so a plain digest is enough: there is nothing to guess.
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub(crate) fn ct_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+pub(crate) fn dummy_hash() -> Result<String, ConsoleError> {
+    hash_password("no account has this password")
+}
+
+/// An argon2id PHC string for the console's password table.
+pub fn hash_password(password: &str) -> Result<String, ConsoleError> {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    let hash = Argon2::default().hash_password(password.as_bytes(), &salt);
+    hash.map(|h| h.to_string()).map_err(|e| ConsoleError::Internal(e.to_string()))
+}
+
+/// Argon2 is deliberately slow and memory-hungry: run it off the async workers, a few at a time, so a burst of
+/// sign-ins cannot exhaust memory.
+pub(crate) async fn verify_password(shared: &Shared, phc: String, password: String) -> bool {
+    let Ok(_slot) = shared.hashing.acquire().await else { return false };
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A signed-in console user, re-checked against the directory on every request, so leaving the company or
+/// losing the role ends access at once.
+#[derive(Debug, Clone)]
+pub(crate) struct Viewer {
+    pub user_id: String,
+    pub name: String,
+    pub admin: bool,
+    /// The session's CSRF token; `None` for a bearer token, which no other site can make a browser send.
+    pub csrf: Option<String>,
+}
+
+impl Viewer {
+    pub fn check_csrf(&self, presented: Option<&str>) -> Result<(), ConsoleError> {
+        match (&self.csrf, presented) {
+            (None, _) => Ok(()),
+            (Some(expected), Some(presented)) if ct_eq(expected, presented) => Ok(()),
+            _ => Err(ConsoleError::Csrf),
+        }
+    }
+}
+
+pub(crate) struct Access {
+    pub name: String,
+    pub admin: bool,
+}
+
+/// Current members with the security or admin role may use the console.
+pub(crate) fn console_access(shared: &Shared, user_id: &str) -> Result<Access, ConsoleError> {
+    let directory = shared.directory.read().clone();
+    let Some(user) = directory.user(user_id).filter(|u| u.active) else {
+        return Err(ConsoleError::Forbidden(format!("{user_id} is not a current member of the directory")));
+    };
+    let admin = directory.has_role(user_id, Role::Admin);
+    if !admin && !directory.has_role(user_id, Role::Security) {
+        return Err(ConsoleError::no_console_role(user_id));
+    }
+    Ok(Access { name: user.name.clone(), admin })
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name).then_some(v))
+}
+
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE).filter(|v| !v.is_empty())
+}
+
+pub(crate) fn session_cookie(shared: &Shared, id: &str) -> String {
+    let max_age = shared.settings.session_ttl.as_secs();
+    let secure = if shared.settings.secure_cookies { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}")
+}
+
+pub(crate) fn clear_cookie(shared: &Shared) -> String {
+    let secure = if shared.settings.secure_cookies { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}")
+}
+
+/// Starts a session for a user who just proved who they are; returns the `Set-Cookie` value.
+pub(crate) async fn start_session(shared: &Shared, user_id: &str) -> Result<String, ConsoleError> {
+    let id = random_token();
+    let now = shared.clock.now_ms();
+    let ttl = i64::try_from(shared.settings.session_ttl.as_millis()).unwrap_or(i64::MAX);
+    let session = ConsoleSession {
+        user_id: user_id.to_owned(),
+        csrf_token: random_token(),
+        created_at_ms: now,
+        expires_at_ms: now.saturating_add(ttl),
+    };
+    shared.store.create_console_session(&token_hash(&id), &session).await?;
+    tracing::info!(user = user_id, "console session started");
+    Ok(session_cookie(shared, &id))
+}
+
+async fn from_session(shared: &Shared, headers: &HeaderMap) -> Result<Viewer, ConsoleError> {
+    let id = session_id(headers).ok_or(ConsoleError::Unauthenticated)?;
+    let now = shared.clock.now_ms();
+    let session = shared.store.console_session(&token_hash(id), now).await?.ok_or(ConsoleError::Unauthenticated)?;
+    let access = console_access(shared, &session.user_id)?;
+    Ok(Viewer { user_id: session.user_id, name: access.name, admin: access.admin, csrf: Some(session.csrf_token) })
+}
+
+async fn from_bearer(shared: &Shared, value: &HeaderValue) -> Result<Viewer, ConsoleError> {
+    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+    let token = token.filter(|t| !t.is_empty()).ok_or(ConsoleError::Unauthenticated)?;
+    let now = shared.clock.now_ms();
+    let user = shared.store.console_token_user(&token_hash(token), TokenKind::Api, now).await?.ok_or_else(|| {
+        tracing::info!("API call with an unknown bearer token");
+        ConsoleError::Unauthenticated
+    })?;
+    let access = console_access(shared, &user)?;
+    Ok(Viewer { user_id: user, name: access.name, admin: access.admin, csrf: None })
+}
+
+/// A page visitor: signed in with the session cookie, else sent to the sign-in page.
+pub(crate) struct PageViewer(pub Viewer);
+
+impl FromRequestParts<Arc<Shared>> for PageViewer {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, PageError> {
+        Ok(Self(from_session(shared, &parts.headers).await?))
+    }
+}
+
+/// An API caller: a bearer token when one is presented, else the session cookie.
+pub(crate) struct ApiViewer(pub Viewer);
+
+impl FromRequestParts<Arc<Shared>> for ApiViewer {
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, ConsoleError> {
+        let viewer = match parts.headers.get(header::AUTHORIZATION) {
+            Some(value) => from_bearer(shared, value).await?,
+            None => from_session(shared, &parts.headers).await?,
+        };
+        Ok(Self(viewer))
+    }
+}
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Refuses state changes a browser reports as coming from another site, and adds the headers every console
+/// response carries: no caching of alert data, no framing, no referrer (a sign-in link's token is in its URL).
+pub(crate) async fn guard_requests(request: Request, next: Next) -> Response {
+    let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let cross_site = request.headers().get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site");
+    let mut response = if changes_state && cross_site {
+        if request.uri().path().starts_with("/api/") {
+            ConsoleError::CrossSite.into_response()
+        } else {
+            PageError(ConsoleError::CrossSite).into_response()
+        }
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The CSRF token of a form post, whichever field order the browser used.
+pub(crate) fn form_csrf(fields: &[(String, String)]) -> Option<&str> {
+    fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str())
+}
+
+pub(crate) fn header_csrf(headers: &HeaderMap) -> Option<&str> {
+    headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok())
+}

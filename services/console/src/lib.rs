@@ -1,0 +1,171 @@
+//! The security team's console: a live alert list, alert detail with the triggering events, acknowledge /
+//! resolve / silence actions, and the same as a JSON API under `/api/v1`.
+//!
+//! Pages are rendered on the server; the only script is a small static file that applies the live feed
+//! (server-sent events) to the open list. State (sessions, tokens, failed sign-ins) lives in the store, so
+//! several console replicas and an alerter in another process share one database.
+
+mod actions;
+mod api;
+mod auth;
+mod detail;
+mod error;
+mod feed;
+mod html;
+mod login;
+mod metrics;
+mod pages;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::PasswordHash;
+use axum::Router;
+use dingguard_directory::Directory;
+use dingguard_model::Clock;
+use dingguard_store::Store;
+use dingguard_store::console::TokenKind;
+use parking_lot::RwLock;
+use prometheus_client::registry::Registry;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+pub use auth::hash_password;
+pub use error::ConsoleError;
+
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    /// How long a sign-in lasts.
+    pub session_ttl: Duration,
+    /// Adds `Secure` to the session cookie; on whenever the console is served over HTTPS.
+    pub secure_cookies: bool,
+    /// Where people reach the console, e.g. `https://dingguard.example.mo`; sign-in links are built on it
+    /// (relative links when empty).
+    pub public_url: String,
+    pub sign_in_link_ttl: Duration,
+    /// Failed sign-ins of one user id allowed within `failed_login_window` before further attempts are refused.
+    pub max_failed_logins: i64,
+    pub failed_login_window: Duration,
+    /// How often the live feed asks the store for changed alerts.
+    pub poll_interval: Duration,
+}
+
+impl ConsoleSettings {
+    pub fn new(public_url: impl Into<String>) -> Self {
+        let public_url: String = public_url.into();
+        Self {
+            session_ttl: Duration::from_secs(8 * 3600),
+            secure_cookies: public_url.starts_with("https://"),
+            public_url,
+            sign_in_link_ttl: Duration::from_secs(10 * 60),
+            max_failed_logins: 5,
+            failed_login_window: Duration::from_secs(15 * 60),
+            poll_interval: Duration::from_millis(300),
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    store: Store,
+    directory: RwLock<Arc<Directory>>,
+    /// User id → argon2 PHC string, checked to parse at start-up.
+    passwords: HashMap<String, String>,
+    /// Verified when the user has no password, so a missing account costs the same time as a wrong password.
+    dummy_hash: String,
+    /// Password checks running at once; each takes tens of MiB.
+    hashing: tokio::sync::Semaphore,
+    settings: ConsoleSettings,
+    clock: Arc<dyn Clock>,
+    metrics: metrics::ConsoleMetrics,
+    feed: broadcast::Sender<Arc<str>>,
+    /// Cancelled when the live feed stops, which ends every open event stream so the server can shut down.
+    feed_stopped: CancellationToken,
+}
+
+/// A duration as the store's milliseconds.
+pub(crate) fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The console. Cheap to clone; every clone serves the same state.
+#[derive(Clone)]
+pub struct Console {
+    shared: Arc<Shared>,
+}
+
+impl Console {
+    /// Checks the password table (every entry must be an argon2 PHC string) and registers the metrics.
+    pub fn new(
+        store: Store,
+        directory: Directory,
+        passwords: HashMap<String, String>,
+        settings: ConsoleSettings,
+        clock: Arc<dyn Clock>,
+        registry: &mut Registry,
+    ) -> Result<Self, ConsoleError> {
+        for (user, phc) in &passwords {
+            let parsed = PasswordHash::new(phc)
+                .map_err(|_| ConsoleError::Config(format!("the password hash of {user} is not a PHC string")))?;
+            if !parsed.algorithm.as_str().starts_with("argon2") {
+                return Err(ConsoleError::Config(format!("the password hash of {user} is not an argon2 hash")));
+            }
+        }
+        for user in passwords.keys().filter(|u| directory.user(u).is_none()) {
+            tracing::warn!(user = %user, "a console password is configured for a user the directory does not know");
+        }
+        let (feed, _) = broadcast::channel(256);
+        Ok(Self {
+            shared: Arc::new(Shared {
+                store,
+                directory: RwLock::new(Arc::new(directory)),
+                passwords,
+                dummy_hash: auth::dummy_hash()?,
+                hashing: tokio::sync::Semaphore::new(4),
+                settings,
+                clock,
+                metrics: metrics::ConsoleMetrics::register(registry),
+                feed,
+                feed_stopped: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// Pages, the live feed and `/api/v1`. Merge it into the process's router.
+    pub fn router(&self) -> Router {
+        let routes = Router::new().merge(login::routes()).merge(pages::routes()).merge(api::routes());
+        routes
+            .layer(axum::middleware::from_fn(auth::guard_requests))
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+            .with_state(self.shared.clone())
+    }
+
+    /// Polls the store for alerts created or changed (by an alerter in this or another process, or by another
+    /// console replica) and pushes them to every open alert list, until `shutdown`.
+    pub async fn run_live_feed(&self, shutdown: CancellationToken) {
+        feed::run(self.shared.clone(), shutdown).await;
+    }
+
+    /// A single-use sign-in URL for a console user, valid for `sign_in_link_ttl`; meant to be sent to them by
+    /// DingTalk message. Only its hash is stored.
+    pub async fn issue_sign_in_link(&self, user_id: &str) -> Result<String, ConsoleError> {
+        Ok(actions::sign_in_link(&self.shared, user_id).await?.0)
+    }
+
+    /// A bearer token for the JSON API, acting as `user_id` for as long as they keep a console role. Only its
+    /// hash is stored, so it is shown once.
+    pub async fn issue_api_token(&self, user_id: &str) -> Result<String, ConsoleError> {
+        let shared = &self.shared;
+        auth::console_access(shared, user_id)?;
+        let token = format!("dgc_{}", auth::random_token());
+        let now = shared.clock.now_ms();
+        shared.store.create_console_token(&auth::token_hash(&token), TokenKind::Api, user_id, now, None).await?;
+        tracing::info!(user = user_id, "API token issued");
+        Ok(token)
+    }
+
+    /// Takes a newer directory (address-book changes): people who left or lost their role lose access at once.
+    pub fn replace_directory(&self, directory: Directory) {
+        *self.shared.directory.write() = Arc::new(directory);
+    }
+}

@@ -1,0 +1,249 @@
+//! `spawn_app`: the console in-process on port 0, over a SQLite store in a temporary directory and the demo
+//! directory, with a typed client that keeps its own session cookie and CSRF token.
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+pub mod webdriver;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use axum::routing::get;
+use dingguard_console::{Console, ConsoleSettings};
+use dingguard_directory::{DEMO_YAML, Directory};
+use dingguard_model::{Clock, ManualClock, SystemClock};
+use dingguard_store::{AlertEvent, NewAlert, Store, StoreConfig};
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+/// Roles in the demo directory: security only.
+pub const SECURITY: &str = "user_ops";
+/// Admin, security and approver.
+pub const ADMIN: &str = "user_it_admin";
+/// Approver only: has a password but no console role.
+pub const APPROVER: &str = "user_gm";
+/// Has left the company; the password stays in the table.
+pub const DEPARTED: &str = "user_sales_former";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub clock: ManualClock,
+    pub console: Console,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Cheap parameters: the hash's own parameters decide the cost of checking it.
+pub fn hash_password(password: &str) -> String {
+    let params = Params::new(1024, 1, 1, None).expect("valid argon2 parameters");
+    let salt = SaltString::encode_b64(b"dingguard-tests!").expect("salt");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(password.as_bytes(), &salt)
+        .unwrap()
+        .to_string()
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreConfig::Sqlite(dir.path().join("state.db"))).await.unwrap();
+    let directory = Directory::from_yaml(DEMO_YAML).unwrap();
+    let hash = hash_password(PASSWORD);
+    let passwords: HashMap<String, String> =
+        [SECURITY, ADMIN, APPROVER, DEPARTED].iter().map(|u| (u.to_string(), hash.clone())).collect();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let settings = ConsoleSettings {
+        secure_cookies: false,
+        poll_interval: Duration::from_millis(100),
+        ..ConsoleSettings::new(format!("http://{addr}"))
+    };
+    let clock = ManualClock::new(SystemClock.now_ms());
+    let mut registry = Registry::default();
+    let console =
+        Console::new(store.clone(), directory, passwords, settings, Arc::new(clock.clone()), &mut registry).unwrap();
+    let registry = Arc::new(registry);
+    let router = console.router().route(
+        "/metrics",
+        get(move || {
+            let registry = registry.clone();
+            async move {
+                let mut text = String::new();
+                prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+                text
+            }
+        }),
+    );
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+    });
+    let (feed, stop) = (console.clone(), shutdown.clone());
+    tokio::spawn(async move { feed.run_live_feed(stop).await });
+    TestApp { addr, store, clock, console, shutdown, server: Some(server), _dir: dir }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Asks the server and the live feed to stop, as `dingguard serve` does on a signal; true when the server
+    /// finished within five seconds.
+    pub async fn shut_down(&mut self) -> bool {
+        self.shutdown.cancel();
+        let server = self.server.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(5), server).await.is_ok()
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn client(&self) -> Client {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Client { http, base: self.url(""), session: None, csrf: None, bearer: None }
+    }
+
+    /// Writes an alert the way the alerter does.
+    pub async fn raise(&self, id: &str, rule: &str, severity: &str, at_ms: i64) {
+        let alert = NewAlert {
+            id: id.into(),
+            rule: rule.into(),
+            severity: severity.into(),
+            message: format!("{rule} by user_sales_rep ({id})"),
+            pdpa: vec!["15".into(), "16".into()],
+            corp_id: Some("dingdemo".into()),
+            dedup: Some((format!("key-{id}"), 600_000)),
+            event: AlertEvent {
+                ce_id: format!("ce-{id}"),
+                event_type: "file_downloaded".into(),
+                occurred_at_ms: at_ms,
+                fields: serde_json::json!({"actor.id": "user_sales_rep", "file.name": "payroll <2026>.xlsx"}),
+            },
+            at_ms,
+        };
+        let mut tx = self.store.begin().await.unwrap();
+        tx.record(&alert).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    pub async fn metric(&self, selector: &str) -> f64 {
+        let text = self.client().get("/metrics").await.body;
+        text.lines().filter(|l| l.starts_with(selector)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookie: Option<String>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_else(|| panic!("no error message: {}", self.body)).to_owned()
+    }
+}
+
+/// A browser-like caller: one session cookie, its CSRF token, or a bearer token.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    pub session: Option<String>,
+    pub csrf: Option<String>,
+    pub bearer: Option<String>,
+}
+
+impl Client {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(session) = &self.session {
+            request = request.header("cookie", format!("dg_session={session}"));
+        }
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token);
+        }
+        request
+    }
+
+    async fn send(request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.unwrap();
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let (location, set_cookie) = (header("location"), header("set-cookie"));
+        Reply { status: response.status().as_u16(), location, set_cookie, body: response.text().await.unwrap() }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Self::send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        Self::send(self.request(reqwest::Method::POST, path).form(fields)).await
+    }
+
+    /// A page form post carrying this session's CSRF token.
+    pub async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let csrf = self.csrf.clone().expect("signed in");
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_form(path, &all).await
+    }
+
+    /// A JSON API post; `csrf` adds the session's token as `X-CSRF-Token`.
+    pub async fn api_post(&self, path: &str, body: Option<Value>, csrf: bool) -> Reply {
+        let mut request = self.request(reqwest::Method::POST, path);
+        if csrf {
+            request = request.header("x-csrf-token", self.csrf.clone().expect("signed in"));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Self::send(request).await
+    }
+
+    /// Signs in through the form; on success keeps the session and reads its CSRF token from a page.
+    pub async fn login(&mut self, user: &str, password: &str) -> Reply {
+        let reply = self.post_form("/login", &[("user_id", user), ("password", password)]).await;
+        if let Some(cookie) = &reply.set_cookie {
+            self.adopt(cookie).await;
+        }
+        reply
+    }
+
+    /// Takes the session a `Set-Cookie` header started.
+    pub async fn adopt(&mut self, set_cookie: &str) {
+        let value = set_cookie.strip_prefix("dg_session=").and_then(|v| v.split(';').next()).expect("session cookie");
+        self.session = Some(value.to_owned());
+        let page = self.get("/alerts").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        self.csrf = Some(csrf_in(&page.body).expect("a CSRF field on the page"));
+    }
+}
+
+pub fn csrf_in(page: &str) -> Option<String> {
+    let start = page.find(r#"name="csrf" value=""#)? + r#"name="csrf" value=""#.len();
+    Some(page[start..].split('"').next()?.to_owned())
+}
