@@ -6,6 +6,7 @@ pub mod broker;
 pub mod process;
 pub mod reference;
 pub mod standin;
+pub mod webdriver;
 
 use std::path::PathBuf;
 

@@ -95,9 +95,10 @@ async fn send(
     let uuid = body["msgUuid"].as_str().map(str::to_owned);
     let mut s = state.lock();
     if let Some(u) = &uuid
-        && !s.seen_uuids.insert(u.clone()) {
-            return Json(json!({"errcode": 0, "errmsg": "ok"}));
-        }
+        && !s.seen_uuids.insert(u.clone())
+    {
+        return Json(json!({"errcode": 0, "errmsg": "ok"}));
+    }
     s.accepted.push(RobotMessage {
         uuid,
         title: body["markdown"]["title"].as_str().unwrap_or_default().to_owned(),

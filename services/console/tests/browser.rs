@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::webdriver::Browser;
 use common::{PASSWORD, SECURITY, spawn_app};
 use dingguard_model::{Clock, SystemClock};
+use dingguard_tests::webdriver::Browser;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_alert_appears_on_the_open_page_without_a_reload() {

@@ -4,8 +4,6 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-pub mod webdriver;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
