@@ -107,10 +107,10 @@ pub struct AlertFilter {
     pub limit: Option<i64>,
 }
 
-const ALERT_COLUMNS: &str = "id, rule, severity, status, dedup_key, message, pdpa, corp_id, first_seen_ms, last_seen_ms, \
+pub(crate) const ALERT_COLUMNS: &str = "id, rule, severity, status, dedup_key, message, pdpa, corp_id, first_seen_ms, last_seen_ms, \
      event_count, acknowledged_by, acknowledged_at_ms, resolved_by, resolved_at_ms";
 
-fn alert_from(row: &Row) -> Result<Alert, StoreError> {
+pub(crate) fn alert_from(row: &Row) -> Result<Alert, StoreError> {
     Ok(Alert {
         id: row.text(0)?,
         rule: row.text(1)?,

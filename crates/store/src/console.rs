@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
-use crate::db::{Row, Val};
-use crate::{Alert, AlertStatus, Store, StoreError};
+use crate::alerts::{ALERT_COLUMNS, alert_from};
+use crate::db::Val;
+use crate::{Alert, Store, StoreError};
 
 /// A signed-in console user. The session id itself lives only in the browser's cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,30 +40,6 @@ impl TokenKind {
 pub struct LoginFailures {
     pub count: i64,
     pub oldest_at_ms: Option<i64>,
-}
-
-// The same columns, in the same order, as the alert queries in alerts.rs.
-const ALERT_COLUMNS: &str = "id, rule, severity, status, dedup_key, message, pdpa, corp_id, first_seen_ms, \
-     last_seen_ms, event_count, acknowledged_by, acknowledged_at_ms, resolved_by, resolved_at_ms";
-
-fn alert_from(row: &Row) -> Result<Alert, StoreError> {
-    Ok(Alert {
-        id: row.text(0)?,
-        rule: row.text(1)?,
-        severity: row.text(2)?,
-        status: AlertStatus::parse(&row.text(3)?)?,
-        dedup_key: row.opt_text(4)?,
-        message: row.text(5)?,
-        pdpa: serde_json::from_str(&row.text(6)?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        corp_id: row.opt_text(7)?,
-        first_seen_ms: row.int(8)?,
-        last_seen_ms: row.int(9)?,
-        event_count: row.int(10)?,
-        acknowledged_by: row.opt_text(11)?,
-        acknowledged_at_ms: row.opt_int(12)?,
-        resolved_by: row.opt_text(13)?,
-        resolved_at_ms: row.opt_int(14)?,
-    })
 }
 
 impl Store {

@@ -1,33 +1,12 @@
 //! The console's sessions, tokens, sign-in failures and live-feed queries, on SQLite files and on the machine's
 //! PostgreSQL (a fresh database per test).
 
-use dingguard_store::console::{ConsoleSession, TokenKind};
-use dingguard_store::{AlertEvent, AlertStatus, NewAlert, Store, StoreConfig, StoreError};
+#[macro_use]
+mod common;
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let config = dingguard_store::StoreConfig::Sqlite(dir.path().join("state.db"));
-                    let store = dingguard_store::Store::open(&config).await.unwrap();
-                    super::$name(store).await.unwrap();
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (store, _db) = super::fresh_postgres().await;
-                    super::$name(store).await.unwrap();
-                }
-            )*
-        }
-    };
-}
+use common::fresh_postgres;
+use dingguard_store::console::{ConsoleSession, TokenKind};
+use dingguard_store::{AlertEvent, AlertStatus, NewAlert, Store, StoreError};
 
 on_both_stores!(
     sessions_expire_and_end,
@@ -35,31 +14,6 @@ on_both_stores!(
     login_failures_count_per_user,
     feed_sees_changes
 );
-
-/// A database of its own on the local server, dropped when the guard goes.
-struct PgDatabase(String);
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0);
-        let _ = std::process::Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q", "-c", &sql])
-            .output();
-    }
-}
-
-async fn fresh_postgres() -> (Store, PgDatabase) {
-    let name = format!("dg_test_{:016x}", rand::random::<u64>());
-    let (client, connection) =
-        tokio_postgres::connect("host=127.0.0.1 user=postgres dbname=postgres", tokio_postgres::NoTls)
-            .await
-            .expect("PostgreSQL on 127.0.0.1:5432");
-    tokio::spawn(connection);
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    let store = Store::open(&StoreConfig::Postgres { url, max_connections: 4 }).await.unwrap();
-    (store, PgDatabase(name))
-}
 
 async fn sessions_expire_and_end(store: Store) -> Result<(), StoreError> {
     let session =
