@@ -227,6 +227,10 @@ fn pg_row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
 }
 
 impl Tx<'_> {
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self.inner, Some(TxInner::Postgres(_)))
+    }
+
     pub(crate) async fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, StoreError> {
         match self.inner.as_mut().expect("open transaction") {
             TxInner::Sqlite(conn) => {

@@ -2,6 +2,7 @@
 //! one set of statements serve both.
 
 mod alerts;
+mod audit;
 pub mod console;
 mod db;
 mod migrate;

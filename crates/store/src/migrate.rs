@@ -6,6 +6,7 @@ use crate::db::{Db, Val};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "alerts", include_str!("../migrations/0001_alerts.sql")),
     (2, "console", include_str!("../migrations/0002_console.sql")),
+    (3, "audit", include_str!("../migrations/0003_audit.sql")),
 ];
 
 pub(crate) async fn run(db: &Db) -> Result<(), StoreError> {

@@ -11,6 +11,7 @@ on_both_stores!(
     lifecycle_moves_forward_only,
     events_are_claimed_once_and_rollback_changes_nothing,
     outbox_and_state_round_trip,
+    audit_chain_stays_linear_under_concurrent_writers,
 );
 
 fn new_alert(id: &str, dedup: Option<&str>, at_ms: i64) -> NewAlert {
@@ -134,5 +135,25 @@ async fn outbox_and_state_round_trip(store: Store) -> Result<(), StoreError> {
     assert!(store.due("robot", 10_000, 10).await?.is_empty());
     assert_eq!(store.load_state("alerter").await?.as_deref(), Some(r#"{"thresholds":{}}"#));
     assert_eq!(store.load_state("other").await?, None);
+    Ok(())
+}
+
+async fn audit_chain_stays_linear_under_concurrent_writers(store: Store) -> Result<(), StoreError> {
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..4 {
+        let store = store.clone();
+        writers.spawn(async move {
+            for i in 0..10 {
+                store.append_audit(&format!("writer{w}"), "decided", "req1", serde_json::json!({"i": i}), i).await?;
+            }
+            Ok::<_, StoreError>(())
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done.expect("writer task")?;
+    }
+    let entries = store.audit_entries().await?;
+    assert_eq!(entries.len(), 40);
+    assert_eq!(dingguard_audit::verify(&entries), Ok(40), "one chain, no fork");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `dingguard`: the services (alone or all in one process) and the operator tools.
 
+mod audit_cmd;
 mod config;
 mod log_dump;
 mod rules_cmd;
@@ -41,6 +42,11 @@ enum Command {
     },
     /// Send callbacks signed and encrypted exactly as DingTalk does.
     Simulate(simulate::SimulateArgs),
+    /// Verify or export the tamper-evident audit chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Inspect the event log.
     Log {
         #[command(subcommand)]
@@ -55,6 +61,14 @@ enum RulesCommand {
         /// Rule files or directories; defaults to the configured rules.
         paths: Vec<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every link of the chain; names the first broken entry.
+    Verify,
+    /// Print every entry, hashes included, as JSON lines.
+    Export,
 }
 
 #[derive(Subcommand)]
@@ -86,6 +100,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Alerter => serve::run(cli.config.as_deref(), serve::Mode::Alerter).await,
         Command::Rules { command: RulesCommand::Test { paths } } => rules_cmd::test(cli.config.as_deref(), paths),
         Command::Simulate(args) => simulate::run(args).await,
+        Command::Audit { command: AuditCommand::Verify } => audit_cmd::verify(cli.config.as_deref()).await,
+        Command::Audit { command: AuditCommand::Export } => audit_cmd::export(cli.config.as_deref()).await,
         Command::Log { command: LogCommand::Dump { topic } } => log_dump::run(cli.config.as_deref(), topic).await,
     }
 }
