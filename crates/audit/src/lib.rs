@@ -120,10 +120,9 @@ impl Entry {
 
 /// Checks a whole chain in order; `Ok` carries the number of entries.
 pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<u64, ChainError> {
-    let mut expected_seq = 1;
     let mut prev = GENESIS.to_owned();
     let mut count = 0;
-    for e in entries {
+    for (expected_seq, e) in (1..).zip(entries) {
         if e.seq != expected_seq {
             return Err(ChainError::Gap { seq: e.seq, expected: expected_seq });
         }
@@ -134,7 +133,6 @@ pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<u64, C
             return Err(ChainError::Altered { seq: e.seq });
         }
         prev.clone_from(&e.hash);
-        expected_seq += 1;
         count += 1;
     }
     Ok(count)
