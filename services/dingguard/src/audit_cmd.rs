@@ -10,10 +10,10 @@ use crate::config::{Config, ProcessEnv};
 
 async fn open(config_file: Option<&Path>) -> Result<Store> {
     let config = Config::load(config_file, &ProcessEnv, false)?;
-    if let dingguard_store::StoreConfig::Sqlite(path) = &config.store {
-        if !path.exists() {
-            bail!("no state database at {}; set DINGGUARD_DATA_DIR or DINGGUARD_DATABASE_URL", path.display());
-        }
+    if let dingguard_store::StoreConfig::Sqlite(path) = &config.store
+        && !path.exists()
+    {
+        bail!("no state database at {}; set DINGGUARD_DATA_DIR or DINGGUARD_DATABASE_URL", path.display());
     }
     Store::open(&config.store).await.context("cannot open the state store")
 }
