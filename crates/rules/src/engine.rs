@@ -52,8 +52,23 @@ pub struct Outcome {
 
 pub struct Engine {
     rules: Arc<RuleSet>,
+    /// Rule positions by the event types in their `when`, so an event only meets the rules that look at it.
+    by_type: Arc<HashMap<String, Vec<usize>>>,
     state: WindowState,
     evaluated: u64,
+}
+
+fn index(rules: &RuleSet) -> Arc<HashMap<String, Vec<usize>>> {
+    let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, rule) in rules.rules.iter().enumerate() {
+        for t in &rule.when {
+            let list = by_type.entry(t.clone()).or_default();
+            if list.last() != Some(&i) {
+                list.push(i);
+            }
+        }
+    }
+    Arc::new(by_type)
 }
 
 fn slot(rule: &str, key: &str) -> String {
@@ -66,7 +81,7 @@ impl Engine {
     }
 
     pub fn with_state(rules: Arc<RuleSet>, state: WindowState) -> Self {
-        Self { rules, state, evaluated: 0 }
+        Self { by_type: index(&rules), rules, state, evaluated: 0 }
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {
@@ -82,6 +97,7 @@ impl Engine {
         let keep = |k: &String| rules.rules.iter().any(|r| k.starts_with(&format!("{}\u{1f}", r.name)));
         self.state.thresholds.retain(|k, _| keep(k));
         self.state.sequences.retain(|k, _| keep(k));
+        self.by_type = index(&rules);
         self.rules = rules;
     }
 
@@ -90,7 +106,9 @@ impl Engine {
         let mut outcome = Outcome::default();
         let Some(event_type) = fields.get("event.type").and_then(Value::as_str) else { return outcome };
         let rules = self.rules.clone();
-        for rule in rules.rules.iter().filter(|r| r.when.iter().any(|w| w == event_type)) {
+        let by_type = self.by_type.clone();
+        let positions = by_type.get(event_type).map_or(&[][..], Vec::as_slice);
+        for rule in positions.iter().map(|&i| &rules.rules[i]) {
             if rule.cond.as_ref().is_some_and(|c| !c.eval(fields)) {
                 continue;
             }

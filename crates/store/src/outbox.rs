@@ -55,6 +55,22 @@ impl Store {
         tx.commit().await
     }
 
+    /// Marks several items delivered in one transaction.
+    pub async fn delivered_many(&self, ids: &[String], at_ms: i64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin().await?;
+        for id in ids {
+            tx.execute(
+                "UPDATE outbox SET delivered_at_ms = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1",
+                &[id.as_str().into(), Val::Int(at_ms)],
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
     pub async fn failed(&self, id: &str, error: &str, retry_at_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
         tx.execute(

@@ -4,6 +4,7 @@
 //! change nothing that was already done.
 
 mod enrich;
+mod judge;
 mod metrics;
 mod notifiers;
 mod pipeline;
@@ -26,6 +27,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use enrich::Classification;
+pub use judge::Evaluator;
 pub use notifiers::Route;
 pub use rules_source::SourceError;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use dingguard_directory::{Directory, DirectoryChange};
 use dingguard_eventlog::LoggedRecord;
-use dingguard_events::{InMemoryGroupTracker, normalise_with_tracker};
+use dingguard_events::InMemoryGroupTracker;
 use dingguard_rules::{Engine, Match, WindowState};
 use dingguard_store::{AlertEvent, AlertTx, NewAlert, Recorded, StoreError};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::enrich::{GroupTitles, enrich};
+use crate::enrich::GroupTitles;
+use crate::judge::{Judged, judge};
 use crate::metrics::{KindLabels, RuleLabels};
 
 const CONSUMER: &str = "alerter";
@@ -125,9 +126,19 @@ async fn process(
         shared.metrics.event("duplicate");
         return Ok(());
     }
-    let event_type = record.header("ce_type").and_then(|t| t.strip_prefix("dingtalk.")).unwrap_or("unknown");
-    let events = match normalise_with_tracker(event_type, ce_id, &record.value, directory, now, &mut state.groups) {
-        Ok(events) => events,
+    let grants = HashSet::new();
+    let judged = match judge(
+        record,
+        ce_id,
+        now,
+        directory,
+        &mut state.groups,
+        &mut state.titles,
+        engine,
+        &shared.classification,
+        &grants,
+    ) {
+        Ok(judged) => judged,
         Err(error) => {
             // Poison: parked on the dead-letter topic with where it came from, for `dlq redrive` once fixed.
             shared.metrics.event("dead_lettered");
@@ -147,12 +158,7 @@ async fn process(
         }
     };
     shared.metrics.event("processed");
-    let grants = HashSet::new();
-    for event in events {
-        let mut fields = event.fields();
-        state.titles.remember(&fields);
-        enrich(&mut fields, &shared.classification, &state.titles, &grants);
-        let outcome = engine.evaluate(&fields, event.occurred_at_ms);
+    for Judged { event, fields, outcome, directory_changes } in judged {
         for s in &outcome.suppressed {
             tx.count_suppressed(&s.rule, "exception", &s.exception, event.occurred_at_ms).await?;
             shared.metrics.suppressed.get_or_create(&KindLabels { kind: "exception".into() }).inc();
@@ -185,10 +191,7 @@ async fn process(
                 }
             }
         }
-        for change in event.directory_changes() {
-            directory.apply(change.clone());
-            state.directory_changes.push(change);
-        }
+        state.directory_changes.extend(directory_changes);
     }
     Ok(())
 }

@@ -184,27 +184,37 @@ async fn dead_letters_due(shared: &Shared) -> Result<(), dingguard_store::StoreE
 async fn deliver_due(shared: &Shared) -> Result<(), dingguard_store::StoreError> {
     loop {
         let now = shared.clock.now_ms();
-        let due = shared.store.due("alerts-topic", now, 100).await?;
+        let due = shared.store.due("alerts-topic", now, 200).await?;
         if due.is_empty() {
             return Ok(());
         }
+        // All appends in flight at once, so the log commits them together instead of one commit each.
+        let mut appends = tokio::task::JoinSet::new();
         for item in due {
             let Some(record) = record_for(&item.payload) else {
                 shared.store.failed(&item.id, "payload is not an alert", i64::MAX).await?;
                 continue;
             };
-            match shared.log.append(&shared.topics.alerts, record).await {
-                Ok(_) => {
-                    shared.store.delivered(&item.id, now).await?;
-                    shared.metrics.published.get_or_create(&Outcome { outcome: "ok".into() }).inc();
-                }
+            let (log, topic) = (shared.log.clone(), shared.topics.alerts.clone());
+            appends.spawn(async move { (item, log.append(&topic, record).await) });
+        }
+        let (mut delivered, mut failed) = (Vec::new(), false);
+        while let Some(joined) = appends.join_next().await {
+            let Ok((item, result)) = joined else { continue };
+            match result {
+                Ok(_) => delivered.push(item.id),
                 Err(error) => {
+                    failed = true;
                     shared.metrics.published.get_or_create(&Outcome { outcome: "failed".into() }).inc();
                     let backoff = 500i64.saturating_mul(1 << item.attempts.clamp(0, 10));
                     shared.store.failed(&item.id, &error.to_string(), now + backoff.min(60_000)).await?;
-                    return Ok(());
                 }
             }
+        }
+        shared.store.delivered_many(&delivered, now).await?;
+        shared.metrics.published.get_or_create(&Outcome { outcome: "ok".into() }).inc_by(delivered.len() as u64);
+        if failed {
+            return Ok(());
         }
     }
 }
