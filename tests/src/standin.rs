@@ -18,6 +18,7 @@ pub struct RobotMessage {
     pub uuid: Option<String>,
     pub title: String,
     pub text: String,
+    pub received_at_ms: i64,
 }
 
 #[derive(Default)]
@@ -103,6 +104,7 @@ async fn send(
         uuid,
         title: body["markdown"]["title"].as_str().unwrap_or_default().to_owned(),
         text: body["markdown"]["text"].as_str().unwrap_or_default().to_owned(),
+        received_at_ms: now,
     });
     Json(json!({"errcode": 0, "errmsg": "ok"}))
 }

@@ -2,6 +2,7 @@
 //! run side by side with a do-nothing axum handler on the same machine (the HTTP ceiling), and printed as ratios.
 
 mod alerter;
+mod latency;
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -51,12 +52,12 @@ fn null_server() -> Result<()> {
     })
 }
 
-struct Server {
-    child: Child,
-    url: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) url: String,
 }
 
-async fn start(mut command: Command) -> Result<Server> {
+pub(crate) async fn start(mut command: Command) -> Result<Server> {
     let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true).spawn()?;
     let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
     let url = tokio::time::timeout(Duration::from_secs(30), async {
@@ -144,6 +145,15 @@ async fn measure(
 }
 
 async fn bench() -> Result<()> {
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("latency") {
+        let signer = Signer::new(CallbackCrypto::new(
+            Token::parse(TOKEN)?,
+            EncodingAesKey::parse(AES)?,
+            OwnerKey::parse(APP_KEY)?,
+        ));
+        print_latency(&latency::run(signer, dingguard(&["serve"], &[]), 1000, 20).await?);
+        return Ok(());
+    }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("alerter") {
         let f = alerter::run(env_or("BENCH_ALERTER_EVENTS", 20_000)).await?;
         println!(
@@ -252,5 +262,17 @@ async fn bench() -> Result<()> {
         figures.alerter_per_s,
         figures.alerter_per_s / figures.raw_per_s
     );
+    let signer =
+        Signer::new(CallbackCrypto::new(Token::parse(TOKEN)?, EncodingAesKey::parse(AES)?, OwnerKey::parse(APP_KEY)?));
+    print_latency(&latency::run(signer, dingguard(&["serve"], &[]), 1000, 20).await?);
     Ok(())
+}
+
+fn print_latency(f: &latency::LatencyFigures) {
+    let met = if f.delivered == f.alerts && f.p99_ms <= 250.0 { "met" } else { "NOT MET" };
+    println!(
+        "callback to robot, dingguard serve (embedded), {} callbacks/s of ordinary traffic ({} sent, {} non-success): \
+         {}/{} alerts delivered, latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (target p99 <= 250 ms: {met})",
+        f.rate, f.background_sent, f.background_non_success, f.delivered, f.alerts, f.p50_ms, f.p99_ms, f.max_ms
+    );
 }
