@@ -75,7 +75,8 @@ pub fn open_log(backend: &Backend, dir: &std::path::Path) -> Result<EventLog> {
         Backend::Kafka { bootstrap } => {
             let mut options = KafkaOptions::new(bootstrap.clone());
             options.partitions = 3;
-            if let Ok(debug) = std::env::var("DG_KDEBUG") {
+            // librdkafka's own debug contexts (e.g. "eos,broker") when a Kafka test needs investigating.
+            if let Ok(debug) = std::env::var("DINGGUARD_TEST_KAFKA_DEBUG") {
                 options.properties.push(("debug".into(), debug));
             }
             // A member that vanished holds up its group's next join until these expire; keep them short.
