@@ -71,7 +71,10 @@ pub struct NewAlert {
     pub corp_id: Option<String>,
     pub dedup: Option<(String, i64)>,
     pub event: AlertEvent,
+    /// When the event happened.
     pub at_ms: i64,
+    /// When the alerter recorded the match: what readers following changes go by.
+    pub recorded_at_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,9 +191,9 @@ impl<'a> AlertTx<'a> {
                 let count = self
                     .tx
                     .query(
-                        "UPDATE alerts SET event_count = event_count + 1, last_seen_ms = $2 WHERE id = $1 \
-                         RETURNING event_count",
-                        &[id.as_str().into(), Val::Int(alert.at_ms)],
+                        "UPDATE alerts SET event_count = event_count + 1, last_seen_ms = $2, changed_at_ms = $3 \
+                         WHERE id = $1 RETURNING event_count",
+                        &[id.as_str().into(), Val::Int(alert.at_ms), Val::Int(alert.recorded_at_ms)],
                     )
                     .await?
                     .first()
@@ -206,8 +209,8 @@ impl<'a> AlertTx<'a> {
         self.tx
             .execute(
                 "INSERT INTO alerts (id, rule, severity, status, dedup_key, message, pdpa, corp_id, first_seen_ms, \
-                 last_seen_ms, dedup_until_ms, event_count) VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $8, $9, 1) \
-                 ON CONFLICT (id) DO NOTHING",
+                 last_seen_ms, dedup_until_ms, event_count, changed_at_ms) \
+                 VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $8, $9, 1, $10) ON CONFLICT (id) DO NOTHING",
                 &[
                     alert.id.as_str().into(),
                     alert.rule.as_str().into(),
@@ -218,6 +221,7 @@ impl<'a> AlertTx<'a> {
                     alert.corp_id.clone().into(),
                     Val::Int(alert.at_ms),
                     Val::Int(until),
+                    Val::Int(alert.recorded_at_ms),
                 ],
             )
             .await?;
@@ -329,10 +333,12 @@ impl Store {
             AlertStatus::parse(&rows.first().ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?.text(0)?)?;
         let sql = match (from, to) {
             (AlertStatus::Open, AlertStatus::Acknowledged) => {
-                "UPDATE alerts SET status = 'acknowledged', acknowledged_by = $2, acknowledged_at_ms = $3 WHERE id = $1"
+                "UPDATE alerts SET status = 'acknowledged', acknowledged_by = $2, acknowledged_at_ms = $3, \
+                 changed_at_ms = $3 WHERE id = $1"
             }
             (AlertStatus::Open | AlertStatus::Acknowledged, AlertStatus::Resolved) => {
-                "UPDATE alerts SET status = 'resolved', resolved_by = $2, resolved_at_ms = $3 WHERE id = $1"
+                "UPDATE alerts SET status = 'resolved', resolved_by = $2, resolved_at_ms = $3, changed_at_ms = $3 \
+                 WHERE id = $1"
             }
             _ => {
                 return Err(StoreError::Conflict(format!(

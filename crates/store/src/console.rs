@@ -193,8 +193,7 @@ impl Store {
     pub async fn alerts_changed_since(&self, since_ms: i64, limit: i64) -> Result<Vec<Alert>, StoreError> {
         let mut tx = self.db.begin().await?;
         let sql = format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE last_seen_ms > $1 OR acknowledged_at_ms > $1 \
-             OR resolved_at_ms > $1 ORDER BY last_seen_ms DESC, id LIMIT $2"
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE changed_at_ms > $1 ORDER BY changed_at_ms DESC, id LIMIT $2"
         );
         let rows = tx.query(&sql, &[Val::Int(since_ms), Val::Int(limit.clamp(1, 10_000))]).await?;
         rows.iter().map(alert_from).collect()

@@ -79,6 +79,7 @@ fn new_alert(id: &str, at_ms: i64) -> NewAlert {
             fields: serde_json::json!({}),
         },
         at_ms,
+        recorded_at_ms: at_ms,
     }
 }
 

@@ -30,6 +30,7 @@ fn new_alert(id: &str, dedup: Option<&str>, at_ms: i64) -> NewAlert {
             fields: serde_json::json!({"group.id": "g1"}),
         },
         at_ms,
+        recorded_at_ms: at_ms,
     }
 }
 

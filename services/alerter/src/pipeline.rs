@@ -165,7 +165,7 @@ async fn process(
         }
         for m in &outcome.matches {
             let alert =
-                new_alert(m, &event.id, event.kind.name(), &fields, event.corp_id.clone(), event.occurred_at_ms);
+                new_alert(m, &event.id, event.kind.name(), &fields, event.corp_id.clone(), event.occurred_at_ms, now);
             match tx.record(&alert).await? {
                 Recorded::Created(id) => {
                     shared
@@ -204,6 +204,7 @@ fn new_alert(
     fields: &serde_json::Map<String, serde_json::Value>,
     corp_id: Option<String>,
     at_ms: i64,
+    recorded_at_ms: i64,
 ) -> NewAlert {
     let digest = Sha256::digest(format!("{}\u{1f}{event_id}", m.rule).as_bytes());
     NewAlert {
@@ -221,6 +222,7 @@ fn new_alert(
             fields: serde_json::Value::Object(fields.clone()),
         },
         at_ms,
+        recorded_at_ms,
     }
 }
 

@@ -136,6 +136,7 @@ impl TestApp {
                 fields: serde_json::json!({"actor.id": "user_sales_rep", "file.name": "payroll <2026>.xlsx"}),
             },
             at_ms,
+            recorded_at_ms: self.clock.now_ms(),
         };
         let mut tx = self.store.begin().await.unwrap();
         tx.record(&alert).await.unwrap();
