@@ -2,6 +2,7 @@
 //! one set of statements serve both.
 
 mod alerts;
+mod approvals;
 mod audit;
 pub mod console;
 mod db;
@@ -11,6 +12,7 @@ mod outbox;
 use std::path::PathBuf;
 
 pub use alerts::{Alert, AlertEvent, AlertFilter, AlertStatus, AlertTx, NewAlert, Recorded, Silence};
+pub use approvals::StoredRequest;
 pub use outbox::OutboxItem;
 
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@ on_both_stores!(
     events_are_claimed_once_and_rollback_changes_nothing,
     outbox_and_state_round_trip,
     audit_chain_stays_linear_under_concurrent_writers,
+    requests_are_one_per_source_and_updates_are_optimistic,
 );
 
 fn new_alert(id: &str, dedup: Option<&str>, at_ms: i64) -> NewAlert {
@@ -156,5 +157,46 @@ async fn audit_chain_stays_linear_under_concurrent_writers(store: Store) -> Resu
     let entries = store.audit_entries().await?;
     assert_eq!(entries.len(), 40);
     assert_eq!(dingguard_audit::verify(&entries), Ok(40), "one chain, no fork");
+    Ok(())
+}
+
+async fn requests_are_one_per_source_and_updates_are_optimistic(store: Store) -> Result<(), StoreError> {
+    let request = dingguard_store::StoredRequest {
+        id: "dlr_1".into(),
+        source_id: "ce-1".into(),
+        requester: "user_hr_clerk".into(),
+        status: "pending".into(),
+        file_id: "f1".into(),
+        file_name: "身份證-scans.zip".into(),
+        state: "{}".into(),
+        version: 1,
+        created_ms: 0,
+        updated_ms: 0,
+        next_deadline_ms: Some(200),
+    };
+    let mut tx = store.begin().await?;
+    assert!(tx.insert_request(&request).await?);
+    let again = dingguard_store::StoredRequest { id: "dlr_2".into(), ..request.clone() };
+    assert!(!tx.insert_request(&again).await?, "one request per source");
+    tx.commit().await?;
+    assert_eq!(store.request_by_source("ce-1").await?.map(|r| r.id), Some("dlr_1".into()));
+
+    // Two replicas read version 1; only the first write lands.
+    let mut tx = store.begin().await?;
+    assert!(tx.update_request("dlr_1", "pending", r#"{"step":1}"#, Some(300), 1, 10).await?);
+    assert!(!tx.update_request("dlr_1", "granted", r#"{"step":"stale"}"#, None, 1, 11).await?);
+    tx.commit().await?;
+    let stored = store.request("dlr_1").await?.expect("stored");
+    assert_eq!((stored.version, stored.state.as_str(), stored.status.as_str()), (2, r#"{"step":1}"#, "pending"));
+
+    assert!(store.due_requests(250, 10).await?.is_empty());
+    assert_eq!(store.due_requests(300, 10).await?.len(), 1);
+
+    let mut tx = store.begin().await?;
+    tx.insert_grant("dlr_1", "user_hr_clerk", "f1", 20, 1_000).await?;
+    tx.commit().await?;
+    assert!(store.has_grant("user_hr_clerk", "f1", 999).await?);
+    assert!(!store.has_grant("user_hr_clerk", "f1", 1_000).await?, "grants expire");
+    assert!(!store.has_grant("user_sales_rep", "f1", 500).await?, "grants are personal");
     Ok(())
 }

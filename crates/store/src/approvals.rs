@@ -1,0 +1,160 @@
+//! Download requests and grants. The request's state machine is stored whole as JSON; the columns beside it are
+//! what queries need. Updates are optimistic: each names the version it read, and a stale one changes nothing.
+
+use serde::Serialize;
+
+use crate::alerts::AlertTx;
+use crate::db::{Row, Val};
+use crate::{Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRequest {
+    pub id: String,
+    pub source_id: String,
+    pub requester: String,
+    pub status: String,
+    pub file_id: String,
+    pub file_name: String,
+    pub state: String,
+    pub version: i64,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub next_deadline_ms: Option<i64>,
+}
+
+const COLUMNS: &str = "id, source_id, requester, status, file_id, file_name, state, version, created_ms, updated_ms, \
+     next_deadline_ms";
+
+fn request_from(row: &Row) -> Result<StoredRequest, StoreError> {
+    Ok(StoredRequest {
+        id: row.text(0)?,
+        source_id: row.text(1)?,
+        requester: row.text(2)?,
+        status: row.text(3)?,
+        file_id: row.text(4)?,
+        file_name: row.text(5)?,
+        state: row.text(6)?,
+        version: row.int(7)?,
+        created_ms: row.int(8)?,
+        updated_ms: row.int(9)?,
+        next_deadline_ms: row.opt_int(10)?,
+    })
+}
+
+impl AlertTx<'_> {
+    /// Inserts a new request; false when one with the same id or source already exists.
+    pub async fn insert_request(&mut self, r: &StoredRequest) -> Result<bool, StoreError> {
+        let n = self
+            .tx
+            .execute(
+                &format!(
+                    "INSERT INTO download_requests ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                     ON CONFLICT DO NOTHING"
+                ),
+                &[
+                    r.id.as_str().into(),
+                    r.source_id.as_str().into(),
+                    r.requester.as_str().into(),
+                    r.status.as_str().into(),
+                    r.file_id.as_str().into(),
+                    r.file_name.as_str().into(),
+                    r.state.as_str().into(),
+                    Val::Int(r.version),
+                    Val::Int(r.created_ms),
+                    Val::Int(r.updated_ms),
+                    r.next_deadline_ms.into(),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Writes a changed request if nobody changed it since `read_version`; false means someone did.
+    pub async fn update_request(
+        &mut self,
+        id: &str,
+        status: &str,
+        state: &str,
+        next_deadline_ms: Option<i64>,
+        read_version: i64,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .tx
+            .execute(
+                "UPDATE download_requests SET status = $2, state = $3, next_deadline_ms = $4, version = version + 1, \
+                 updated_ms = $6 WHERE id = $1 AND version = $5",
+                &[
+                    id.into(),
+                    status.into(),
+                    state.into(),
+                    next_deadline_ms.into(),
+                    Val::Int(read_version),
+                    Val::Int(at_ms),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn insert_grant(
+        &mut self,
+        request_id: &str,
+        user_id: &str,
+        file_id: &str,
+        granted_at_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO grants (request_id, user_id, file_id, granted_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (request_id) DO NOTHING",
+                &[request_id.into(), user_id.into(), file_id.into(), Val::Int(granted_at_ms), Val::Int(expires_at_ms)],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn request(&self, id: &str) -> Result<Option<StoredRequest>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx.query(&format!("SELECT {COLUMNS} FROM download_requests WHERE id = $1"), &[id.into()]).await?;
+        rows.first().map(request_from).transpose()
+    }
+
+    pub async fn request_by_source(&self, source_id: &str) -> Result<Option<StoredRequest>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(&format!("SELECT {COLUMNS} FROM download_requests WHERE source_id = $1"), &[source_id.into()])
+            .await?;
+        rows.first().map(request_from).transpose()
+    }
+
+    /// Pending requests whose next reminder, escalation or expiry is due.
+    pub async fn due_requests(&self, now_ms: i64, limit: i64) -> Result<Vec<StoredRequest>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM download_requests WHERE status = 'pending' AND next_deadline_ms <= $1 \
+                     ORDER BY next_deadline_ms, id LIMIT $2"
+                ),
+                &[Val::Int(now_ms), Val::Int(limit)],
+            )
+            .await?;
+        rows.iter().map(request_from).collect()
+    }
+
+    /// Whether `user` holds an unexpired grant for `file`.
+    pub async fn has_grant(&self, user_id: &str, file_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT request_id FROM grants WHERE user_id = $1 AND file_id = $2 AND expires_at_ms > $3 LIMIT 1",
+                &[user_id.into(), file_id.into(), Val::Int(now_ms)],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+}
