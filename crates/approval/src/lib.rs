@@ -3,9 +3,11 @@
 //! approves, one person fills at most one slot, and an approver must still be eligible when deciding. Time only
 //! enters as arguments, so expiry, reminders and escalation are tested with any clock.
 
+mod classification;
 mod policy;
 mod request;
 
+pub use classification::Classification;
 pub use policy::{Policy, SlotRole, SlotSpec};
 pub use request::{Decision, DecisionRecord, Request, Slot, Status, Timer, Transition};
 

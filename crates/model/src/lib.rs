@@ -5,6 +5,7 @@
 mod clock;
 mod ids;
 mod record;
+pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{AppName, CeId, CorpId, IdError, TopicPrefix, Topics};

@@ -10,12 +10,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dingguard_directory::Role;
 use dingguard_store::console::{ConsoleSession, TokenKind};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::Shared;
@@ -24,17 +21,7 @@ use crate::error::{ConsoleError, PageError};
 pub(crate) const SESSION_COOKIE: &str = "dg_session";
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
-/// 256 random bits, URL-safe.
-pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The tokens are random and long, so a plain digest is enough: there is nothing to guess.
-pub(crate) fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
+pub(crate) use dingguard_model::token::{random_token, token_hash};
 
 pub(crate) fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()

@@ -6,6 +6,7 @@ mod log_dump;
 mod rules_cmd;
 mod serve;
 mod simulate;
+mod users_cmd;
 
 use std::path::PathBuf;
 
@@ -35,6 +36,13 @@ enum Command {
     Receiver,
     /// The alerter alone: events from the log judged by the rules, alerts raised.
     Alerter,
+    /// The approval router alone: download requests, decisions, grants.
+    Approver,
+    /// The directory's users and their API tokens.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Work with rule files.
     Rules {
         #[command(subcommand)]
@@ -61,6 +69,14 @@ enum RulesCommand {
         /// Rule files or directories; defaults to the configured rules.
         paths: Vec<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Print the directory's active user ids, one a line.
+    List,
+    /// Issue an API bearer token for a user and print it.
+    Token { user_id: String },
 }
 
 #[derive(Subcommand)]
@@ -98,6 +114,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve => serve::run(cli.config.as_deref(), serve::Mode::AllInOne).await,
         Command::Receiver => serve::run(cli.config.as_deref(), serve::Mode::Receiver).await,
         Command::Alerter => serve::run(cli.config.as_deref(), serve::Mode::Alerter).await,
+        Command::Approver => serve::run(cli.config.as_deref(), serve::Mode::Approver).await,
+        Command::Users { command: UsersCommand::List } => users_cmd::list(cli.config.as_deref()),
+        Command::Users { command: UsersCommand::Token { user_id } } => {
+            users_cmd::token(cli.config.as_deref(), &user_id).await
+        }
         Command::Rules { command: RulesCommand::Test { paths } } => rules_cmd::test(cli.config.as_deref(), paths),
         Command::Simulate(args) => simulate::run(args).await,
         Command::Audit { command: AuditCommand::Verify } => audit_cmd::verify(cli.config.as_deref()).await,

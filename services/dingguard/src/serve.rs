@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use dingguard_alerter::{Alerter, AlerterSettings};
+use dingguard_approver::{Approver, ApproverSettings};
 use dingguard_console::{Console, ConsoleSettings};
 use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, KafkaLog, KafkaOptions};
 use dingguard_model::SystemClock;
@@ -20,6 +21,7 @@ pub enum Mode {
     AllInOne,
     Receiver,
     Alerter,
+    Approver,
 }
 
 pub fn open_log(backend: &LogBackend) -> Result<EventLog> {
@@ -51,7 +53,7 @@ fn describe(backend: &LogBackend) -> String {
 }
 
 pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
-    let config = Config::load(config_file, &ProcessEnv, mode != Mode::Alerter)?;
+    let config = Config::load(config_file, &ProcessEnv, matches!(mode, Mode::AllInOne | Mode::Receiver))?;
     dingguard_telemetry::init(match config.log_format {
         LogFormat::Json => dingguard_telemetry::Format::Json,
         LogFormat::Text => dingguard_telemetry::Format::Text,
@@ -73,7 +75,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
     let mut router = axum::Router::new();
     let mut readiness = LogReadiness::default();
 
-    if mode != Mode::Alerter {
+    if matches!(mode, Mode::AllInOne | Mode::Receiver) {
         let receiver = Receiver::new(
             config.apps.clone(),
             log.clone(),
@@ -93,8 +95,27 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         tasks.spawn(async move { probe_log(&log, &probe, interval, stop, |_| {}).await });
     }
 
-    if mode != Mode::Receiver {
-        let store = dingguard_store::Store::open(&config.store).await.context("cannot open the state store")?;
+    let store = if mode == Mode::Receiver {
+        None
+    } else {
+        Some(dingguard_store::Store::open(&config.store).await.context("cannot open the state store")?)
+    };
+
+    if let Some(store) = store.as_ref().filter(|_| matches!(mode, Mode::AllInOne | Mode::Approver)) {
+        let approver = Approver::new(
+            store.clone(),
+            log.clone(),
+            config.topics.clone(),
+            config.alerting.directory.clone(),
+            ApproverSettings { classification: config.alerting.classification.clone(), ..ApproverSettings::default() },
+            Arc::new(SystemClock),
+        );
+        router = router.merge(approver.router());
+        let stop = shutdown.clone();
+        tasks.spawn(async move { approver.run(stop).await });
+    }
+
+    if let Some(store) = store.as_ref().filter(|_| matches!(mode, Mode::AllInOne | Mode::Alerter)) {
         let rule_paths = config.alerting.resolve_rules(&config.data_dir)?;
         let mut settings = AlerterSettings::new(rule_paths.clone());
         settings.routes = crate::config::notify::routes(&config.notify, Arc::new(SystemClock))?;
@@ -154,6 +175,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         Mode::AllInOne => "serve",
         Mode::Receiver => "receiver",
         Mode::Alerter => "alerter",
+        Mode::Approver => "approver",
     };
     tracing::info!(%addr, role, backend = log.backend(), data_dir = %config.data_dir.display(), "dingguard started");
     if let Some(demo) = config.demo.as_ref().filter(|_| mode != Mode::Alerter) {

@@ -1,0 +1,52 @@
+//! Publishes an outbox channel to a topic. Each item becomes one record under its own `ce_id`, so a re-send after
+//! a crash is a duplicate consumers drop; all records of a pass are in flight at once so the log commits them
+//! together; only what the log confirmed is marked delivered.
+
+use dingguard_eventlog::EventLog;
+use dingguard_model::Record;
+use dingguard_store::{Store, StoreError};
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub published: usize,
+    pub failed: usize,
+}
+
+/// One pass over the due items of `channel`; `record_for` turns an item's payload into its record, or `None` for
+/// a payload that can never be published (parked for good, not retried).
+pub async fn publish_due(
+    store: &Store,
+    log: &EventLog,
+    channel: &str,
+    topic: &str,
+    now_ms: i64,
+    record_for: impl Fn(&str) -> Option<Record>,
+) -> Result<Pass, StoreError> {
+    let mut pass = Pass::default();
+    let due = store.due(channel, now_ms, 200).await?;
+    let mut appends = tokio::task::JoinSet::new();
+    for item in due {
+        let Some(record) = record_for(&item.payload) else {
+            store.failed(&item.id, "payload cannot become a record", i64::MAX).await?;
+            pass.failed += 1;
+            continue;
+        };
+        let (log, topic) = (log.clone(), topic.to_owned());
+        appends.spawn(async move { (item, log.append(&topic, record).await) });
+    }
+    let mut delivered = Vec::new();
+    while let Some(joined) = appends.join_next().await {
+        let Ok((item, result)) = joined else { continue };
+        match result {
+            Ok(_) => delivered.push(item.id),
+            Err(error) => {
+                pass.failed += 1;
+                let backoff = 500i64.saturating_mul(1 << item.attempts.clamp(0, 10)).min(60_000);
+                store.failed(&item.id, &error.to_string(), now_ms + backoff).await?;
+            }
+        }
+    }
+    store.delivered_many(&delivered, now_ms).await?;
+    pass.published = delivered.len();
+    Ok(pass)
+}

@@ -1,0 +1,133 @@
+//! Dual approval through the built binary's JSON API: the DPO and the requester's department head must both
+//! approve; every refusal changes nothing; outcomes reach the approvals topic and the audit chain.
+
+use anyhow::{Result, ensure};
+use dingguard_tests::process::{Service, run};
+use serde_json::{Value, json};
+
+struct Api {
+    service: Service,
+    envs: Vec<(&'static str, String)>,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    async fn start() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let envs = vec![("DINGGUARD_DATA_DIR", dir.path().display().to_string())];
+        let service = Service::start(&["serve"], &envs).await?;
+        Ok(Self { service, envs, http: reqwest::Client::new(), _dir: dir })
+    }
+
+    async fn token(&self, user: &str) -> Result<String> {
+        let (ok, out, err) = run(&["users", "token", user], &self.envs).await?;
+        ensure!(ok, "{err}");
+        Ok(out.trim().to_owned())
+    }
+
+    async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
+        let mut request = self.http.request(method, self.service.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn decide(&self, token: &str, id: &str, decision: &str) -> Result<(u16, Value)> {
+        let body = json!({"decision": decision, "comment": "checked"});
+        self.call(token, reqwest::Method::POST, &format!("/api/v1/download-requests/{id}/decisions"), Some(body)).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_approvers_must_approve_and_every_refusal_changes_nothing() -> Result<()> {
+    let api = Api::start().await?;
+    let (ok, users, _) = run(&["users", "list"], &api.envs).await?;
+    assert!(ok && users.lines().any(|u| u == "user_dpo") && users.lines().any(|u| u == "user_hr_clerk"), "{users}");
+    let clerk = api.token("user_hr_clerk").await?;
+    let dpo = api.token("user_dpo").await?;
+    let head = api.token("user_hr_manager").await?;
+    let stranger = api.token("user_sales_rep").await?;
+
+    let body =
+        json!({"file": {"id": "f-ids-1", "name": "身份證-scans.zip", "space": "space_hr"}, "reason": "annual audit"});
+    let (status, created) = api.call(&clerk, reqwest::Method::POST, "/api/v1/download-requests", Some(body)).await?;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "pending");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let slots = created["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 2);
+    assert!(slots[0]["eligible"].as_array().unwrap().contains(&json!("user_dpo")), "{created}");
+    assert!(slots[1]["eligible"].as_array().unwrap().contains(&json!("user_hr_manager")), "{created}");
+
+    // Refusals, each leaving the request as it was.
+    assert_eq!(api.decide(&clerk, &id, "approve").await?.0, 403, "the requester approving their own request");
+    assert_eq!(api.decide(&stranger, &id, "approve").await?.0, 403, "a stranger deciding");
+    assert_eq!(api.decide("not-a-token", &id, "approve").await?.0, 401);
+    assert_eq!(api.decide(&dpo, &id, "maybe").await?.0, 422);
+    let (status, _) =
+        api.call(&stranger, reqwest::Method::GET, &format!("/api/v1/download-requests/{id}"), None).await?;
+    assert_eq!(status, 404, "strangers learn nothing");
+    let (_, unchanged) =
+        api.call(&clerk, reqwest::Method::GET, &format!("/api/v1/download-requests/{id}"), None).await?;
+    assert_eq!(unchanged["decisions"], json!([]));
+
+    let (status, after_dpo) = api.decide(&dpo, &id, "approve").await?;
+    assert_eq!(status, 200, "{after_dpo}");
+    assert_eq!(after_dpo["status"], "pending", "one approval is not enough");
+    assert_eq!(api.decide(&dpo, &id, "approve").await?.0, 409, "one person fills at most one slot");
+    let (status, granted) = api.decide(&head, &id, "approve").await?;
+    assert_eq!(status, 200, "{granted}");
+    assert_eq!(granted["status"], "granted");
+    assert!(granted["granted_until_ms"].as_i64().is_some());
+    assert_eq!(api.decide(&head, &id, "reject").await?.0, 409, "a finished request takes no more decisions");
+
+    // A rejection by either approver rejects.
+    let body = json!({"file": {"id": "f-pay-2", "name": "confidential-payroll.xlsx"}, "reason": "month end"});
+    let (_, second) = api.call(&clerk, reqwest::Method::POST, "/api/v1/download-requests", Some(body)).await?;
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    let (status, rejected) = api.decide(&head, &second_id, "reject").await?;
+    assert_eq!((status, rejected["status"].as_str()), (200, Some("rejected")), "{rejected}");
+
+    // A file that is not sensitive is granted at once, and the grant is recorded.
+    let body = json!({"file": {"id": "f-menu", "name": "canteen-menu.pdf"}, "reason": "lunch"});
+    let (status, plain) = api.call(&clerk, reqwest::Method::POST, "/api/v1/download-requests", Some(body)).await?;
+    assert_eq!((status, plain["status"].as_str()), (201, Some("granted")), "{plain}");
+
+    // Outcomes on the approvals topic and in an intact audit chain.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let types = loop {
+        let (ok, out, err) = run(&["log", "dump", "--topic", "dingguard.approvals"], &api.envs).await?;
+        ensure!(ok, "{err}");
+        let types: Vec<String> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|r| r["headers"]["ce_type"].as_str().map(str::to_owned))
+            .collect();
+        if types.iter().filter(|t| t.ends_with("granted")).count() >= 2 || std::time::Instant::now() > deadline {
+            break types;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    for expected in [
+        "dingguard.approval.requested",
+        "dingguard.approval.decided",
+        "dingguard.approval.granted",
+        "dingguard.approval.rejected",
+    ] {
+        assert!(types.iter().any(|t| t == expected), "{expected} missing from {types:?}");
+    }
+    let (ok, out, err) = run(&["audit", "verify"], &api.envs).await?;
+    assert!(ok, "{err}");
+    assert!(out.contains("intact"), "{out}");
+    Ok(())
+}
