@@ -5,6 +5,10 @@ use anyhow::{Result, ensure};
 use dingguard_tests::process::{Service, run};
 use serde_json::{Value, json};
 
+const TOKEN: &str = "approvaltoken";
+const AES: &str = "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus";
+const APP_KEY: &str = "dingapprovals";
+
 struct Api {
     service: Service,
     envs: Vec<(&'static str, String)>,
@@ -15,7 +19,13 @@ struct Api {
 impl Api {
     async fn start() -> Result<Self> {
         let dir = tempfile::tempdir()?;
-        let envs = vec![("DINGGUARD_DATA_DIR", dir.path().display().to_string())];
+        let envs = vec![
+            ("DINGGUARD_DATA_DIR", dir.path().display().to_string()),
+            ("DINGGUARD_DINGTALK_TOKEN", TOKEN.to_owned()),
+            ("DINGGUARD_DINGTALK_AES_KEY", AES.to_owned()),
+            ("DINGGUARD_DINGTALK_APP_KEY", APP_KEY.to_owned()),
+            ("DINGGUARD_RULES", dingguard_tests::workspace_root().join("rules").display().to_string()),
+        ];
         let service = Service::start(&["serve"], &envs).await?;
         Ok(Self { service, envs, http: reqwest::Client::new(), _dir: dir })
     }
@@ -129,5 +139,65 @@ async fn both_approvers_must_approve_and_every_refusal_changes_nothing() -> Resu
     let (ok, out, err) = run(&["audit", "verify"], &api.envs).await?;
     assert!(ok, "{err}");
     assert!(out.contains("intact"), "{out}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_download_raises_no_alert_and_an_ungranted_one_does() -> Result<()> {
+    use std::sync::Arc;
+
+    use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
+    use dingguard_simulator::load::{self, LoadPlan, Target};
+    use dingguard_simulator::{Signer, random_id};
+
+    let api = Api::start().await?;
+    let clerk = api.token("user_hr_clerk").await?;
+    let body = json!({"file": {"id": "f-hr-77", "name": "hr-contracts.zip"}, "reason": "renewals"});
+    let (_, created) = api.call(&clerk, reqwest::Method::POST, "/api/v1/download-requests", Some(body)).await?;
+    let id = created["id"].as_str().unwrap().to_owned();
+    api.decide(&api.token("user_dpo").await?, &id, "approve").await?;
+    let (_, granted) = api.decide(&api.token("user_hr_manager").await?, &id, "approve").await?;
+    assert_eq!(granted["status"], "granted");
+
+    let signer =
+        Signer::new(CallbackCrypto::new(Token::parse(TOKEN)?, EncodingAesKey::parse(AES)?, OwnerKey::parse(APP_KEY)?));
+    let now = dingguard_tests::now_ms();
+    let download = |user: &str| {
+        json!({"EventType": "file_download", "EventTime": now, "CorpId": "dingdemo", "eventId": random_id("dl"),
+            "userId": user, "fileId": "f-hr-77", "fileName": "hr-contracts.zip", "action": 2})
+    };
+    let callbacks =
+        vec![signer.sign(&download("user_hr_clerk"), now as u64), signer.sign(&download("user_sales_rep"), now as u64)];
+    let plan = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
+    let report = load::run(
+        Target::parse(&api.service.url("/dingtalk/callback"))?,
+        Arc::new(callbacks),
+        signer,
+        plan,
+        Arc::default(),
+    )
+    .await;
+    ensure!(report.non_success == 0, "callbacks refused");
+
+    let ungranted_alerts = || async {
+        let (ok, out, err) = run(&["log", "dump", "--topic", "dingguard.alerts"], &api.envs).await?;
+        ensure!(ok, "{err}");
+        Ok(out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|r| serde_json::from_str::<Value>(r["value"].as_str()?).ok())
+            .filter(|a| a["rule"] == "sensitive_download_without_grant")
+            .collect::<Vec<Value>>())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while ungranted_alerts().await?.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Give the granted download time to be judged too, then look again: it must have raised nothing.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let ungranted = ungranted_alerts().await?;
+    assert_eq!(ungranted.len(), 1, "{ungranted:?}");
+    let message = ungranted[0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("user_sales_rep") && !message.contains("user_hr_clerk"), "{message}");
     Ok(())
 }

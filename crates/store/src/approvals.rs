@@ -146,6 +146,14 @@ impl Store {
         rows.iter().map(request_from).collect()
     }
 
+    /// Every unexpired grant as (user, file).
+    pub async fn active_grants(&self, now_ms: i64) -> Result<Vec<(String, String)>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows =
+            tx.query("SELECT user_id, file_id FROM grants WHERE expires_at_ms > $1", &[Val::Int(now_ms)]).await?;
+        rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
+    }
+
     /// Whether `user` holds an unexpired grant for `file`.
     pub async fn has_grant(&self, user_id: &str, file_id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let mut tx = self.db.begin().await?;

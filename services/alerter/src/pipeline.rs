@@ -90,9 +90,17 @@ async fn run_once(shared: &Shared, shutdown: &CancellationToken) -> Result<(), B
         if records.is_empty() {
             continue;
         }
+        // Grants made by the approval router: a download they cover is not "without a grant".
+        let grants: HashSet<String> = shared
+            .store
+            .active_grants(shared.clock.now_ms())
+            .await?
+            .into_iter()
+            .map(|(user, file)| format!("{user}\u{1f}{file}"))
+            .collect();
         let mut tx = shared.store.begin().await?;
         for record in &records {
-            process(shared, &mut tx, record, &mut engine, &mut state, &mut directory).await?;
+            process(shared, &mut tx, record, &mut engine, &mut state, &mut directory, &grants).await?;
         }
         let saved = serde_json::to_string(&StateView {
             windows: engine.state(),
@@ -115,6 +123,7 @@ async fn process(
     engine: &mut Engine,
     state: &mut AlerterState,
     directory: &mut Directory,
+    grants: &HashSet<String>,
 ) -> Result<(), BatchError> {
     let Some(ce_id) = record.header("ce_id") else {
         shared.metrics.event("invalid");
@@ -126,7 +135,6 @@ async fn process(
         shared.metrics.event("duplicate");
         return Ok(());
     }
-    let grants = HashSet::new();
     let judged = match judge(
         record,
         ce_id,
@@ -136,7 +144,7 @@ async fn process(
         &mut state.titles,
         engine,
         &shared.classification,
-        &grants,
+        grants,
     ) {
         Ok(judged) => judged,
         Err(error) => {
