@@ -201,3 +201,52 @@ async fn a_granted_download_raises_no_alert_and_an_ungranted_one_does() -> Resul
     assert!(message.contains("user_sales_rep") && !message.contains("user_hr_clerk"), "{message}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_request_callback_opens_one_request_however_often_it_arrives() -> Result<()> {
+    use std::sync::Arc;
+
+    use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
+    use dingguard_simulator::load::{self, LoadPlan, Target};
+    use dingguard_simulator::{Scenario, ScenarioContext, Signer};
+
+    let api = Api::start().await?;
+    let signer =
+        Signer::new(CallbackCrypto::new(Token::parse(TOKEN)?, EncodingAesKey::parse(AES)?, OwnerKey::parse(APP_KEY)?));
+    let now = dingguard_tests::now_ms();
+    let event = Scenario::DownloadRequest.events(&ScenarioContext::new("dingdemo", now)).remove(0);
+    // DingTalk retried: the same event three times, re-encrypted each time.
+    let callbacks: Vec<_> = (0..3).map(|_| signer.sign(&event, now as u64)).collect();
+    let plan = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
+    let report = load::run(
+        Target::parse(&api.service.url("/dingtalk/callback"))?,
+        Arc::new(callbacks),
+        signer,
+        plan,
+        Arc::default(),
+    )
+    .await;
+    ensure!(report.non_success == 0, "callbacks refused");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let requested = loop {
+        let (ok, out, err) = run(&["log", "dump", "--topic", "dingguard.approvals"], &api.envs).await?;
+        ensure!(ok, "{err}");
+        let requested: Vec<Value> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|r| r["headers"]["ce_type"] == "dingguard.approval.requested")
+            .filter_map(|r| serde_json::from_str::<Value>(r["value"].as_str()?).ok())
+            .collect();
+        if !requested.is_empty() || std::time::Instant::now() > deadline {
+            break requested;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(requested.len(), 1, "one request for one callback: {requested:?}");
+    assert_eq!(requested[0]["requester"], "user_hr_clerk");
+    assert_eq!(requested[0]["file"]["name"], "身份證-scans.zip");
+    assert_eq!(requested[0]["sensitive"], true);
+    Ok(())
+}

@@ -91,37 +91,49 @@ async fn create(
             "only a gateway (admin) token may request on someone else's behalf".into(),
         ));
     }
-    if !shared.directory.is_member(&requester) {
+    let source = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (created, view) = open_request(&shared, &caller, &requester, body.file, body.reason, source).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
+}
+
+/// Opens a request, or returns the one already opened for `source` (a callback's ce_id, an idempotency key):
+/// one request per source however often it arrives. True when it was created now.
+pub(crate) async fn open_request(
+    shared: &Shared,
+    caller: &str,
+    requester: &str,
+    file: FileRef,
+    reason: String,
+    source: Option<String>,
+) -> Result<(bool, Value), ApproverError> {
+    if !shared.directory.is_member(requester) {
         return Err(ApproverError::Invalid(format!("requester {requester} is not an active member of the directory")));
     }
-    for (what, value, max) in
-        [("file.id", &body.file.id, 256), ("file.name", &body.file.name, 512), ("reason", &body.reason, 2000)]
-    {
+    for (what, value, max) in [("file.id", &file.id, 256), ("file.name", &file.name, 512), ("reason", &reason, 2000)] {
         if value.trim().is_empty() || value.len() > max {
             return Err(ApproverError::Invalid(format!("{what} must be 1 to {max} bytes")));
         }
     }
-    let source = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let Some(existing) = match &source {
         Some(key) => shared.store.request_by_source(key).await?,
         None => None,
     } {
         let stored: Stored = parse(&existing)?;
-        return Ok((StatusCode::OK, Json(view(&existing, &stored))));
+        return Ok((false, view(&existing, &stored)));
     }
     let now = shared.clock.now_ms();
     let id = format!("dlr_{}", random_id());
-    let sensitive = shared.settings.classification.file_is_sensitive(Some(&body.file.name), body.file.space.as_deref());
+    let sensitive = shared.settings.classification.file_is_sensitive(Some(&file.name), file.space.as_deref());
     let (request, status, granted_until) = if sensitive {
-        let (eligible, deputies) = resolve(&shared, &requester);
-        let request = match Request::new(&id, &requester, &shared.settings.policy, &eligible, &deputies, now) {
+        let (eligible, deputies) = resolve(shared, requester);
+        let request = match Request::new(&id, requester, &shared.settings.policy, &eligible, &deputies, now) {
             Ok(r) => r,
             Err(error) => {
                 // Flagged at once rather than left to expire: the audit shows who asked and why it cannot go on.
                 shared
                     .store
                     .append_audit(
-                        &caller,
+                        caller,
                         "unroutable",
                         &id,
                         json!({"requester": requester, "error": error.to_string()}),
@@ -135,11 +147,11 @@ async fn create(
     } else {
         (None, "granted", Some(now + shared.settings.grant_ttl_ms))
     };
-    let stored = Stored { file: body.file, reason: body.reason, sensitive, request, granted_until_ms: granted_until };
+    let stored = Stored { file, reason, sensitive, request, granted_until_ms: granted_until };
     let row = StoredRequest {
         id: id.clone(),
         source_id: source.unwrap_or_else(|| id.clone()),
-        requester: requester.clone(),
+        requester: requester.to_owned(),
         status: status.into(),
         file_id: stored.file.id.clone(),
         file_name: stored.file.name.clone(),
@@ -155,17 +167,17 @@ async fn create(
     }
     let details = json!({"requester": requester, "file": stored.file, "reason": stored.reason, "sensitive": sensitive,
         "slots": stored.request.as_ref().map(|r| &r.slots)});
-    tx.append_audit(&caller, "requested", &id, details.clone(), now).await?;
+    tx.append_audit(caller, "requested", &id, details.clone(), now).await?;
     events::enqueue(&mut tx, "requested", &id, 1, details, now).await?;
     if let Some(until) = granted_until {
-        tx.insert_grant(&id, &requester, &stored.file.id, now, until).await?;
+        tx.insert_grant(&id, requester, &stored.file.id, now, until).await?;
         let grant = json!({"user": requester, "file": stored.file, "expires_at_ms": until, "why": "not sensitive"});
         tx.append_audit("dingguard", "granted", &id, grant.clone(), now).await?;
         events::enqueue(&mut tx, "granted", &id, 1, grant, now).await?;
     }
     tx.commit().await?;
     tracing::info!(request = %id, %requester, sensitive, "download request created");
-    Ok((StatusCode::CREATED, Json(view(&row, &stored))))
+    Ok((true, view(&row, &stored)))
 }
 
 fn parse(row: &StoredRequest) -> Result<Stored, ApproverError> {

@@ -4,6 +4,7 @@
 mod api;
 mod error;
 mod events;
+mod intake;
 mod view;
 
 use std::sync::Arc;
@@ -71,6 +72,12 @@ impl Approver {
 
     /// Applies deadlines (expiry, reminders, escalation) and publishes outcomes until `shutdown`.
     pub async fn run(&self, shutdown: CancellationToken) {
+        let intake = intake::run(&self.shared, shutdown.clone());
+        let deadlines = self.deadlines_and_publish(shutdown);
+        tokio::join!(intake, deadlines);
+    }
+
+    async fn deadlines_and_publish(&self, shutdown: CancellationToken) {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
