@@ -145,75 +145,54 @@ async fn notify_due(shared: &Shared, route: &crate::Route) -> Result<(), dinggua
     Ok(())
 }
 
-/// Parks poison events on the dead-letter topic under their own `ce_id`, origin in the headers.
+/// The dead-letter record of a parked event: its own `ce_id`, its origin in the headers, its bytes unchanged.
+fn dead_letter_record(payload: &str) -> Option<Record> {
+    let parked: serde_json::Value = serde_json::from_str(payload).ok()?;
+    let text =
+        |k: &str| parked.get(k).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).unwrap_or_default();
+    Some(Record {
+        key: text("ce_id"),
+        headers: vec![
+            (header::SPECVERSION.into(), "1.0".into()),
+            (header::ID.into(), text("ce_id")),
+            (header::SOURCE.into(), "/dingguard/alerter".into()),
+            (header::TYPE.into(), "dingguard.deadletter".into()),
+            ("dlq_origin_topic".into(), text("origin_topic")),
+            ("dlq_origin_partition".into(), text("origin_partition")),
+            ("dlq_origin_offset".into(), text("origin_offset")),
+            ("dlq_consumer".into(), text("consumer")),
+            ("dlq_error".into(), text("error")),
+            ("dlq_original_type".into(), text("ce_type")),
+            (header::CONTENT_TYPE.into(), "application/json".into()),
+        ],
+        value: Bytes::from(text("value")),
+    })
+}
+
 async fn dead_letters_due(shared: &Shared) -> Result<(), dingguard_store::StoreError> {
     let now = shared.clock.now_ms();
-    for item in shared.store.due("dlq", now, 100).await? {
-        let parked: serde_json::Value = serde_json::from_str(&item.payload).unwrap_or_default();
-        let text = |k: &str| {
-            parked.get(k).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).unwrap_or_default()
-        };
-        let record = Record {
-            key: text("ce_id"),
-            headers: vec![
-                (header::SPECVERSION.into(), "1.0".into()),
-                (header::ID.into(), text("ce_id")),
-                (header::SOURCE.into(), "/dingguard/alerter".into()),
-                (header::TYPE.into(), "dingguard.deadletter".into()),
-                ("dlq_origin_topic".into(), text("origin_topic")),
-                ("dlq_origin_partition".into(), text("origin_partition")),
-                ("dlq_origin_offset".into(), text("origin_offset")),
-                ("dlq_consumer".into(), text("consumer")),
-                ("dlq_error".into(), text("error")),
-                ("dlq_original_type".into(), text("ce_type")),
-                (header::CONTENT_TYPE.into(), "application/json".into()),
-            ],
-            value: Bytes::from(text("value")),
-        };
-        match shared.log.append(&shared.topics.dlq, record).await {
-            Ok(_) => shared.store.delivered(&item.id, now).await?,
-            Err(error) => {
-                shared.store.failed(&item.id, &error.to_string(), now + 5_000).await?;
-                return Ok(());
-            }
-        }
-    }
+    dingguard_publish::publish_due(&shared.store, &shared.log, "dlq", &shared.topics.dlq, now, dead_letter_record)
+        .await?;
     Ok(())
 }
 
 async fn deliver_due(shared: &Shared) -> Result<(), dingguard_store::StoreError> {
     loop {
         let now = shared.clock.now_ms();
-        let due = shared.store.due("alerts-topic", now, 200).await?;
-        if due.is_empty() {
-            return Ok(());
-        }
-        // All appends in flight at once, so the log commits them together instead of one commit each.
-        let mut appends = tokio::task::JoinSet::new();
-        for item in due {
-            let Some(record) = record_for(&item.payload) else {
-                shared.store.failed(&item.id, "payload is not an alert", i64::MAX).await?;
-                continue;
-            };
-            let (log, topic) = (shared.log.clone(), shared.topics.alerts.clone());
-            appends.spawn(async move { (item, log.append(&topic, record).await) });
-        }
-        let (mut delivered, mut failed) = (Vec::new(), false);
-        while let Some(joined) = appends.join_next().await {
-            let Ok((item, result)) = joined else { continue };
-            match result {
-                Ok(_) => delivered.push(item.id),
-                Err(error) => {
-                    failed = true;
-                    shared.metrics.published.get_or_create(&Outcome { outcome: "failed".into() }).inc();
-                    let backoff = 500i64.saturating_mul(1 << item.attempts.clamp(0, 10));
-                    shared.store.failed(&item.id, &error.to_string(), now + backoff.min(60_000)).await?;
-                }
-            }
-        }
-        shared.store.delivered_many(&delivered, now).await?;
-        shared.metrics.published.get_or_create(&Outcome { outcome: "ok".into() }).inc_by(delivered.len() as u64);
-        if failed {
+        let pass = dingguard_publish::publish_due(
+            &shared.store,
+            &shared.log,
+            "alerts-topic",
+            &shared.topics.alerts,
+            now,
+            record_for,
+        )
+        .await?;
+        let count =
+            |outcome: &str| shared.metrics.published.get_or_create(&Outcome { outcome: outcome.into() }).clone();
+        count("ok").inc_by(pass.published as u64);
+        count("failed").inc_by(pass.failed as u64);
+        if pass.published == 0 || pass.failed > 0 {
             return Ok(());
         }
     }
