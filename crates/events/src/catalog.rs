@@ -1,28 +1,5 @@
-use serde::Serialize;
-use serde_json::Value;
-
-/// The type of a field a rule can test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FieldType {
-    String,
-    Number,
-    Bool,
-    StringList,
-}
-
-impl FieldType {
-    /// The type of a value as [`crate::CanonicalEvent::fields`] renders it; `None` for shapes it never produces.
-    pub fn of(value: &Value) -> Option<Self> {
-        match value {
-            Value::String(_) => Some(Self::String),
-            Value::Number(_) => Some(Self::Number),
-            Value::Bool(_) => Some(Self::Bool),
-            Value::Array(items) if items.iter().all(Value::is_string) => Some(Self::StringList),
-            _ => None,
-        }
-    }
-}
+/// The field types are the rule engine's own, so the catalog is handed to it as it is.
+pub use dingguard_rules::FieldType;
 
 use FieldType::{Bool, Number, String as Text, StringList};
 

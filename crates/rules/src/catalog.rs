@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FieldType {
     String,
     Number,
@@ -12,6 +12,18 @@ pub enum FieldType {
 }
 
 impl FieldType {
+    /// The type of a field value as an event's field map renders it; `None` for shapes no field takes.
+    pub fn of(value: &serde_json::Value) -> Option<Self> {
+        use serde_json::Value;
+        match value {
+            Value::String(_) => Some(Self::String),
+            Value::Number(_) => Some(Self::Number),
+            Value::Bool(_) => Some(Self::Bool),
+            Value::Array(items) if items.iter().all(Value::is_string) => Some(Self::StringList),
+            _ => None,
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Self::String => "text",

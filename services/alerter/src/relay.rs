@@ -62,6 +62,16 @@ fn record_for(payload: &str) -> Option<Record> {
     })
 }
 
+/// When to try a notification again: doubling from a second up to five minutes, or never for a refusal that a
+/// retry cannot mend.
+fn retry_at(error: &dingguard_notify::NotifyError, attempts: i64, now_ms: i64) -> i64 {
+    if error.is_retryable() {
+        now_ms + 1_000i64.saturating_mul(1 << attempts.clamp(0, 8)).min(300_000)
+    } else {
+        i64::MAX
+    }
+}
+
 /// A robot takes 20 messages a minute. The outbox is the queue: whatever is due goes out as one message (a
 /// digest when several wait) whenever the budget allows, and only what was posted is marked delivered, so
 /// nothing waits in memory where a crash could lose it.
@@ -88,20 +98,17 @@ async fn robot_due(
         match robot.send_batch(&batch).await {
             Ok(0) => return Ok(()),
             Ok(sent) => {
-                for (id, _) in notes.iter().take(sent) {
-                    shared.store.delivered(id, now).await?;
-                }
+                let ids: Vec<String> = notes.iter().take(sent).map(|(id, _)| id.clone()).collect();
+                shared.store.delivered_many(&ids, now).await?;
                 shared.metrics.notified.get_or_create(&label("ok")).inc_by(sent as u64);
             }
             Err(error) => {
                 shared.metrics.notified.get_or_create(&label("failed")).inc();
                 let attempts = due.first().map_or(0, |d| d.attempts);
-                let retry_at = if error.is_retryable() {
-                    now + 1_000i64.saturating_mul(1 << attempts.clamp(0, 8)).min(300_000)
-                } else {
+                let retry_at = retry_at(&error, attempts, now);
+                if retry_at == i64::MAX {
                     tracing::error!(%error, notifier = route.notifier.name(), "robot refused the alerts for good");
-                    i64::MAX
-                };
+                }
                 for (id, _) in notes.iter().take(take) {
                     shared.store.failed(id, &error.to_string(), retry_at).await?;
                 }
@@ -129,12 +136,10 @@ async fn notify_due(shared: &Shared, route: &crate::Route) -> Result<(), dinggua
             }
             Err(error) => {
                 shared.metrics.notified.get_or_create(&label("failed")).inc();
-                let retry_at = if error.is_retryable() {
-                    now + 1_000i64.saturating_mul(1 << item.attempts.clamp(0, 8)).min(300_000)
-                } else {
+                let retry_at = retry_at(&error, item.attempts, now);
+                if retry_at == i64::MAX {
                     tracing::error!(%error, notifier = route.notifier.name(), item = %item.id, "notification refused for good");
-                    i64::MAX
-                };
+                }
                 shared.store.failed(&item.id, &error.to_string(), retry_at).await?;
                 if error.is_retryable() {
                     return Ok(());

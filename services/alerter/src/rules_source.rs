@@ -4,21 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use dingguard_rules::{Catalog, FieldType, RuleError, RuleSet};
+use dingguard_rules::{Catalog, RuleError, RuleSet};
 
 use crate::enrich::ENRICHED_FIELDS;
 
 /// The fields and event types rules may use: the normaliser's plus the alerter's enrichment.
 pub fn catalog() -> Catalog {
-    let fields = dingguard_events::field_catalog().iter().map(|(name, t)| {
-        let t = match t {
-            dingguard_events::FieldType::String => FieldType::String,
-            dingguard_events::FieldType::Number => FieldType::Number,
-            dingguard_events::FieldType::Bool => FieldType::Bool,
-            dingguard_events::FieldType::StringList => FieldType::StringList,
-        };
-        (*name, t)
-    });
+    let fields = dingguard_events::field_catalog().iter().copied();
     Catalog::new(fields.chain(ENRICHED_FIELDS), dingguard_events::event_types().iter().copied())
 }
 
