@@ -33,6 +33,18 @@ fn command(args: &[&str], envs: &[(&str, String)]) -> Result<Command> {
     Ok(cmd)
 }
 
+/// The environment of a deployment kept in `data_dir`, with these DingTalk credentials (token, EncodingAESKey,
+/// AppKey) and the repository's rule pack.
+pub fn deployment_env(data_dir: &std::path::Path, [token, aes_key, app_key]: [&str; 3]) -> Vec<(&'static str, String)> {
+    vec![
+        ("DINGGUARD_DATA_DIR", data_dir.display().to_string()),
+        ("DINGGUARD_DINGTALK_TOKEN", token.to_owned()),
+        ("DINGGUARD_DINGTALK_AES_KEY", aes_key.to_owned()),
+        ("DINGGUARD_DINGTALK_APP_KEY", app_key.to_owned()),
+        ("DINGGUARD_RULES", crate::workspace_root().join("rules").display().to_string()),
+    ]
+}
+
 /// Runs a command to completion: (exit success, stdout, stderr).
 pub async fn run(args: &[&str], envs: &[(&str, String)]) -> Result<(bool, String, String)> {
     let output = tokio::time::timeout(Duration::from_secs(120), command(args, envs)?.output())

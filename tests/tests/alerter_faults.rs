@@ -6,14 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
 use dingguard_simulator::load::{self, LoadPlan, Target};
 use dingguard_simulator::{Signer, random_id};
 use dingguard_tests::app::metric_in;
 use dingguard_tests::now_ms;
-use dingguard_tests::process::{Service, run};
+use dingguard_tests::process::{Service, deployment_env, run};
 use dingguard_tests::standin::WebhookStandIn;
-use dingguard_tests::workspace_root;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "killtoken";
@@ -34,21 +32,14 @@ async fn alerter_killed_mid_stream_loses_and_repeats_nothing() -> Result<()> {
             hook.secret
         ),
     )?;
-    let envs = vec![
-        ("DINGGUARD_DATA_DIR", dir.path().display().to_string()),
-        ("DINGGUARD_DINGTALK_TOKEN", TOKEN.to_owned()),
-        ("DINGGUARD_DINGTALK_AES_KEY", AES.to_owned()),
-        ("DINGGUARD_DINGTALK_APP_KEY", APP_KEY.to_owned()),
-        ("DINGGUARD_RULES", workspace_root().join("rules").display().to_string()),
-        ("DINGGUARD_CONFIG", config.display().to_string()),
-        // Small batches: many commits, so the kill lands between them.
-        ("DINGGUARD_ALERTER_BATCH", "5".to_owned()),
-    ];
+    let mut envs = deployment_env(dir.path(), [TOKEN, AES, APP_KEY]);
+    envs.push(("DINGGUARD_CONFIG", config.display().to_string()));
+    // Small batches: many commits, so the kill lands between them.
+    envs.push(("DINGGUARD_ALERTER_BATCH", "5".to_owned()));
 
     // Every event adds an outsider to a different group: one alert each.
     let receiver = Service::start(&["receiver"], &envs).await?;
-    let signer =
-        Signer::new(CallbackCrypto::new(Token::parse(TOKEN)?, EncodingAesKey::parse(AES)?, OwnerKey::parse(APP_KEY)?));
+    let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
     let now = now_ms();
     let callbacks: Vec<_> = (0..EVENTS)
         .map(|i| {

@@ -1,15 +1,13 @@
 //! Issue-level behaviour of the alerter, through the built binary: scenarios in, alerts out on the alerts topic.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
-use dingguard_simulator::load::{self, LoadPlan, Target};
+use dingguard_simulator::load::{self, Target};
 use dingguard_simulator::{Scenario, ScenarioContext, Signer};
 use dingguard_tests::app::metric_in;
-use dingguard_tests::process::{Service, run};
+use dingguard_tests::process::{Service, deployment_env, run};
 use dingguard_tests::{now_ms, workspace_root};
 use serde_json::Value;
 
@@ -18,11 +16,7 @@ const AES: &str = "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus";
 const APP_KEY: &str = "dingalertsapp";
 
 fn signer() -> Signer {
-    Signer::new(CallbackCrypto::new(
-        Token::parse(TOKEN).unwrap(),
-        EncodingAesKey::parse(AES).unwrap(),
-        OwnerKey::parse(APP_KEY).unwrap(),
-    ))
+    Signer::from_credentials(TOKEN, AES, APP_KEY).unwrap()
 }
 
 struct Deployment {
@@ -33,13 +27,7 @@ struct Deployment {
 
 async fn serve(extra: &[(&'static str, String)]) -> Result<Deployment> {
     let dir = tempfile::tempdir()?;
-    let mut envs = vec![
-        ("DINGGUARD_DATA_DIR", dir.path().display().to_string()),
-        ("DINGGUARD_DINGTALK_TOKEN", TOKEN.into()),
-        ("DINGGUARD_DINGTALK_AES_KEY", AES.into()),
-        ("DINGGUARD_DINGTALK_APP_KEY", APP_KEY.into()),
-        ("DINGGUARD_RULES", workspace_root().join("rules").display().to_string()),
-    ];
+    let mut envs = deployment_env(dir.path(), [TOKEN, AES, APP_KEY]);
     envs.extend_from_slice(extra);
     let service = Service::start(&["serve"], &envs).await?;
     Ok(Deployment { service, envs, _dir: dir })
@@ -55,9 +43,8 @@ impl Deployment {
             .map(|e| signer.sign(e, now as u64))
             .collect();
         let count = callbacks.len();
-        let plan = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
         let target = Target::parse(&self.service.url("/dingtalk/callback"))?;
-        let report = load::run(target, Arc::new(callbacks), signer, plan, Arc::default()).await;
+        let report = load::send_all(target, callbacks, signer).await;
         ensure!(report.non_success == 0, "{}: {} callbacks refused", scenario.name(), report.non_success);
         Ok(count)
     }
@@ -182,13 +169,9 @@ async fn a_broken_rule_file_is_refused_and_alerts_keep_flowing() -> Result<()> {
     std::fs::write(rules.path().join("pdpa-macau.yaml"), &pack)?;
     let logs = tempfile::NamedTempFile::new()?;
     let dir = tempfile::tempdir()?;
-    let envs = vec![
-        ("DINGGUARD_DATA_DIR", dir.path().display().to_string()),
-        ("DINGGUARD_DINGTALK_TOKEN", TOKEN.to_owned()),
-        ("DINGGUARD_DINGTALK_AES_KEY", AES.to_owned()),
-        ("DINGGUARD_DINGTALK_APP_KEY", APP_KEY.to_owned()),
-        ("DINGGUARD_RULES", rules.path().display().to_string()),
-    ];
+    let mut envs = deployment_env(dir.path(), [TOKEN, AES, APP_KEY]);
+    envs.retain(|(key, _)| *key != "DINGGUARD_RULES");
+    envs.push(("DINGGUARD_RULES", rules.path().display().to_string()));
     let service = Service::start_logging(&["serve"], &envs, Some(logs.path())).await?;
     let d = Deployment { service, envs, _dir: dir };
 
@@ -234,10 +217,8 @@ async fn an_event_the_normaliser_cannot_read_is_dead_lettered_not_dropped() -> R
     let signer = signer();
     // Our own file_download type without the fileId it depends on.
     let broken = serde_json::json!({"EventType": "file_download", "eventId": "poison-1", "CorpId": "dingc", "userId": "user_hr_clerk"});
-    let plan = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
     let target = Target::parse(&d.service.url("/dingtalk/callback"))?;
-    let report =
-        load::run(target, Arc::new(vec![signer.sign(&broken, now as u64)]), signer, plan, Arc::default()).await;
+    let report = load::send_all(target, vec![signer.sign(&broken, now as u64)], signer).await;
     assert_eq!(report.succeeded, 1, "the receiver stores every event; judging it is the alerter's job");
     let deadline = Instant::now() + Duration::from_secs(15);
     let parked = loop {

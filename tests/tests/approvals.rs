@@ -19,13 +19,7 @@ struct Api {
 impl Api {
     async fn start() -> Result<Self> {
         let dir = tempfile::tempdir()?;
-        let envs = vec![
-            ("DINGGUARD_DATA_DIR", dir.path().display().to_string()),
-            ("DINGGUARD_DINGTALK_TOKEN", TOKEN.to_owned()),
-            ("DINGGUARD_DINGTALK_AES_KEY", AES.to_owned()),
-            ("DINGGUARD_DINGTALK_APP_KEY", APP_KEY.to_owned()),
-            ("DINGGUARD_RULES", dingguard_tests::workspace_root().join("rules").display().to_string()),
-        ];
+        let envs = dingguard_tests::process::deployment_env(dir.path(), [TOKEN, AES, APP_KEY]);
         let service = Service::start(&["serve"], &envs).await?;
         Ok(Self { service, envs, http: reqwest::Client::new(), _dir: dir })
     }
@@ -144,10 +138,7 @@ async fn both_approvers_must_approve_and_every_refusal_changes_nothing() -> Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_granted_download_raises_no_alert_and_an_ungranted_one_does() -> Result<()> {
-    use std::sync::Arc;
-
-    use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
-    use dingguard_simulator::load::{self, LoadPlan, Target};
+    use dingguard_simulator::load::{self, Target};
     use dingguard_simulator::{Signer, random_id};
 
     let api = Api::start().await?;
@@ -159,8 +150,7 @@ async fn a_granted_download_raises_no_alert_and_an_ungranted_one_does() -> Resul
     let (_, granted) = api.decide(&api.token("user_hr_manager").await?, &id, "approve").await?;
     assert_eq!(granted["status"], "granted");
 
-    let signer =
-        Signer::new(CallbackCrypto::new(Token::parse(TOKEN)?, EncodingAesKey::parse(AES)?, OwnerKey::parse(APP_KEY)?));
+    let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
     let now = dingguard_tests::now_ms();
     let download = |user: &str| {
         json!({"EventType": "file_download", "EventTime": now, "CorpId": "dingdemo", "eventId": random_id("dl"),
@@ -168,15 +158,7 @@ async fn a_granted_download_raises_no_alert_and_an_ungranted_one_does() -> Resul
     };
     let callbacks =
         vec![signer.sign(&download("user_hr_clerk"), now as u64), signer.sign(&download("user_sales_rep"), now as u64)];
-    let plan = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
-    let report = load::run(
-        Target::parse(&api.service.url("/dingtalk/callback"))?,
-        Arc::new(callbacks),
-        signer,
-        plan,
-        Arc::default(),
-    )
-    .await;
+    let report = load::send_all(Target::parse(&api.service.url("/dingtalk/callback"))?, callbacks, signer).await;
     ensure!(report.non_success == 0, "callbacks refused");
 
     let ungranted_alerts = || async {
@@ -204,28 +186,16 @@ async fn a_granted_download_raises_no_alert_and_an_ungranted_one_does() -> Resul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_request_callback_opens_one_request_however_often_it_arrives() -> Result<()> {
-    use std::sync::Arc;
-
-    use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
-    use dingguard_simulator::load::{self, LoadPlan, Target};
+    use dingguard_simulator::load::{self, Target};
     use dingguard_simulator::{Scenario, ScenarioContext, Signer};
 
     let api = Api::start().await?;
-    let signer =
-        Signer::new(CallbackCrypto::new(Token::parse(TOKEN)?, EncodingAesKey::parse(AES)?, OwnerKey::parse(APP_KEY)?));
+    let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
     let now = dingguard_tests::now_ms();
     let event = Scenario::DownloadRequest.events(&ScenarioContext::new("dingdemo", now)).remove(0);
     // DingTalk retried: the same event three times, re-encrypted each time.
     let callbacks: Vec<_> = (0..3).map(|_| signer.sign(&event, now as u64)).collect();
-    let plan = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
-    let report = load::run(
-        Target::parse(&api.service.url("/dingtalk/callback"))?,
-        Arc::new(callbacks),
-        signer,
-        plan,
-        Arc::default(),
-    )
-    .await;
+    let report = load::send_all(Target::parse(&api.service.url("/dingtalk/callback"))?, callbacks, signer).await;
     ensure!(report.non_success == 0, "callbacks refused");
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);

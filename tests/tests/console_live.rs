@@ -1,12 +1,10 @@
 //! The security team's live page in a real headless Chromium, against the built binary: an alert raised by a
 //! simulated DingTalk callback appears on the open page without a reload.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
-use dingguard_simulator::load::{self, LoadPlan, Target};
+use dingguard_simulator::load::{self, Target};
 use dingguard_simulator::{Scenario, ScenarioContext, Signer};
 use dingguard_tests::now_ms;
 use dingguard_tests::process::Service;
@@ -29,13 +27,7 @@ fn demo_sign_in(banner: &str) -> Result<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_from_a_simulated_callback_appears_on_the_open_page() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let envs = vec![
-        ("DINGGUARD_DATA_DIR", dir.path().display().to_string()),
-        ("DINGGUARD_DINGTALK_TOKEN", TOKEN.to_owned()),
-        ("DINGGUARD_DINGTALK_AES_KEY", AES.to_owned()),
-        ("DINGGUARD_DINGTALK_APP_KEY", APP_KEY.to_owned()),
-        ("DINGGUARD_RULES", dingguard_tests::workspace_root().join("rules").display().to_string()),
-    ];
+    let envs = dingguard_tests::process::deployment_env(dir.path(), [TOKEN, AES, APP_KEY]);
     let service = Service::start(&["serve"], &envs).await?;
     let (user, password) = demo_sign_in(&service.banner)?;
 
@@ -48,23 +40,14 @@ async fn an_alert_from_a_simulated_callback_appears_on_the_open_page() -> Result
     browser.wait_for("#live[data-live=open]", Duration::from_secs(10)).await.context("the live feed connects")?;
     browser.execute("window.dgMarker = 'no reload'; return true;").await?;
 
-    let signer =
-        Signer::new(CallbackCrypto::new(Token::parse(TOKEN)?, EncodingAesKey::parse(AES)?, OwnerKey::parse(APP_KEY)?));
+    let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
     let now = now_ms();
     let callbacks: Vec<_> = Scenario::ExternalMember
         .events(&ScenarioContext::new("dingdemocorp0000", now))
         .iter()
         .map(|e| signer.sign(e, now as u64))
         .collect();
-    let plan = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
-    let report = load::run(
-        Target::parse(&service.url("/dingtalk/callback"))?,
-        Arc::new(callbacks),
-        signer,
-        plan,
-        Arc::default(),
-    )
-    .await;
+    let report = load::send_all(Target::parse(&service.url("/dingtalk/callback"))?, callbacks, signer).await;
     ensure!(report.non_success == 0, "the callback was refused");
 
     let row = browser

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
 use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, KafkaLog, KafkaOptions};
 use dingguard_simulator::load::{self, LoadPlan, Progress, Target};
 use dingguard_simulator::{Signer, load_event};
@@ -28,11 +27,7 @@ fn creds() -> Vec<(&'static str, String)> {
 }
 
 fn signer() -> Signer {
-    Signer::new(CallbackCrypto::new(
-        Token::parse(TOKEN).unwrap(),
-        EncodingAesKey::parse(AES).unwrap(),
-        OwnerKey::parse(APP_KEY).unwrap(),
-    ))
+    Signer::from_credentials(TOKEN, AES, APP_KEY).unwrap()
 }
 
 /// Loads the receiver, SIGKILLs it mid-run, and returns the ids that got a success reply.

@@ -196,6 +196,12 @@ pub async fn run(
     report
 }
 
+/// Sends `callbacks` one after another, each reply checked as DingTalk checks it: how scenarios are played.
+pub async fn send_all(target: Target, callbacks: Vec<SignedCallback>, signer: Signer) -> LoadReport {
+    let plan = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
+    run(target, Arc::new(callbacks), signer, plan, Arc::default()).await
+}
+
 /// One request on the worker's connection, reconnecting once if the connection is gone.
 async fn send_one(
     target: &Target,

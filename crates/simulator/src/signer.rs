@@ -1,5 +1,7 @@
 use bytes::Bytes;
-use dingguard_dingtalk::{CallbackCrypto, CallbackReply, random_alnum};
+use dingguard_dingtalk::{
+    CallbackCrypto, CallbackReply, CredentialError, EncodingAesKey, OwnerKey, Token, random_alnum,
+};
 
 /// One ready-to-send push: the query string and the JSON body, plus the event id it carries.
 #[derive(Debug, Clone)]
@@ -19,6 +21,15 @@ pub struct Signer {
 impl Signer {
     pub fn new(crypto: CallbackCrypto) -> Self {
         Self { crypto }
+    }
+
+    /// From the three values the developer console shows: token, EncodingAESKey and the owner key (AppKey).
+    pub fn from_credentials(token: &str, aes_key: &str, owner_key: &str) -> Result<Self, CredentialError> {
+        Ok(Self::new(CallbackCrypto::new(
+            Token::parse(token)?,
+            EncodingAesKey::parse(aes_key)?,
+            OwnerKey::parse(owner_key)?,
+        )))
     }
 
     pub fn crypto(&self) -> &CallbackCrypto {

@@ -91,9 +91,8 @@ pub async fn run(args: SimulateArgs) -> Result<()> {
         .iter()
         .map(|e| signer.sign(e, u64::try_from(now).unwrap_or(0)))
         .collect();
-    let plan = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
     let total = callbacks.len();
-    let report = load::run(target, Arc::new(callbacks.clone()), signer, plan, Arc::default()).await;
+    let report = load::send_all(target, callbacks.clone(), signer).await;
     for c in &callbacks {
         let ok = c.event_id.as_ref().is_none_or(|id| report.succeeded_ids.contains(id));
         println!(

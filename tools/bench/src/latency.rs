@@ -81,8 +81,7 @@ pub async fn run(signer: Signer, command: Command, rate: u32, seconds: u64) -> R
             "eventId": random_id(""), "chatId": group, "operator": "user_sales_lead", "userId": ["ext_visitor"]});
         let callback = signer.sign(&event, dingguard_tests::now_ms() as u64);
         sent_at.insert(group, dingguard_tests::now_ms());
-        let single = LoadPlan { concurrency: 1, rate: None, duration: None, verify_replies: true };
-        load::run(target.clone(), Arc::new(vec![callback]), signer.clone(), single, Arc::default()).await;
+        load::send_all(target.clone(), vec![callback], signer.clone()).await;
     }
     let report = load_task.await.context("background load")?;
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
 use dingguard_simulator::load::{self, LoadPlan, LoadReport, Progress, Target};
 use dingguard_simulator::{SignedCallback, Signer, load_event};
 use dingguard_tests::broker::Broker;
@@ -146,11 +145,7 @@ async fn measure(
 
 async fn bench() -> Result<()> {
     if std::env::var("BENCH_ONLY").as_deref() == Ok("latency") {
-        let signer = Signer::new(CallbackCrypto::new(
-            Token::parse(TOKEN)?,
-            EncodingAesKey::parse(AES)?,
-            OwnerKey::parse(APP_KEY)?,
-        ));
+        let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
         print_latency(&latency::run(signer, dingguard(&["serve"], &[]), 1000, 20).await?);
         return Ok(());
     }
@@ -168,8 +163,7 @@ async fn bench() -> Result<()> {
         return Ok(());
     }
     let count: usize = env_or("BENCH_CALLBACKS", 1_000_000);
-    let signer =
-        Signer::new(CallbackCrypto::new(Token::parse(TOKEN)?, EncodingAesKey::parse(AES)?, OwnerKey::parse(APP_KEY)?));
+    let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
     eprintln!("pre-building {count} distinct signed callbacks ...");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let callbacks: Arc<Vec<SignedCallback>> =
@@ -262,8 +256,7 @@ async fn bench() -> Result<()> {
         figures.alerter_per_s,
         figures.alerter_per_s / figures.raw_per_s
     );
-    let signer =
-        Signer::new(CallbackCrypto::new(Token::parse(TOKEN)?, EncodingAesKey::parse(AES)?, OwnerKey::parse(APP_KEY)?));
+    let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
     print_latency(&latency::run(signer, dingguard(&["serve"], &[]), 1000, 20).await?);
     Ok(())
 }
