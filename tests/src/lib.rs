@@ -2,11 +2,14 @@
 //! child process, and an independent implementation of DingTalk's callback algorithm to check ours against.
 
 pub mod app;
+pub mod approvals;
 pub mod broker;
+pub mod pg;
 pub mod process;
 pub mod reference;
 pub mod standin;
 pub mod webdriver;
+pub mod work_standin;
 
 use std::path::PathBuf;
 

@@ -196,8 +196,8 @@ fn render_msg(n: &Notification) -> Value {
     let title = one_line(&n.title, 128);
     let severity = one_line(&n.severity, 32);
     let head = format!("#### [{severity}] {title}\n\n");
-    // DingTalk silently drops content a user already got the same day; the id makes every alert's text unique.
-    let foot = format!("\n\nAlert `{}`", n.id);
+    // DingTalk silently drops content a user already got the same day; the id makes every message unique.
+    let foot = format!("\n\nRef `{}`", n.id);
     let link = n.link.as_deref().filter(|l| is_plain_url(l) && l.len() <= SINGLE_URL_MAX);
     let mut room = n.markdown.len();
     loop {
@@ -242,7 +242,7 @@ mod tests {
         assert!(msg["action_card"]["markdown"].as_str().unwrap().contains("alert-7"));
         let plain = render_msg(&Notification { link: None, ..alert() });
         assert_eq!(plain["msgtype"], "markdown");
-        assert!(plain["markdown"]["text"].as_str().unwrap().ends_with("Alert `alert-7`"));
+        assert!(plain["markdown"]["text"].as_str().unwrap().ends_with("Ref `alert-7`"));
     }
 
     #[test]
@@ -251,7 +251,7 @@ mod tests {
             let msg = render_msg(&Notification { markdown, ..alert() });
             assert!(serde_json::to_vec(&msg).unwrap().len() <= MSG_MAX_BYTES);
             let text = msg["action_card"]["markdown"].as_str().unwrap();
-            assert!(text.contains('…') && text.ends_with("Alert `alert-7`"));
+            assert!(text.contains('…') && text.ends_with("Ref `alert-7`"));
         }
     }
 

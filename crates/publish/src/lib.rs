@@ -1,6 +1,11 @@
 //! Publishes an outbox channel to a topic. Each item becomes one record under its own `ce_id`, so a re-send after
 //! a crash is a duplicate consumers drop; all records of a pass are in flight at once so the log commits them
-//! together; only what the log confirmed is marked delivered.
+//! together; only what the log confirmed is marked delivered. Notification channels go out the same way through
+//! a notifier ([`notify_due`]).
+
+mod notify;
+
+pub use notify::{Delivery, notify_due, retry_at};
 
 use dingguard_eventlog::EventLog;
 use dingguard_model::Record;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::alerts::AlertTx;
+use crate::console::TokenKind;
 use crate::db::{Row, Val};
 use crate::{Store, StoreError};
 
@@ -164,5 +165,71 @@ impl Store {
             )
             .await?;
         Ok(!rows.is_empty())
+    }
+}
+
+impl AlertTx<'_> {
+    /// Keeps a decision link by its hash, in the transaction that queues the notification carrying it, so a
+    /// notification never names a link that was not stored.
+    pub async fn create_decision_link(
+        &mut self,
+        token_hash: &str,
+        user_id: &str,
+        request_id: &str,
+        created_at_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO console_tokens (token_hash, kind, user_id, created_at_ms, expires_at_ms, subject) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    token_hash.into(),
+                    TokenKind::DecisionLink.as_str().into(),
+                    user_id.into(),
+                    Val::Int(created_at_ms),
+                    Val::Int(expires_at_ms),
+                    request_id.into(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Uses up a decision link presented by `user_id` and says which request it opens. A link of someone else,
+    /// used, expired or unknown opens nothing and stays as it was. One statement, so two tabs cannot both win.
+    pub async fn redeem_decision_link(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                "UPDATE console_tokens SET used_at_ms = $4 WHERE token_hash = $1 AND kind = $2 AND user_id = $3 \
+                 AND used_at_ms IS NULL AND expires_at_ms > $4 RETURNING subject",
+                &[token_hash.into(), TokenKind::DecisionLink.as_str().into(), user_id.into(), Val::Int(now_ms)],
+            )
+            .await?;
+        let subject = rows.first().map(|r| r.opt_text(0)).transpose()?.flatten();
+        tx.commit().await?;
+        Ok(subject)
+    }
+
+    /// Pending requests, oldest first, for approval inboxes.
+    pub async fn pending_requests(&self, limit: i64) -> Result<Vec<StoredRequest>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM download_requests WHERE status = 'pending' ORDER BY created_ms, id LIMIT $1"
+                ),
+                &[Val::Int(limit)],
+            )
+            .await?;
+        rows.iter().map(request_from).collect()
     }
 }

@@ -24,6 +24,8 @@ pub enum TokenKind {
     SignInLink,
     /// Presented on every API call as a bearer token.
     Api,
+    /// Single use, bound to one approver and one request (its subject), alive until the request expires.
+    DecisionLink,
 }
 
 impl TokenKind {
@@ -31,6 +33,7 @@ impl TokenKind {
         match self {
             Self::SignInLink => "sign_in_link",
             Self::Api => "api",
+            Self::DecisionLink => "decision_link",
         }
     }
 }
@@ -148,6 +151,23 @@ impl Store {
         let user = rows.first().map(|r| r.text(0)).transpose()?;
         tx.commit().await?;
         Ok(user)
+    }
+
+    /// Tokens of a kind issued to a user after `since_ms`, used or not: how often someone asked for a link.
+    pub async fn console_tokens_issued(
+        &self,
+        user_id: &str,
+        kind: TokenKind,
+        since_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT COUNT(*) FROM console_tokens WHERE user_id = $1 AND kind = $2 AND created_at_ms > $3",
+                &[user_id.into(), kind.as_str().into(), Val::Int(since_ms)],
+            )
+            .await?;
+        rows.first().map_or(Ok(0), |r| r.int(0))
     }
 
     /// Failed sign-ins of a user after `since_ms`.

@@ -62,16 +62,6 @@ fn record_for(payload: &str) -> Option<Record> {
     })
 }
 
-/// When to try a notification again: doubling from a second up to five minutes, or never for a refusal that a
-/// retry cannot mend.
-fn retry_at(error: &dingguard_notify::NotifyError, attempts: i64, now_ms: i64) -> i64 {
-    if error.is_retryable() {
-        now_ms + 1_000i64.saturating_mul(1 << attempts.clamp(0, 8)).min(300_000)
-    } else {
-        i64::MAX
-    }
-}
-
 /// A robot takes 20 messages a minute. The outbox is the queue: whatever is due goes out as one message (a
 /// digest when several wait) whenever the budget allows, and only what was posted is marked delivered, so
 /// nothing waits in memory where a crash could lose it.
@@ -105,7 +95,7 @@ async fn robot_due(
             Err(error) => {
                 shared.metrics.notified.get_or_create(&label("failed")).inc();
                 let attempts = due.first().map_or(0, |d| d.attempts);
-                let retry_at = retry_at(&error, attempts, now);
+                let retry_at = dingguard_publish::retry_at(&error, attempts, now);
                 if retry_at == i64::MAX {
                     tracing::error!(%error, notifier = route.notifier.name(), "robot refused the alerts for good");
                 }
@@ -120,33 +110,11 @@ async fn robot_due(
 
 /// Delivers due notifications of one route. A refusal that a retry cannot mend is recorded and not retried.
 async fn notify_due(shared: &Shared, route: &crate::Route) -> Result<(), dingguard_store::StoreError> {
-    let channel = route.channel();
     let now = shared.clock.now_ms();
-    for item in shared.store.due(&channel, now, 50).await? {
-        let Ok(note) = serde_json::from_str::<dingguard_notify::Notification>(&item.payload) else {
-            shared.store.failed(&item.id, "payload is not a notification", i64::MAX).await?;
-            continue;
-        };
-        let label =
-            |outcome: &str| NotifierLabels { notifier: route.notifier.name().to_owned(), outcome: outcome.into() };
-        match route.notifier.send(&note).await {
-            Ok(_) => {
-                shared.store.delivered(&item.id, now).await?;
-                shared.metrics.notified.get_or_create(&label("ok")).inc();
-            }
-            Err(error) => {
-                shared.metrics.notified.get_or_create(&label("failed")).inc();
-                let retry_at = retry_at(&error, item.attempts, now);
-                if retry_at == i64::MAX {
-                    tracing::error!(%error, notifier = route.notifier.name(), item = %item.id, "notification refused for good");
-                }
-                shared.store.failed(&item.id, &error.to_string(), retry_at).await?;
-                if error.is_retryable() {
-                    return Ok(());
-                }
-            }
-        }
-    }
+    let pass = dingguard_publish::notify_due(&shared.store, &route.channel(), route.notifier.as_ref(), now).await?;
+    let label = |outcome: &str| NotifierLabels { notifier: route.notifier.name().to_owned(), outcome: outcome.into() };
+    shared.metrics.notified.get_or_create(&label("ok")).inc_by(pass.sent as u64);
+    shared.metrics.notified.get_or_create(&label("failed")).inc_by(pass.failed as u64);
     Ok(())
 }
 

@@ -18,6 +18,8 @@ pub enum ApproverError {
     Invalid(String),
     #[error(transparent)]
     Approval(#[from] ApprovalError),
+    #[error("this approval link is not valid, was already used or has expired; open the request from your inbox")]
+    LinkInvalid,
     #[error("the request changed while this decision was taken; read it again and retry")]
     Concurrent,
     #[error("state store failed")]
@@ -25,11 +27,12 @@ pub enum ApproverError {
 }
 
 impl ApproverError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::LinkInvalid => StatusCode::GONE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Approval(ApprovalError::OwnRequest | ApprovalError::NotEligible { .. }) => StatusCode::FORBIDDEN,
             Self::Approval(ApprovalError::Expired { .. }) => StatusCode::GONE,
@@ -41,19 +44,21 @@ impl ApproverError {
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
-}
 
-impl IntoResponse for ApproverError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        // Internals stay in the log; callers get the rule they ran into.
-        let message = match &self {
+    /// What the caller is told: the rule they ran into; internals stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
             Self::Store(error) => {
                 tracing::error!(%error, "approval call failed in the store");
                 "internal error".to_owned()
             }
             other => other.to_string(),
-        };
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
+        }
+    }
+}
+
+impl IntoResponse for ApproverError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(serde_json::json!({ "error": self.public_message() }))).into_response()
     }
 }

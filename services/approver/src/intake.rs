@@ -7,8 +7,8 @@ use dingguard_events::{EventKind, normalise};
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::api::open_request;
 use crate::error::ApproverError;
+use crate::requests::open_request;
 use crate::view::FileRef;
 
 const GROUP: &str = "dingguard-approver";

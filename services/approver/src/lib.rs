@@ -2,9 +2,13 @@
 //! through the JSON API; outcomes, grants and every step go to the audit chain and the approvals topic.
 
 mod api;
+mod deadlines;
+mod decisions;
 mod error;
 mod events;
 mod intake;
+mod notices;
+mod requests;
 mod view;
 
 use std::sync::Arc;
@@ -15,18 +19,24 @@ use dingguard_approval::{Classification, Policy};
 use dingguard_directory::Directory;
 use dingguard_eventlog::EventLog;
 use dingguard_model::{Clock, Topics};
-use dingguard_store::{Store, StoreError};
+use dingguard_notify::Notifier;
+use dingguard_store::{Store, StoreError, StoredRequest};
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApproverError;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApproverSettings {
     pub policy: Policy,
     pub classification: Classification,
     /// How long a grant lets its holder download the file.
     pub grant_ttl_ms: i64,
+    /// How often deadlines are applied and queued events and notifications go out.
     pub tick_interval: Duration,
+    /// DingTalk work notifications to approvers and requesters; without one, requests wait in the inboxes.
+    pub notifier: Option<Arc<dyn Notifier>>,
+    /// Where people reach the approval pages; decision links are built on it.
+    pub public_url: String,
 }
 
 impl Default for ApproverSettings {
@@ -36,6 +46,8 @@ impl Default for ApproverSettings {
             classification: Classification::demo(),
             grant_ttl_ms: 24 * 3_600_000,
             tick_interval: Duration::from_secs(1),
+            notifier: None,
+            public_url: String::new(),
         }
     }
 }
@@ -83,7 +95,7 @@ impl Approver {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(self.shared.settings.tick_interval) => {}
             }
-            if let Err(error) = api::apply_deadlines(&self.shared).await {
+            if let Err(error) = deadlines::apply(&self.shared).await {
                 tracing::warn!(%error, "approval deadlines pass failed; retrying");
             }
             let now = self.shared.clock.now_ms();
@@ -99,7 +111,43 @@ impl Approver {
             {
                 tracing::warn!(%error, "publishing approval events failed; retrying");
             }
+            if let Some(notifier) = &self.shared.settings.notifier {
+                match dingguard_publish::notify_due(&self.shared.store, notices::CHANNEL, notifier.as_ref(), now).await
+                {
+                    Ok(pass) if pass.failed > 0 => {
+                        tracing::warn!(failed = pass.failed, "approval notifications failed")
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "delivering approval notifications failed; retrying"),
+                }
+            }
         }
+    }
+
+    /// A request as `user` may see it (requester, approvers, deputies, DPO, security, admin).
+    pub async fn request_as(&self, user: &str, id: &str) -> Result<serde_json::Value, ApproverError> {
+        decisions::read_as(&self.shared, user, id).await
+    }
+
+    /// Pending requests waiting on `user`'s decision.
+    pub async fn inbox(&self, user: &str) -> Result<Vec<serde_json::Value>, ApproverError> {
+        decisions::inbox(&self.shared, user).await
+    }
+
+    /// `user`'s decision (`approve` or `reject`) on request `id`.
+    pub async fn decide(
+        &self,
+        user: &str,
+        id: &str,
+        decision: &str,
+        comment: &str,
+    ) -> Result<serde_json::Value, ApproverError> {
+        decisions::decide(&self.shared, user, id, decision, comment).await
+    }
+
+    /// Uses up a decision link presented by `user`; the id of the request it opens.
+    pub async fn open_link(&self, user: &str, token: &str) -> Result<String, ApproverError> {
+        decisions::open_link(&self.shared, user, token).await
     }
 
     /// A bearer token for `user_id`, for `dingguard users token`.
@@ -116,4 +164,9 @@ impl Approver {
             .await?;
         Ok(token)
     }
+}
+
+pub(crate) fn parse(row: &StoredRequest) -> Result<view::Stored, ApproverError> {
+    serde_json::from_str(&row.state)
+        .map_err(|e| ApproverError::Store(StoreError::Corrupt(format!("request {}: {e}", row.id))))
 }

@@ -120,7 +120,7 @@ pub(crate) async fn create_silence(
 
 /// A single-use sign-in URL and when it stops working.
 pub(crate) async fn sign_in_link(shared: &Shared, user_id: &str) -> Result<(String, i64), ConsoleError> {
-    auth::console_access(shared, user_id)?;
+    auth::member_access(shared, user_id)?;
     let token = auth::random_token();
     let now = shared.clock.now_ms();
     let expires = now.saturating_add(ms(shared.settings.sign_in_link_ttl));

@@ -132,7 +132,7 @@ async fn sign_in_link(
     let Json(request) = body.map_err(invalid_body)?;
     let user_id = request.user_id.trim();
     // Whether the person the link is for may use the console is a fact about the request, not about the caller.
-    crate::auth::console_access(&shared, user_id).map_err(|e| ConsoleError::Invalid(e.public_message()))?;
+    crate::auth::member_access(&shared, user_id).map_err(|e| ConsoleError::Invalid(e.public_message()))?;
     let (url, expires_at_ms) = actions::sign_in_link(&shared, user_id).await?;
     tracing::info!(user = user_id, by = %viewer.user_id, "sign-in link issued through the API");
     Ok((StatusCode::CREATED, Json(json!({ "url": url, "expires_at_ms": expires_at_ms }))).into_response())

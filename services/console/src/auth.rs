@@ -58,6 +58,8 @@ pub(crate) struct Viewer {
     pub user_id: String,
     pub name: String,
     pub admin: bool,
+    /// Security or admin: may see and act on alerts. Every current member may sign in for approvals.
+    pub alerts: bool,
     /// The session's CSRF token; `None` for a bearer token, which no other site can make a browser send.
     pub csrf: Option<String>,
 }
@@ -75,19 +77,28 @@ impl Viewer {
 pub(crate) struct Access {
     pub name: String,
     pub admin: bool,
+    pub alerts: bool,
 }
 
-/// Current members with the security or admin role may use the console.
-pub(crate) fn console_access(shared: &Shared, user_id: &str) -> Result<Access, ConsoleError> {
+/// Current members may sign in: everyone may have a request to decide or to follow. Alerts are for the security
+/// and admin roles; the extractors below enforce that.
+pub(crate) fn member_access(shared: &Shared, user_id: &str) -> Result<Access, ConsoleError> {
     let directory = shared.directory.read().clone();
     let Some(user) = directory.user(user_id).filter(|u| u.active) else {
         return Err(ConsoleError::Forbidden(format!("{user_id} is not a current member of the directory")));
     };
     let admin = directory.has_role(user_id, Role::Admin);
-    if !admin && !directory.has_role(user_id, Role::Security) {
+    let alerts = admin || directory.has_role(user_id, Role::Security);
+    Ok(Access { name: user.name.clone(), admin, alerts })
+}
+
+/// Members with the security or admin role: the alert pages and the alerts API.
+pub(crate) fn console_access(shared: &Shared, user_id: &str) -> Result<Access, ConsoleError> {
+    let access = member_access(shared, user_id)?;
+    if !access.alerts {
         return Err(ConsoleError::no_console_role(user_id));
     }
-    Ok(Access { name: user.name.clone(), admin })
+    Ok(access)
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -131,12 +142,23 @@ pub(crate) async fn start_session(shared: &Shared, user_id: &str) -> Result<Stri
     Ok(session_cookie(shared, &id))
 }
 
+/// The signed-in member behind a request's session cookie, any role.
+pub(crate) async fn member_from_session(shared: &Shared, headers: &HeaderMap) -> Result<Viewer, ConsoleError> {
+    from_session(shared, headers).await
+}
+
 async fn from_session(shared: &Shared, headers: &HeaderMap) -> Result<Viewer, ConsoleError> {
     let id = session_id(headers).ok_or(ConsoleError::Unauthenticated)?;
     let now = shared.clock.now_ms();
     let session = shared.store.console_session(&token_hash(id), now).await?.ok_or(ConsoleError::Unauthenticated)?;
-    let access = console_access(shared, &session.user_id)?;
-    Ok(Viewer { user_id: session.user_id, name: access.name, admin: access.admin, csrf: Some(session.csrf_token) })
+    let access = member_access(shared, &session.user_id)?;
+    Ok(Viewer {
+        user_id: session.user_id,
+        name: access.name,
+        admin: access.admin,
+        alerts: access.alerts,
+        csrf: Some(session.csrf_token),
+    })
 }
 
 async fn from_bearer(shared: &Shared, value: &HeaderValue) -> Result<Viewer, ConsoleError> {
@@ -147,14 +169,30 @@ async fn from_bearer(shared: &Shared, value: &HeaderValue) -> Result<Viewer, Con
         tracing::info!("API call with an unknown bearer token");
         ConsoleError::Unauthenticated
     })?;
-    let access = console_access(shared, &user)?;
-    Ok(Viewer { user_id: user, name: access.name, admin: access.admin, csrf: None })
+    let access = member_access(shared, &user)?;
+    Ok(Viewer { user_id: user, name: access.name, admin: access.admin, alerts: access.alerts, csrf: None })
 }
 
-/// A page visitor: signed in with the session cookie, else sent to the sign-in page.
+fn with_alerts(viewer: Viewer) -> Result<Viewer, ConsoleError> {
+    if viewer.alerts { Ok(viewer) } else { Err(ConsoleError::no_console_role(&viewer.user_id)) }
+}
+
+/// A visitor of the alert pages: signed in with the session cookie (else sent to the sign-in page) and holding
+/// the security or admin role.
 pub(crate) struct PageViewer(pub Viewer);
 
 impl FromRequestParts<Arc<Shared>> for PageViewer {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, PageError> {
+        Ok(Self(with_alerts(from_session(shared, &parts.headers).await?)?))
+    }
+}
+
+/// Any signed-in current member: the approval pages.
+pub(crate) struct MemberViewer(pub Viewer);
+
+impl FromRequestParts<Arc<Shared>> for MemberViewer {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, PageError> {
@@ -162,7 +200,7 @@ impl FromRequestParts<Arc<Shared>> for PageViewer {
     }
 }
 
-/// An API caller: a bearer token when one is presented, else the session cookie.
+/// A caller of the alerts API: a bearer token when one is presented, else the session cookie.
 pub(crate) struct ApiViewer(pub Viewer);
 
 impl FromRequestParts<Arc<Shared>> for ApiViewer {
@@ -173,7 +211,7 @@ impl FromRequestParts<Arc<Shared>> for ApiViewer {
             Some(value) => from_bearer(shared, value).await?,
             None => from_session(shared, &parts.headers).await?,
         };
-        Ok(Self(viewer))
+        Ok(Self(with_alerts(viewer)?))
     }
 }
 

@@ -30,6 +30,8 @@ pub enum ConsoleError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Approval(#[from] dingguard_approver::ApproverError),
     #[error("console configuration: {0}")]
     Config(String),
     #[error(transparent)]
@@ -43,7 +45,7 @@ impl ConsoleError {
     pub(crate) fn no_console_role(user_id: &str) -> Self {
         Self::Forbidden(format!(
             "{user_id} has no access to the security console: it is for users with the security or admin role. \
-             Approvers decide requests from their approval inbox."
+             Approvers decide requests from their approval inbox at /approvals."
         ))
     }
 
@@ -56,6 +58,7 @@ impl ConsoleError {
             Self::NotFound(_) | Self::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Approval(error) => error.status(),
             Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Config(_) | Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -69,6 +72,7 @@ impl ConsoleError {
             Self::Store(StoreError::Conflict(why)) => why.clone(),
             Self::Store(StoreError::Unavailable(_)) => "The database is unavailable; try again shortly".into(),
             Self::Config(_) | Self::Store(_) | Self::Internal(_) => "Internal error".into(),
+            Self::Approval(error) => error.public_message(),
             other => other.to_string(),
         }
     }
@@ -113,7 +117,8 @@ impl IntoResponse for PageError {
         }
         let status = error.status();
         let body = format!(
-            "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"/alerts\">Back to alerts</a></p>",
+            "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"/approvals\">Approvals</a> · \
+             <a href=\"/alerts\">Alerts</a></p>",
             status.canonical_reason().unwrap_or("Error"),
             html::esc(&error.public_message())
         );

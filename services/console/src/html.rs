@@ -46,9 +46,10 @@ pub(crate) fn see_other(location: &str) -> Response {
 pub(crate) fn page(title: &str, viewer: Option<&Viewer>, body: &str) -> Html<String> {
     let who = viewer.map_or_else(String::new, |v| {
         format!(
-            r#"<nav><a href="/alerts">Alerts</a> <a href="/silences">Silences</a></nav>
+            r#"<nav>{}<a href="/approvals">Approvals</a></nav>
 <span class="who">Signed in as {}, {}</span>
 <form class="inline" method="post" action="/logout">{}<button type="submit">Sign out</button></form>"#,
+            if v.alerts { r#"<a href="/alerts">Alerts</a> <a href="/silences">Silences</a> "# } else { "" },
             esc(&v.name),
             esc(&v.user_id),
             csrf_field(v)

@@ -7,12 +7,14 @@
 
 mod actions;
 mod api;
+mod approvals;
 mod auth;
 mod detail;
 mod error;
 mod feed;
 mod html;
 mod login;
+mod messages;
 mod metrics;
 mod pages;
 
@@ -22,8 +24,10 @@ use std::time::Duration;
 
 use argon2::PasswordHash;
 use axum::Router;
+use dingguard_approver::Approver;
 use dingguard_directory::Directory;
 use dingguard_model::Clock;
+use dingguard_notify::Notifier;
 use dingguard_store::Store;
 use dingguard_store::console::TokenKind;
 use parking_lot::RwLock;
@@ -34,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 pub use auth::hash_password;
 pub use error::ConsoleError;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsoleSettings {
     /// How long a sign-in lasts.
     pub session_ttl: Duration,
@@ -49,6 +53,24 @@ pub struct ConsoleSettings {
     pub failed_login_window: Duration,
     /// How often the live feed asks the store for changed alerts.
     pub poll_interval: Duration,
+    /// Sends sign-in links by DingTalk work notification to people who ask for one on the sign-in page.
+    pub messenger: Option<Arc<dyn Notifier>>,
+    /// Sign-in links asked for per user id within `failed_login_window`.
+    pub max_link_requests: i64,
+    /// The approval pages (inbox, request, decisions, decision links) when this process routes approvals.
+    pub approvals: Option<Approver>,
+}
+
+impl std::fmt::Debug for ConsoleSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleSettings")
+            .field("session_ttl", &self.session_ttl)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("public_url", &self.public_url)
+            .field("messenger", &self.messenger.as_ref().map(|m| m.name().to_owned()))
+            .field("approvals", &self.approvals.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConsoleSettings {
@@ -62,6 +84,9 @@ impl ConsoleSettings {
             max_failed_logins: 5,
             failed_login_window: Duration::from_secs(15 * 60),
             poll_interval: Duration::from_millis(300),
+            messenger: None,
+            max_link_requests: 3,
+            approvals: None,
         }
     }
 }
@@ -133,7 +158,8 @@ impl Console {
 
     /// Pages, the live feed and `/api/v1`. Merge it into the process's router.
     pub fn router(&self) -> Router {
-        let routes = Router::new().merge(login::routes()).merge(pages::routes()).merge(api::routes());
+        let routes =
+            Router::new().merge(login::routes()).merge(pages::routes()).merge(approvals::routes()).merge(api::routes());
         routes
             .layer(axum::middleware::from_fn(auth::guard_requests))
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))

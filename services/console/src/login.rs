@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,7 +11,7 @@ use axum::{Form, Router};
 use dingguard_store::console::TokenKind;
 use serde::Deserialize;
 
-use crate::auth::{self, console_access, start_session, token_hash};
+use crate::auth::{self, member_access, start_session, token_hash};
 use crate::error::{ConsoleError, PageError};
 use crate::html::{self, esc};
 use crate::{Shared, ms};
@@ -20,6 +20,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/login/link/{token}", get(link_page).post(redeem_link))
+        .route("/login/dingtalk", post(crate::messages::send_sign_in_link))
         .route("/logout", post(logout))
 }
 
@@ -28,50 +29,93 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 struct LoginForm {
     user_id: String,
     password: String,
+    next: String,
 }
 
-fn login_form(message: Option<&str>, user_id: &str) -> axum::response::Html<String> {
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct NextQuery {
+    next: String,
+}
+
+/// A page of this site to return to after signing in; anything else (another host, `//evil`, `/\evil`) is
+/// dropped, so a crafted sign-in URL cannot send anyone elsewhere.
+pub(crate) fn local_path(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 512
+        && !next.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace());
+    ok.then_some(next)
+}
+
+pub(crate) fn login_form(
+    shared: &Shared,
+    message: Option<&str>,
+    user_id: &str,
+    next: &str,
+) -> axum::response::Html<String> {
     let message = message.map_or_else(String::new, |m| format!(r#"<p class="error" role="alert">{}</p>"#, esc(m)));
+    let next = esc(local_path(next).unwrap_or_default());
+    let by_dingtalk = if shared.settings.messenger.is_some() {
+        format!(
+            r#"<h2>No password?</h2>
+<form class="login-link" method="post" action="/login/dingtalk">
+<input type="hidden" name="next" value="{next}">
+<label>User id <input name="user_id" autocomplete="username" required></label>
+<button type="submit">Send me a sign-in link in DingTalk</button>
+</form>"#
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
-        r#"<h1>Security console</h1>
-<p>Sign in with your DingTalk user id. The console is for the security team and administrators.</p>
+        r#"<h1>Sign in to dingguard</h1>
+<p>Sign in with your DingTalk user id: the security team for alerts, everyone for download approvals.</p>
 {message}
 <form class="login" method="post" action="/login">
+<input type="hidden" name="next" value="{next}">
 <label>User id <input name="user_id" value="{}" autocomplete="username" required autofocus></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <button type="submit">Sign in</button>
-</form>"#,
+</form>
+{by_dingtalk}"#,
         esc(user_id)
     );
     html::page("Sign in", None, &body)
 }
 
-async fn login_page() -> Response {
-    login_form(None, "").into_response()
+async fn login_page(State(shared): State<Arc<Shared>>, query: Result<Query<NextQuery>, QueryRejection>) -> Response {
+    let next = query.map(|Query(q)| q.next).unwrap_or_default();
+    login_form(&shared, None, "", &next).into_response()
 }
 
 async fn login(State(shared): State<Arc<Shared>>, form: Result<Form<LoginForm>, FormRejection>) -> Response {
     let Ok(Form(form)) = form else {
-        return html::with_status(StatusCode::UNPROCESSABLE_ENTITY, login_form(Some("Send the sign-in form."), ""));
+        let page = login_form(&shared, Some("Send the sign-in form."), "", "");
+        return html::with_status(StatusCode::UNPROCESSABLE_ENTITY, page);
     };
     let user_id = form.user_id.trim();
     match attempt(&shared, user_id, form.password).await {
-        Ok(cookie) => signed_in(cookie),
+        Ok(cookie) => signed_in(&shared, user_id, cookie, &form.next),
         Err(error) => {
             if error.status().is_server_error() {
                 return PageError(error).into_response();
             }
-            html::with_status(error.status(), login_form(Some(&error.public_message()), user_id))
+            html::with_status(error.status(), login_form(&shared, Some(&error.public_message()), user_id, &form.next))
         }
     }
 }
 
-fn signed_in(cookie: String) -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, "/alerts".to_owned()), (header::SET_COOKIE, cookie)]).into_response()
+/// Back to the page that asked for the sign-in, else to the person's home: alerts for the security team,
+/// the approval inbox for everyone else.
+pub(crate) fn signed_in(shared: &Shared, user_id: &str, cookie: String, next: &str) -> Response {
+    let home = if member_access(shared, user_id).is_ok_and(|a| a.alerts) { "/alerts" } else { "/approvals" };
+    let location = local_path(next).unwrap_or(home).to_owned();
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location), (header::SET_COOKIE, cookie)]).into_response()
 }
 
 /// Checks the rate limit first, then the password (against a dummy hash when there is no account, so both
-/// cases take the same time and say the same thing), and only then the role: a refusal for lack of a role
+/// cases take the same time and say the same thing), and only then current membership: a refusal for that
 /// tells the person something true only once they have proved who they are.
 async fn attempt(shared: &Shared, user_id: &str, password: String) -> Result<String, ConsoleError> {
     if user_id.is_empty() || password.is_empty() {
@@ -96,9 +140,9 @@ async fn attempt(shared: &Shared, user_id: &str, password: String) -> Result<Str
         tracing::info!(user = user_id, "console sign-in failed");
         return Err(ConsoleError::BadCredentials);
     }
-    if let Err(error) = console_access(shared, user_id) {
+    if let Err(error) = member_access(shared, user_id) {
         shared.metrics.login("no_role");
-        tracing::info!(user = user_id, "console sign-in refused: no console role");
+        tracing::info!(user = user_id, "console sign-in refused: not a current member");
         return Err(error);
     }
     shared.store.clear_login_failures(user_id).await?;
@@ -107,33 +151,44 @@ async fn attempt(shared: &Shared, user_id: &str, password: String) -> Result<Str
 }
 
 /// Opening a link only shows a button: link previews and mail scanners fetch URLs, and must not use it up.
-async fn link_page(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Result<Response, PageError> {
+async fn link_page(
+    State(shared): State<Arc<Shared>>,
+    Path(token): Path<String>,
+    query: Result<Query<NextQuery>, QueryRejection>,
+) -> Result<Response, PageError> {
     let now = shared.clock.now_ms();
     if shared.store.console_token_user(&token_hash(&token), TokenKind::SignInLink, now).await?.is_none() {
         shared.metrics.login("link_invalid");
         return Err(ConsoleError::LinkInvalid.into());
     }
+    let next = query.map(|Query(q)| q.next).unwrap_or_default();
+    let back = local_path(&next).map_or_else(String::new, |n| format!("?next={}", esc(&encode_query(n))));
     let body = format!(
-        r#"<h1>Security console</h1>
+        r#"<h1>Sign in to dingguard</h1>
 <p>This link signs you in once.</p>
-<form method="post" action="/login/link/{}"><button type="submit">Sign in</button></form>"#,
+<form method="post" action="/login/link/{}{back}"><button type="submit">Sign in</button></form>"#,
         esc(&token)
     );
     Ok(html::page("Sign in", None, &body).into_response())
 }
 
-async fn redeem_link(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Result<Response, PageError> {
+async fn redeem_link(
+    State(shared): State<Arc<Shared>>,
+    Path(token): Path<String>,
+    query: Result<Query<NextQuery>, QueryRejection>,
+) -> Result<Response, PageError> {
     let now = shared.clock.now_ms();
     let Some(user) = shared.store.redeem_console_token(&token_hash(&token), TokenKind::SignInLink, now).await? else {
         shared.metrics.login("link_invalid");
         return Err(ConsoleError::LinkInvalid.into());
     };
-    if let Err(error) = console_access(&shared, &user) {
+    if let Err(error) = member_access(&shared, &user) {
         shared.metrics.login("no_role");
         return Err(error.into());
     }
     shared.metrics.login("ok");
-    Ok(signed_in(start_session(&shared, &user).await?))
+    let next = query.map(|Query(q)| q.next).unwrap_or_default();
+    Ok(signed_in(&shared, &user, start_session(&shared, &user).await?, &next))
 }
 
 async fn logout(
@@ -160,4 +215,17 @@ async fn logout(
     shared.store.end_console_session(&hash).await?;
     tracing::info!(user = %session.user_id, "console session ended");
     Ok(signed_out().into_response())
+}
+
+/// Percent-encodes a query value; enough for the paths and tokens this console puts in `next`.
+pub(crate) fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

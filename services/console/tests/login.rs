@@ -35,14 +35,24 @@ async fn wrong_passwords_unknown_and_departed_users_get_the_same_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_approver_without_a_console_role_is_told_so() {
+async fn an_approver_without_a_console_role_signs_in_to_approvals_and_is_kept_from_alerts() {
     let app = spawn_app().await;
-    let reply = app.client().login(APPROVER, PASSWORD).await;
-    assert_eq!(reply.status, 403);
-    assert!(reply.set_cookie.is_none());
-    assert!(reply.body.contains("has no access to the security console"), "{}", reply.body);
-    assert!(reply.body.contains("security or admin role"), "{}", reply.body);
-    assert_eq!(app.metric("dingguard_console_logins_total{outcome=\"no_role\"}").await, 1.0);
+    let mut client = app.client();
+    let reply = client.login(APPROVER, PASSWORD).await;
+    assert_eq!((reply.status, reply.location.as_deref()), (303, Some("/approvals")), "{}", reply.body);
+    for path in ["/alerts", "/silences", "/api/v1/alerts"] {
+        let refused = client.get(path).await;
+        assert_eq!(refused.status, 403, "{path}");
+        assert!(refused.body.contains("has no access to the security console"), "{}", refused.body);
+        assert!(refused.body.contains("security or admin role"), "{}", refused.body);
+    }
+    let next = client
+        .post_form("/login", &[("user_id", APPROVER), ("password", PASSWORD), ("next", "//evil.example/x")])
+        .await;
+    assert_eq!(next.location.as_deref(), Some("/approvals"), "only local pages are returned to");
+    let next =
+        client.post_form("/login", &[("user_id", APPROVER), ("password", PASSWORD), ("next", "/approvals/r1")]).await;
+    assert_eq!(next.location.as_deref(), Some("/approvals/r1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,7 +102,10 @@ async fn a_sign_in_link_works_once_and_expires_after_ten_minutes() {
     app.clock.advance_ms(10 * 60 * 1000);
     assert_eq!(client.post_form(&late, &[]).await.status, 410, "expired after ten minutes");
 
-    assert!(matches!(app.console.issue_sign_in_link(APPROVER).await, Err(ConsoleError::Forbidden(_))));
+    assert!(matches!(app.console.issue_sign_in_link(DEPARTED).await, Err(ConsoleError::Forbidden(_))));
+    let approver = app.console.issue_sign_in_link(APPROVER).await.unwrap().replace(&app.url(""), "");
+    let used = app.client().post_form(&approver, &[]).await;
+    assert_eq!(used.location.as_deref(), Some("/approvals"), "people without a console role land on their inbox");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,8 +118,8 @@ async fn admins_issue_sign_in_links_through_the_api() {
     assert_eq!(created.status, 201, "{}", created.body);
     let url = created.json()["url"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&app.url("/login/link/")), "{url}");
-    let approver = serde_json::json!({ "user_id": APPROVER });
-    assert_eq!(admin.api_post("/api/v1/sign-in-links", Some(approver), true).await.status, 422);
+    let departed = serde_json::json!({ "user_id": DEPARTED });
+    assert_eq!(admin.api_post("/api/v1/sign-in-links", Some(departed), true).await.status, 422);
 
     let mut security = app.client();
     security.login(SECURITY, PASSWORD).await;

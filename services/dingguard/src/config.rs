@@ -33,6 +33,8 @@ pub struct FileConfig {
     pub notify: notify::NotifySection,
     #[serde(default)]
     pub console: console::ConsoleSection,
+    #[serde(default)]
+    pub approver: approver::ApproverSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,6 +116,7 @@ pub struct Config {
     pub alerting: alerting::AlertingConfig,
     pub notify: notify::NotifySection,
     pub console: console::ConsoleConfig,
+    pub approver: approver::ApproverConfig,
 }
 
 #[derive(Clone)]
@@ -326,6 +329,7 @@ impl Config {
             alerting,
             notify: file.notify,
             console: console::console(file.console, env)?,
+            approver: approver::approver(file.approver, env)?,
         })
     }
 }
@@ -385,6 +389,7 @@ fn demo_credentials(data_dir: &Path) -> Result<DemoCredentials> {
 }
 
 pub mod alerting;
+pub mod approver;
 pub mod console;
 pub mod notify;
 

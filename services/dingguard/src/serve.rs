@@ -101,25 +101,46 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         Some(dingguard_store::Store::open(&config.store).await.context("cannot open the state store")?)
     };
 
+    let work = crate::config::notify::work_notifier(&config.notify, Arc::new(SystemClock))?;
+    let public_url = config
+        .console
+        .public_url
+        .clone()
+        .or_else(|| config.notify.console_url.clone())
+        .unwrap_or_else(|| format!("http://{addr}"));
+
+    let mut approvals = None;
     if let Some(store) = store.as_ref().filter(|_| matches!(mode, Mode::AllInOne | Mode::Approver)) {
+        let policy = dingguard_approval::Policy {
+            ttl_ms: config.approver.request_ttl_ms,
+            ..dingguard_approval::Policy::default()
+        };
         let approver = Approver::new(
             store.clone(),
             log.clone(),
             config.topics.clone(),
             config.alerting.directory.clone(),
-            ApproverSettings { classification: config.alerting.classification.clone(), ..ApproverSettings::default() },
+            ApproverSettings {
+                policy,
+                classification: config.alerting.classification.clone(),
+                grant_ttl_ms: config.approver.grant_ttl_ms,
+                tick_interval: config.approver.tick_interval,
+                notifier: work.clone().map(|w| w as Arc<dyn dingguard_notify::Notifier>),
+                public_url: public_url.clone(),
+            },
             Arc::new(SystemClock),
         );
         router = router.merge(approver.router());
-        let stop = shutdown.clone();
-        tasks.spawn(async move { approver.run(stop).await });
+        let (runner, stop) = (approver.clone(), shutdown.clone());
+        tasks.spawn(async move { runner.run(stop).await });
+        approvals = Some(approver);
     }
 
     if let Some(store) = store.as_ref().filter(|_| matches!(mode, Mode::AllInOne | Mode::Alerter)) {
         let rule_paths = config.alerting.resolve_rules(&config.data_dir)?;
         let mut settings = AlerterSettings::new(rule_paths.clone());
-        settings.routes = crate::config::notify::routes(&config.notify, Arc::new(SystemClock))?;
-        settings.console_url.clone_from(&config.notify.console_url);
+        settings.routes = crate::config::notify::routes(&config.notify, work.clone(), Arc::new(SystemClock))?;
+        settings.console_url = Some(public_url.clone());
         settings.batch = config.alerting.batch;
         let alerter = Alerter::new(
             store.clone(),
@@ -140,34 +161,37 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         );
         let stop = shutdown.clone();
         tasks.spawn(async move { alerter.run(stop).await });
+    }
 
-        if mode == Mode::AllInOne {
-            let public_url = config.console.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-            let mut passwords = config.console.passwords.clone();
-            if passwords.is_empty() {
-                let directory = &config.alerting.directory;
-                let user = directory
-                    .users()
-                    .find(|u| u.active && directory.has_role(u.id.as_str(), dingguard_directory::Role::Security))
-                    .map(|u| u.id.as_str().to_owned())
-                    .context("the directory has no active security user to sign in to the console with")?;
-                let login = crate::config::console::demo_login(&config.data_dir, &user)?;
-                passwords.insert(login.user.clone(), login.hash.clone());
-                demo_login = Some((public_url.clone(), login));
+    // The console serves the alert pages and, where approvals are routed, the approval pages.
+    if let Some(store) = store.as_ref().filter(|_| matches!(mode, Mode::AllInOne | Mode::Approver)) {
+        let mut passwords = config.console.passwords.clone();
+        if passwords.is_empty() {
+            let login = crate::config::console::demo_login(
+                &config.data_dir,
+                &config.alerting.directory,
+                config.alerting.directory_source == "demo directory",
+            )?;
+            for user in &login.users {
+                passwords.insert(user.clone(), login.hash.clone());
             }
-            let console = Console::new(
-                store.clone(),
-                config.alerting.directory.clone(),
-                passwords.into_iter().collect(),
-                ConsoleSettings::new(public_url),
-                Arc::new(SystemClock),
-                &mut registry,
-            )
-            .context("cannot start the console")?;
-            router = router.merge(console.router());
-            let stop = shutdown.clone();
-            tasks.spawn(async move { console.run_live_feed(stop).await });
+            demo_login = Some((public_url.clone(), login));
         }
+        let mut settings = ConsoleSettings::new(public_url.clone());
+        settings.messenger = work.clone().map(|w| w as Arc<dyn dingguard_notify::Notifier>);
+        settings.approvals = approvals;
+        let console = Console::new(
+            store.clone(),
+            config.alerting.directory.clone(),
+            passwords.into_iter().collect(),
+            settings,
+            Arc::new(SystemClock),
+            &mut registry,
+        )
+        .context("cannot start the console")?;
+        router = router.merge(console.router());
+        let stop = shutdown.clone();
+        tasks.spawn(async move { console.run_live_feed(stop).await });
     }
 
     let app = router.merge(ops_routes(Arc::new(registry), readiness));
@@ -192,6 +216,11 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
     }
     if let Some((url, login)) = &demo_login {
         println!("Security console: {url}/login  (demo sign-in: user {} password {})", login.user, login.password);
+        if login.users.len() > 1 {
+            println!(
+                "  The same demo password signs in every demo user, e.g. the DPO and department heads: {url}/approvals"
+            );
+        }
     }
     // Printed last: scripts and tests wait for this line.
     println!("dingguard {role} listening on http://{addr} ({})", describe(&config.backend));

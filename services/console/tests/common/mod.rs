@@ -237,6 +237,10 @@ impl Client {
         let value = set_cookie.strip_prefix("dg_session=").and_then(|v| v.split(';').next()).expect("session cookie");
         self.session = Some(value.to_owned());
         let page = self.get("/alerts").await;
+        // People without a console role see no alert page; their tests need no token.
+        if page.status == 403 {
+            return;
+        }
         assert_eq!(page.status, 200, "{}", page.body);
         self.csrf = Some(csrf_in(&page.body).expect("a CSRF field on the page"));
     }

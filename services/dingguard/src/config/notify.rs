@@ -54,6 +54,9 @@ pub struct WorkSection {
     pub app_secret: Option<String>,
     pub app_secret_file: Option<PathBuf>,
     pub agent_id: i64,
+    /// Who hears of alerts by work notification; empty sends no alerts this way (approvals and sign-in links
+    /// still use the app).
+    #[serde(default)]
     pub recipients: Vec<String>,
     pub base_url: Option<String>,
     pub min_severity: Option<Severity>,
@@ -70,8 +73,19 @@ fn secret(what: &str, inline: Option<String>, file: Option<PathBuf>) -> Result<S
     }
 }
 
+/// The DingTalk app that sends work notifications (alerts, approval requests, sign-in links), when configured.
+pub fn work_notifier(section: &NotifySection, clock: Arc<dyn Clock>) -> Result<Option<Arc<WorkNotifier>>> {
+    let Some(w) = &section.work else { return Ok(None) };
+    let app_secret = secret("notify.work app_secret", w.app_secret.clone(), w.app_secret_file.clone())?;
+    let mut config = WorkConfig::new(w.app_key.clone(), Secret::new(app_secret), w.agent_id);
+    if let Some(base) = &w.base_url {
+        config.base_url.clone_from(base);
+    }
+    Ok(Some(Arc::new(WorkNotifier::new(config, clock).context("notify.work")?)))
+}
+
 /// Builds the notifiers; a notifier that cannot be built stops start-up with the reason.
-pub fn routes(section: &NotifySection, clock: Arc<dyn Clock>) -> Result<Vec<Route>> {
+pub fn routes(section: &NotifySection, work: Option<Arc<WorkNotifier>>, clock: Arc<dyn Clock>) -> Result<Vec<Route>> {
     let mut routes = Vec::new();
     for r in &section.robots {
         let what = format!("notify.robots {}", r.name);
@@ -96,17 +110,8 @@ pub fn routes(section: &NotifySection, clock: Arc<dyn Clock>) -> Result<Vec<Rout
         let notifier = WebhookNotifier::new(config, clock.clone()).with_context(|| what.clone())?;
         routes.push(Route::new(Arc::new(notifier), w.min_severity.unwrap_or(Severity::Medium)));
     }
-    if let Some(w) = &section.work {
-        if w.recipients.is_empty() {
-            bail!("notify.work needs at least one recipient (a DingTalk user id)");
-        }
-        let app_secret = secret("notify.work app_secret", w.app_secret.clone(), w.app_secret_file.clone())?;
-        let mut config = WorkConfig::new(w.app_key.clone(), Secret::new(app_secret), w.agent_id);
-        if let Some(base) = &w.base_url {
-            config.base_url.clone_from(base);
-        }
-        let notifier = WorkNotifier::new(config, clock).context("notify.work")?;
-        let mut route = Route::new(Arc::new(notifier), w.min_severity.unwrap_or(Severity::High));
+    if let (Some(w), Some(notifier)) = (section.work.as_ref().filter(|w| !w.recipients.is_empty()), work) {
+        let mut route = Route::new(notifier, w.min_severity.unwrap_or(Severity::High));
         route.recipients.clone_from(&w.recipients);
         routes.push(route);
     }

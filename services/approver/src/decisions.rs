@@ -1,0 +1,130 @@
+//! Reading and deciding requests as a person: through the JSON API (bearer tokens) or the approval pages
+//! (sessions). Every decision is authorised against the slots frozen onto the request.
+
+use dingguard_approval::{ApprovalError, Decision, Status, Transition};
+use dingguard_directory::Role;
+use dingguard_store::StoredRequest;
+use serde_json::{Value, json};
+
+use crate::error::ApproverError;
+use crate::notices::{Notices, waiting_on};
+use crate::view::{Stored, status_name, view};
+use crate::{Shared, events, parse};
+
+pub(crate) async fn load(shared: &Shared, id: &str) -> Result<(StoredRequest, Stored), ApproverError> {
+    let row = shared.store.request(id).await?.ok_or_else(|| ApproverError::NotFound(id.into()))?;
+    let stored = parse(&row)?;
+    Ok((row, stored))
+}
+
+fn involved(row: &StoredRequest, stored: &Stored, user: &str) -> bool {
+    row.requester == user
+        || stored.request.iter().flat_map(|r| &r.slots).any(|s| s.eligible.iter().chain(&s.deputies).any(|u| u == user))
+}
+
+/// The request as `user` may see it: its requester, its approvers and deputies, and the DPO, security and admin
+/// roles. Anyone else is told it does not exist, so strangers learn nothing about who asked for what.
+pub(crate) async fn read_as(shared: &Shared, user: &str, id: &str) -> Result<Value, ApproverError> {
+    let (row, stored) = load(shared, id).await?;
+    let oversight = [Role::Dpo, Role::Security, Role::Admin].into_iter().any(|r| shared.directory.has_role(user, r));
+    if !involved(&row, &stored, user) && !oversight {
+        return Err(ApproverError::NotFound(id.into()));
+    }
+    Ok(view(&row, &stored))
+}
+
+/// Pending requests waiting on `user`'s decision, oldest first.
+pub(crate) async fn inbox(shared: &Shared, user: &str) -> Result<Vec<Value>, ApproverError> {
+    let now = shared.clock.now_ms();
+    let mut out = Vec::new();
+    for row in shared.store.pending_requests(1000).await? {
+        let stored = parse(&row)?;
+        let Some(request) = &stored.request else { continue };
+        if request.expires_ms > now && waiting_on(request).iter().any(|u| u == user) {
+            out.push(view(&row, &stored));
+        }
+    }
+    Ok(out)
+}
+
+/// Uses up a decision link for `user` and names the request it opens.
+pub(crate) async fn open_link(shared: &Shared, user: &str, token: &str) -> Result<String, ApproverError> {
+    let hash = dingguard_model::token::token_hash(token);
+    let now = shared.clock.now_ms();
+    match shared.store.redeem_decision_link(&hash, user, now).await? {
+        Some(id) => {
+            shared.store.append_audit(user, "opened decision link", &id, json!({}), now).await?;
+            Ok(id)
+        }
+        None => {
+            tracing::info!(user, "decision link refused: unknown, used, expired or someone else's");
+            Err(ApproverError::LinkInvalid)
+        }
+    }
+}
+
+/// One person's decision, written with the request's new state, its audit entries, its events and the
+/// notifications it calls for in one transaction that names the version it read: of two replicas deciding at
+/// once, one wins and the other changes nothing.
+pub(crate) async fn decide(
+    shared: &Shared,
+    caller: &str,
+    id: &str,
+    decision: &str,
+    comment: &str,
+) -> Result<Value, ApproverError> {
+    let decision_kind = match decision {
+        "approve" => Decision::Approve,
+        "reject" => Decision::Reject,
+        other => return Err(ApproverError::Invalid(format!("decision {other:?} must be approve or reject"))),
+    };
+    if comment.len() > 2000 {
+        return Err(ApproverError::Invalid("comment must be at most 2000 bytes".into()));
+    }
+    let (row, mut stored) = load(shared, id).await?;
+    let Some(request) = stored.request.as_mut() else {
+        return Err(ApproverError::Approval(ApprovalError::NotPending(Status::Granted)));
+    };
+    let now = shared.clock.now_ms();
+    let directory = &shared.directory;
+    let transition = request.decide(caller, decision_kind, comment, now, &|user, _slot| directory.is_member(user))?;
+    let status = status_name(request.status);
+    let next_deadline = request.next_deadline();
+    let version = row.version + 1;
+    if transition == Transition::Granted {
+        stored.granted_until_ms = Some(now + shared.settings.grant_ttl_ms);
+    }
+    let mut tx = shared.store.begin().await?;
+    let state = serde_json::to_string(&stored).expect("state serialises");
+    if !tx.update_request(id, status, &state, next_deadline, row.version, now).await? {
+        return Err(ApproverError::Concurrent);
+    }
+    let details = json!({"decision": decision, "comment": comment, "transition": format!("{transition:?}")});
+    let action = if decision_kind == Decision::Approve { "approved" } else { "rejected" };
+    tx.append_audit(caller, action, id, details, now).await?;
+    events::enqueue(&mut tx, "decided", id, version, json!({"by": caller, "decision": decision}), now).await?;
+    let outcome = match transition {
+        Transition::Granted => {
+            let until = stored.granted_until_ms.unwrap_or(now);
+            tx.insert_grant(id, &row.requester, &row.file_id, now, until).await?;
+            let grant = json!({"user": row.requester, "file": stored.file, "expires_at_ms": until});
+            tx.append_audit("dingguard", "granted", id, grant.clone(), now).await?;
+            events::enqueue(&mut tx, "granted", id, version, grant, now).await?;
+            Some("granted")
+        }
+        Transition::Rejected { .. } => {
+            tx.append_audit("dingguard", "closed as rejected", id, json!({"by": caller}), now).await?;
+            events::enqueue(&mut tx, "rejected", id, version, json!({"by": caller}), now).await?;
+            Some("rejected")
+        }
+        Transition::Approved { .. } => None,
+    };
+    if let Some(outcome) = outcome {
+        let notices = Notices { shared, stored: &stored, version, now_ms: now };
+        notices.tell_requester(&mut tx, id, &row.requester, outcome).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(request = %id, by = caller, decision, status, "decision recorded");
+    let row = shared.store.request(id).await?.ok_or_else(|| ApproverError::NotFound(id.into()))?;
+    Ok(view(&row, &stored))
+}

@@ -1,0 +1,122 @@
+//! DingTalk's legacy token and `asyncsend_v2` endpoints (dingtalk-protocol.md §4.2, §4.4): work notifications.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+pub const APP_KEY: &str = "dingappkey01";
+pub const APP_SECRET: &str = "app-secret-standin";
+pub const AGENT_ID: i64 = 3_021_558_800;
+
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub token: String,
+    pub agent_id: i64,
+    pub userid_list: String,
+    pub msg: Value,
+}
+
+#[derive(Default)]
+pub struct Log {
+    pub token_requests: usize,
+    pub sends: Vec<Sent>,
+    pub refused_tokens: usize,
+    /// Every token is refused, as if the app's tokens were revoked for good.
+    pub refuse_every_token: bool,
+    valid: HashSet<String>,
+}
+
+pub struct WorkStandIn {
+    pub url: String,
+    pub log: Arc<Mutex<Log>>,
+}
+
+impl WorkStandIn {
+    pub async fn start() -> Self {
+        let log = Arc::new(Mutex::new(Log::default()));
+        let router = Router::new()
+            .route("/gettoken", get(gettoken))
+            .route("/topapi/message/corpconversation/asyncsend_v2", post(asyncsend))
+            .with_state(Arc::clone(&log));
+        Self { url: serve(router).await, log }
+    }
+
+    /// Forgets every issued token, as DingTalk does when one expires early.
+    pub fn revoke_all(&self) {
+        self.log.lock().valid.clear();
+    }
+
+    pub fn sends(&self) -> Vec<Sent> {
+        self.log.lock().sends.clone()
+    }
+}
+
+async fn gettoken(State(log): State<Arc<Mutex<Log>>>, Query(query): Query<HashMap<String, String>>) -> Response {
+    let mut log = log.lock();
+    log.token_requests += 1;
+    let ok = query.get("appkey").map(String::as_str) == Some(APP_KEY)
+        && query.get("appsecret").map(String::as_str) == Some(APP_SECRET);
+    if !ok {
+        return Json(json!({ "errcode": 40089, "errmsg": "不合法的corpid或corpsecret" })).into_response();
+    }
+    let token = format!("tok-{}", log.token_requests);
+    log.valid.insert(token.clone());
+    Json(json!({ "errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200 })).into_response()
+}
+
+async fn asyncsend(
+    State(log): State<Arc<Mutex<Log>>>,
+    Query(query): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut log = log.lock();
+    let token = query.get("access_token").cloned().unwrap_or_default();
+    if log.refuse_every_token || !log.valid.contains(&token) {
+        log.refused_tokens += 1;
+        return Json(json!({ "errcode": 40014, "errmsg": "不合法的access_token" })).into_response();
+    }
+    let userid_list = body["userid_list"].as_str().unwrap_or_default().to_owned();
+    let msg = body["msg"].clone();
+    let too_many = userid_list.split(',').count() > 100;
+    let too_big = serde_json::to_vec(&msg).unwrap().len() > 2048;
+    if userid_list.is_empty() || too_many || too_big || !body["agent_id"].is_i64() {
+        return Json(json!({ "errcode": 40035, "errmsg": "缺少参数" })).into_response();
+    }
+    let agent_id = body["agent_id"].as_i64().unwrap();
+    log.sends.push(Sent { token, agent_id, userid_list, msg });
+    let task_id = 700 + log.sends.len();
+    Json(json!({ "errcode": 0, "task_id": task_id, "request_id": format!("req-{task_id}") })).into_response()
+}
+
+impl Sent {
+    /// The action card's or markdown's text.
+    pub fn text(&self) -> String {
+        let card = self.msg["action_card"]["markdown"].as_str();
+        card.or(self.msg["markdown"]["text"].as_str()).unwrap_or_default().to_owned()
+    }
+
+    /// The action card's button URL.
+    pub fn link(&self) -> Option<String> {
+        self.msg["action_card"]["single_url"].as_str().map(str::to_owned)
+    }
+}
+
+impl WorkStandIn {
+    /// What reached `user`, oldest first.
+    pub fn sent_to(&self, user: &str) -> Vec<Sent> {
+        self.sends().into_iter().filter(|s| s.userid_list.split(',').any(|u| u == user)).collect()
+    }
+}
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
