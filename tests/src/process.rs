@@ -57,6 +57,40 @@ pub async fn run(args: &[&str], envs: &[(&str, String)]) -> Result<(bool, String
     ))
 }
 
+/// Every record of `topic` as `dingguard log dump` prints it: `partition`, `offset`, `key`, `headers`, `value`.
+pub async fn dump(topic: &str, envs: &[(&str, String)]) -> Result<Vec<serde_json::Value>> {
+    let (ok, out, err) = run(&["log", "dump", "--topic", topic], envs).await?;
+    anyhow::ensure!(ok, "log dump of {topic} failed: {err}");
+    out.lines().map(|line| Ok(serde_json::from_str(line)?)).collect()
+}
+
+/// Dumps `topic` until `done` holds for its records or `timeout` passes; the last records either way.
+pub async fn dump_until(
+    topic: &str,
+    envs: &[(&str, String)],
+    timeout: Duration,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Result<Vec<serde_json::Value>> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let records = dump(topic, envs).await?;
+        if done(&records) || std::time::Instant::now() > deadline {
+            return Ok(records);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A dumped record's value parsed as JSON (`null` when it is not JSON).
+pub fn value_json(record: &serde_json::Value) -> serde_json::Value {
+    record["value"].as_str().and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default()
+}
+
+/// A dumped record's `ce_type` header.
+pub fn ce_type(record: &serde_json::Value) -> &str {
+    record["headers"]["ce_type"].as_str().unwrap_or_default()
+}
+
 /// A long-running service (`serve`, `receiver`).
 pub struct Service {
     child: Child,

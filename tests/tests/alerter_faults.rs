@@ -10,7 +10,7 @@ use dingguard_simulator::load::{self, LoadPlan, Target};
 use dingguard_simulator::{Signer, random_id};
 use dingguard_tests::app::metric_in;
 use dingguard_tests::now_ms;
-use dingguard_tests::process::{Service, deployment_env, run};
+use dingguard_tests::process::{Service, deployment_env, value_json};
 use dingguard_tests::standin::WebhookStandIn;
 use serde_json::{Value, json};
 
@@ -113,12 +113,5 @@ async fn alerter_killed_mid_stream_loses_and_repeats_nothing() -> Result<()> {
 }
 
 async fn alert_records(envs: &[(&'static str, String)]) -> Result<Vec<Value>> {
-    let (ok, out, err) = run(&["log", "dump", "--topic", "dingguard.alerts"], envs).await?;
-    ensure!(ok, "{err}");
-    out.lines()
-        .map(|l| {
-            let record: Value = serde_json::from_str(l)?;
-            Ok(serde_json::from_str(record["value"].as_str().unwrap_or_default())?)
-        })
-        .collect()
+    Ok(dingguard_tests::process::dump("dingguard.alerts", envs).await?.iter().map(value_json).collect())
 }

@@ -3,11 +3,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use dingguard_simulator::load::{self, Target};
 use dingguard_simulator::{Scenario, ScenarioContext, Signer};
 use dingguard_tests::app::metric_in;
-use dingguard_tests::process::{Service, deployment_env, run};
+use dingguard_tests::process::{Service, deployment_env, dump, dump_until, value_json};
 use dingguard_tests::{now_ms, workspace_root};
 use serde_json::Value;
 
@@ -50,14 +50,7 @@ impl Deployment {
     }
 
     async fn alerts(&self) -> Result<Vec<Value>> {
-        let (ok, out, err) = run(&["log", "dump", "--topic", "dingguard.alerts"], &self.envs).await?;
-        ensure!(ok, "log dump failed: {err}");
-        out.lines()
-            .map(|line| {
-                let record: Value = serde_json::from_str(line)?;
-                Ok(serde_json::from_str(record["value"].as_str().unwrap_or_default())?)
-            })
-            .collect()
+        Ok(dump("dingguard.alerts", &self.envs).await?.iter().map(value_json).collect())
     }
 
     async fn processed(&self) -> Result<f64> {
@@ -220,16 +213,8 @@ async fn an_event_the_normaliser_cannot_read_is_dead_lettered_not_dropped() -> R
     let target = Target::parse(&d.service.url("/dingtalk/callback"))?;
     let report = load::send_all(target, vec![signer.sign(&broken, now as u64)], signer).await;
     assert_eq!(report.succeeded, 1, "the receiver stores every event; judging it is the alerter's job");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let parked = loop {
-        let (ok, out, err) = run(&["log", "dump", "--topic", "dingguard.dlq"], &d.envs).await?;
-        ensure!(ok, "{err}");
-        if let Some(line) = out.lines().next() {
-            break serde_json::from_str::<Value>(line)?;
-        }
-        ensure!(Instant::now() < deadline, "nothing reached the dead-letter topic");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let parked = dump_until("dingguard.dlq", &d.envs, Duration::from_secs(15), |r| !r.is_empty()).await?;
+    let parked = parked.first().context("nothing reached the dead-letter topic")?.clone();
     let headers = &parked["headers"];
     assert_eq!(headers["ce_id"], "poison-1");
     assert_eq!(headers["dlq_origin_topic"], "dingguard.events");

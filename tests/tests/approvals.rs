@@ -1,8 +1,10 @@
 //! Dual approval through the built binary's JSON API: the DPO and the requester's department head must both
 //! approve; every refusal changes nothing; outcomes reach the approvals topic and the audit chain.
 
-use anyhow::{Result, ensure};
-use dingguard_tests::process::{Service, run};
+use anyhow::{Context, Result, ensure};
+use std::time::Duration;
+
+use dingguard_tests::process::{Service, ce_type, dump, dump_until, run, value_json};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "approvaltoken";
@@ -18,8 +20,13 @@ struct Api {
 
 impl Api {
     async fn start() -> Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    async fn start_with(extra: &[(&'static str, &str)]) -> Result<Self> {
         let dir = tempfile::tempdir()?;
-        let envs = dingguard_tests::process::deployment_env(dir.path(), [TOKEN, AES, APP_KEY]);
+        let mut envs = dingguard_tests::process::deployment_env(dir.path(), [TOKEN, AES, APP_KEY]);
+        envs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         let service = Service::start(&["serve"], &envs).await?;
         Ok(Self { service, envs, http: reqwest::Client::new(), _dir: dir })
     }
@@ -108,27 +115,18 @@ async fn both_approvers_must_approve_and_every_refusal_changes_nothing() -> Resu
     assert_eq!((status, plain["status"].as_str()), (201, Some("granted")), "{plain}");
 
     // Outcomes on the approvals topic and in an intact audit chain.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let types = loop {
-        let (ok, out, err) = run(&["log", "dump", "--topic", "dingguard.approvals"], &api.envs).await?;
-        ensure!(ok, "{err}");
-        let types: Vec<String> = out
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter_map(|r| r["headers"]["ce_type"].as_str().map(str::to_owned))
-            .collect();
-        if types.iter().filter(|t| t.ends_with("granted")).count() >= 2 || std::time::Instant::now() > deadline {
-            break types;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let records = dump_until("dingguard.approvals", &api.envs, Duration::from_secs(10), |records| {
+        records.iter().filter(|r| ce_type(r).ends_with("granted")).count() >= 2
+    })
+    .await?;
+    let types: Vec<&str> = records.iter().map(ce_type).collect();
     for expected in [
         "dingguard.approval.requested",
         "dingguard.approval.decided",
         "dingguard.approval.granted",
         "dingguard.approval.rejected",
     ] {
-        assert!(types.iter().any(|t| t == expected), "{expected} missing from {types:?}");
+        assert!(types.contains(&expected), "{expected} missing from {types:?}");
     }
     let (ok, out, err) = run(&["audit", "verify"], &api.envs).await?;
     assert!(ok, "{err}");
@@ -161,23 +159,13 @@ async fn a_granted_download_raises_no_alert_and_an_ungranted_one_does() -> Resul
     let report = load::send_all(Target::parse(&api.service.url("/dingtalk/callback"))?, callbacks, signer).await;
     ensure!(report.non_success == 0, "callbacks refused");
 
-    let ungranted_alerts = || async {
-        let (ok, out, err) = run(&["log", "dump", "--topic", "dingguard.alerts"], &api.envs).await?;
-        ensure!(ok, "{err}");
-        Ok(out
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter_map(|r| serde_json::from_str::<Value>(r["value"].as_str()?).ok())
-            .filter(|a| a["rule"] == "sensitive_download_without_grant")
-            .collect::<Vec<Value>>())
+    let ungranted_alerts = |records: &[Value]| -> Vec<Value> {
+        records.iter().map(value_json).filter(|a| a["rule"] == "sensitive_download_without_grant").collect()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while ungranted_alerts().await?.is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    dump_until("dingguard.alerts", &api.envs, Duration::from_secs(15), |r| !ungranted_alerts(r).is_empty()).await?;
     // Give the granted download time to be judged too, then look again: it must have raised nothing.
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let ungranted = ungranted_alerts().await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ungranted = ungranted_alerts(&dump("dingguard.alerts", &api.envs).await?);
     assert_eq!(ungranted.len(), 1, "{ungranted:?}");
     let message = ungranted[0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("user_sales_rep") && !message.contains("user_hr_clerk"), "{message}");
@@ -198,25 +186,68 @@ async fn a_download_request_callback_opens_one_request_however_often_it_arrives(
     let report = load::send_all(Target::parse(&api.service.url("/dingtalk/callback"))?, callbacks, signer).await;
     ensure!(report.non_success == 0, "callbacks refused");
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let requested = loop {
-        let (ok, out, err) = run(&["log", "dump", "--topic", "dingguard.approvals"], &api.envs).await?;
-        ensure!(ok, "{err}");
-        let requested: Vec<Value> = out
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|r| r["headers"]["ce_type"] == "dingguard.approval.requested")
-            .filter_map(|r| serde_json::from_str::<Value>(r["value"].as_str()?).ok())
-            .collect();
-        if !requested.is_empty() || std::time::Instant::now() > deadline {
-            break requested;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let is_requested = |r: &&Value| ce_type(r) == "dingguard.approval.requested";
+    dump_until("dingguard.approvals", &api.envs, Duration::from_secs(15), |r| r.iter().any(|x| is_requested(&x)))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let records = dump("dingguard.approvals", &api.envs).await?;
+    let requested: Vec<Value> = records.iter().filter(is_requested).map(value_json).collect();
     assert_eq!(requested.len(), 1, "one request for one callback: {requested:?}");
     assert_eq!(requested[0]["requester"], "user_hr_clerk");
     assert_eq!(requested[0]["file"]["name"], "身份證-scans.zip");
     assert_eq!(requested[0]["sensitive"], true);
+    Ok(())
+}
+
+/// The approver is killed after deciding but before its events went out (its publishing pass is an hour away):
+/// after a restart each event is published exactly once, and the request is not decided again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_a_decision_survive_sigkill_and_are_published_once() -> Result<()> {
+    let mut api = Api::start_with(&[("DINGGUARD_APPROVER_TICK_MS", "3600000")]).await?;
+    let clerk = api.token("user_hr_clerk").await?;
+    let dpo = api.token("user_dpo").await?;
+    let head = api.token("user_hr_manager").await?;
+    let body = json!({"file": {"id": "f-kill", "name": "hr-review.pdf"}, "reason": "restructuring"});
+    let (_, created) = api.call(&clerk, reqwest::Method::POST, "/api/v1/download-requests", Some(body)).await?;
+    let id = created["id"].as_str().context("no id")?.to_owned();
+    assert_eq!(api.decide(&dpo, &id, "approve").await?.0, 200);
+    let (status, granted) = api.decide(&head, &id, "approve").await?;
+    assert_eq!((status, granted["status"].as_str()), (200, Some("granted")), "{granted}");
+    assert!(dump("dingguard.approvals", &api.envs).await?.is_empty(), "killed before anything was published");
+    api.service.kill().await;
+
+    let mut envs = api.envs.clone();
+    envs.push(("DINGGUARD_APPROVER_TICK_MS", "100".into()));
+    let restarted = Service::start(&["serve"], &envs).await?;
+    let expected = ["requested", "decided", "decided", "granted"].map(|k| format!("dingguard.approval.{k}"));
+    let records =
+        dump_until("dingguard.approvals", &envs, Duration::from_secs(15), |r| r.len() >= expected.len()).await?;
+    // Another pass or two must not add anything.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let records_after = dump("dingguard.approvals", &envs).await?;
+    assert_eq!(records_after.len(), records.len(), "published once");
+    let types: Vec<&str> = records_after.iter().map(ce_type).collect();
+    assert_eq!(types, expected, "each event once, in order: {records_after:#?}");
+    let ids: std::collections::BTreeSet<&str> =
+        records_after.iter().filter_map(|r| r["headers"]["ce_id"].as_str()).collect();
+    assert_eq!(ids.len(), records_after.len(), "distinct ce_ids");
+
+    let again = reqwest::Client::new()
+        .post(restarted.url(&format!("/api/v1/download-requests/{id}/decisions")))
+        .bearer_auth(&head)
+        .json(&json!({"decision": "reject"}))
+        .send()
+        .await?;
+    assert_eq!(again.status().as_u16(), 409, "a granted request takes no more decisions");
+    let read: Value = reqwest::Client::new()
+        .get(restarted.url(&format!("/api/v1/download-requests/{id}")))
+        .bearer_auth(&dpo)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(read["decisions"].as_array().map(Vec::len), Some(2), "{read}");
+    let (ok, out, err) = run(&["audit", "verify"], &envs).await?;
+    assert!(ok && out.contains("intact"), "{out} {err}");
     Ok(())
 }

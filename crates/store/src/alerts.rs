@@ -135,11 +135,13 @@ pub(crate) fn alert_from(row: &Row) -> Result<Alert, StoreError> {
 
 pub struct AlertTx<'a> {
     pub(crate) tx: Tx<'a>,
+    /// Outbox items queued so far, so items of one transaction keep their order.
+    pub(crate) queued: i64,
 }
 
 impl<'a> AlertTx<'a> {
     pub(crate) fn new(tx: Tx<'a>) -> Self {
-        Self { tx }
+        Self { tx, queued: 0 }
     }
 
     /// Claims an event for a consumer; false when it was already handled (a redelivery after a crash).

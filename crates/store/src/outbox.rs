@@ -18,11 +18,12 @@ pub struct OutboxItem {
 
 impl AlertTx<'_> {
     pub async fn enqueue(&mut self, id: &str, channel: &str, payload: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.queued += 1;
         self.tx
             .execute(
-                "INSERT INTO outbox (id, channel, payload, created_at_ms, next_attempt_ms) VALUES ($1, $2, $3, $4, $4) \
-                 ON CONFLICT (id) DO NOTHING",
-                &[id.into(), channel.into(), payload.into(), Val::Int(at_ms)],
+                "INSERT INTO outbox (id, channel, payload, created_at_ms, next_attempt_ms, ord) \
+                 VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (id) DO NOTHING",
+                &[id.into(), channel.into(), payload.into(), Val::Int(at_ms), Val::Int(self.queued)],
             )
             .await?;
         Ok(())
@@ -36,7 +37,7 @@ impl Store {
         let rows = tx
             .query(
                 "SELECT id, channel, payload, attempts FROM outbox WHERE channel = $1 AND delivered_at_ms IS NULL \
-                 AND next_attempt_ms <= $2 ORDER BY created_at_ms, id LIMIT $3",
+                 AND next_attempt_ms <= $2 ORDER BY created_at_ms, ord, id LIMIT $3",
                 &[channel.into(), Val::Int(now_ms), Val::Int(limit)],
             )
             .await?;
