@@ -156,6 +156,39 @@ async fn alerts_reach_the_security_groups_robot_signed() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serious_alerts_reach_named_people_by_work_notification() -> Result<()> {
+    use dingguard_tests::work_standin::{AGENT_ID, APP_KEY as WORK_APP, APP_SECRET, WorkStandIn};
+    let work = WorkStandIn::start().await;
+    let config = tempfile::NamedTempFile::new()?;
+    std::fs::write(
+        config.path(),
+        format!(
+            "[console]\npublic_url = \"http://console.example\"\n[notify.work]\napp_key = \"{WORK_APP}\"\n\
+             app_secret = \"{APP_SECRET}\"\nagent_id = {AGENT_ID}\nbase_url = \"{}\"\n\
+             recipients = [\"user_ops\", \"user_dpo\"]\nmin_severity = \"critical\"\n",
+            work.url
+        ),
+    )?;
+    let d = serve(&[("DINGGUARD_CONFIG", config.path().display().to_string())]).await?;
+    let sent = d.play(Scenario::ExternalThenDownload).await? as f64;
+    d.settle(sent).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while work.sends().is_empty() {
+        ensure!(Instant::now() < deadline, "no work notification arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sends = work.sends();
+    assert_eq!(sends.len(), 1, "only the critical alert goes to people: {sends:?}");
+    let sent = &sends[0];
+    assert_eq!((sent.userid_list.as_str(), sent.agent_id), ("user_ops,user_dpo", AGENT_ID));
+    assert!(sent.text().contains("external_member_then_download") && sent.text().contains("May implicate PDPA"));
+    assert!(sent.link().unwrap_or_default().starts_with("http://console.example/alerts/alr_"), "{:?}", sent.link());
+    assert_eq!(work.log.lock().refused_tokens, 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_rule_file_is_refused_and_alerts_keep_flowing() -> Result<()> {
     let rules = tempfile::tempdir()?;
     let pack = std::fs::read_to_string(workspace_root().join("rules/pdpa-macau.yaml"))?;

@@ -284,3 +284,39 @@ async fn decision_links_open_once_for_their_own_approver_and_forms_need_the_csrf
     assert_eq!((request["status"].as_str(), request["decisions"].as_array().unwrap().len()), (Some("pending"), 1));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_links_arrive_by_dingtalk_message_and_say_nothing_about_who_exists() -> Result<()> {
+    let (app, _dir) = sqlite_app().await?;
+    let anyone = Browser::new(&app);
+    let (status, _, page) = anyone.get("/login").await?;
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"action="/login/dingtalk""#), "the sign-in page offers a link by DingTalk: {page}");
+
+    let (status, _, known) = anyone.post("/login/dingtalk", &[("user_id", "user_ops")]).await?;
+    let (_, _, unknown) = anyone.post("/login/dingtalk", &[("user_id", "user_nobody")]).await?;
+    assert_eq!(status, 200);
+    assert_eq!(known.replace("user_ops", "X"), unknown.replace("user_nobody", "X"), "the same answer either way");
+    app.until("the link arrives", || !app.work.sent_to("user_ops").is_empty()).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(app.work.sent_to("user_nobody").is_empty());
+    let link = app.work.sent_to("user_ops")[0].link().context("a link")?;
+    let path = path_of(&app, &link);
+    assert!(path.starts_with("/login/link/"), "{path}");
+
+    let (status, _, page) = anyone.get(&path).await?;
+    assert_eq!(status, 200, "opening only shows a button: link previews must not use it up");
+    assert!(page.contains("signs you in once"), "{page}");
+    let (status, location, _) = anyone.post(&path, &[]).await?;
+    assert_eq!((status, location.as_deref()), (303, Some("/alerts")), "signed in to the security console");
+    assert_eq!(anyone.post(&path, &[]).await?.0, 410, "used once");
+
+    // Asking again and again does not flood anyone's DingTalk.
+    for _ in 0..5 {
+        anyone.post("/login/dingtalk", &[("user_id", "user_gm")]).await?;
+    }
+    app.until("the first links arrive", || app.work.sent_to("user_gm").len() >= 3).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.work.sent_to("user_gm").len(), 3, "three links per user id in 15 minutes");
+    Ok(())
+}
