@@ -30,6 +30,9 @@ pub struct Log {
     /// Every token is refused, as if the app's tokens were revoked for good.
     pub refuse_every_token: bool,
     valid: HashSet<String>,
+    /// OA approval instances by id, as `GET /v1.0/workflow/processInstances` returns their `result`.
+    pub instances: HashMap<String, Value>,
+    pub instance_reads: usize,
 }
 
 pub struct WorkStandIn {
@@ -43,6 +46,8 @@ impl WorkStandIn {
         let router = Router::new()
             .route("/gettoken", get(gettoken))
             .route("/topapi/message/corpconversation/asyncsend_v2", post(asyncsend))
+            .route("/v1.0/oauth2/accessToken", post(new_api_token))
+            .route("/v1.0/workflow/processInstances", get(process_instance))
             .with_state(Arc::clone(&log));
         Self { url: serve(router).await, log }
     }
@@ -54,6 +59,48 @@ impl WorkStandIn {
 
     pub fn sends(&self) -> Vec<Sent> {
         self.log.lock().sends.clone()
+    }
+
+    /// Registers an OA approval instance whose form has these (label, value) components.
+    pub fn add_instance(&self, id: &str, originator: &str, title: &str, form: &[(&str, &str)]) {
+        let values: Vec<Value> = form.iter().map(|(name, value)| json!({ "name": name, "value": value })).collect();
+        let result = json!({ "title": title, "originatorUserId": originator, "status": "RUNNING",
+            "formComponentValues": values, "tasks": [] });
+        self.log.lock().instances.insert(id.to_owned(), result);
+    }
+}
+
+/// The new-API token: `POST /v1.0/oauth2/accessToken` with the app key and secret in the body.
+async fn new_api_token(State(log): State<Arc<Mutex<Log>>>, Json(body): Json<Value>) -> Response {
+    let mut log = log.lock();
+    log.token_requests += 1;
+    if body["appKey"] != APP_KEY || body["appSecret"] != APP_SECRET {
+        let error = json!({ "code": "invalidClientIdOrSecret", "message": "无效的clientId或者clientSecret" });
+        return (axum::http::StatusCode::BAD_REQUEST, Json(error)).into_response();
+    }
+    let token = format!("new-tok-{}", log.token_requests);
+    log.valid.insert(token.clone());
+    Json(json!({ "accessToken": token, "expireIn": 7200 })).into_response()
+}
+
+async fn process_instance(
+    State(log): State<Arc<Mutex<Log>>>,
+    headers: axum::http::HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let mut log = log.lock();
+    let token = headers.get("x-acs-dingtalk-access-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !log.valid.contains(token) {
+        let error = json!({ "code": "InvalidAuthentication", "message": "不合法的access_token" });
+        return (axum::http::StatusCode::UNAUTHORIZED, Json(error)).into_response();
+    }
+    log.instance_reads += 1;
+    match query.get("processInstanceId").and_then(|id| log.instances.get(id)) {
+        Some(result) => Json(json!({ "result": result, "success": true })).into_response(),
+        None => {
+            let error = json!({ "code": "InstanceNotExist", "message": "审批实例不存在" });
+            (axum::http::StatusCode::BAD_REQUEST, Json(error)).into_response()
+        }
     }
 }
 

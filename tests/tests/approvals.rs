@@ -251,3 +251,74 @@ async fn events_of_a_decision_survive_sigkill_and_are_published_once() -> Result
     assert!(ok && out.contains("intact"), "{out} {err}");
     Ok(())
 }
+
+/// A DingTalk OA approval of the configured process starting is a download request: the form names the file and
+/// the reason, the approvers are notified; other processes and forms without a file open nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oa_approval_of_the_configured_process_opens_one_request() -> Result<()> {
+    use dingguard_simulator::load::{self, Target};
+    use dingguard_simulator::{Signer, random_id};
+    use dingguard_tests::work_standin::{AGENT_ID, APP_KEY as WORK_APP, APP_SECRET, WorkStandIn};
+
+    let work = WorkStandIn::start().await;
+    work.add_instance(
+        "proc-1",
+        "user_hr_clerk",
+        "Download: payroll",
+        &[("File ID", "f-payroll-9"), ("File name", "confidential-payroll-2026.xlsx"), ("Reason", "tax filing")],
+    );
+    work.add_instance("proc-2", "user_hr_clerk", "Download: nothing named", &[("Reason", "forgot the file")]);
+    work.add_instance("proc-3", "user_hr_clerk", "Leave", &[("File ID", "f-other")]);
+    let config = tempfile::NamedTempFile::new()?;
+    std::fs::write(
+        config.path(),
+        format!(
+            "[notify.work]\napp_key = \"{WORK_APP}\"\napp_secret = \"{APP_SECRET}\"\nagent_id = {AGENT_ID}\n\
+             base_url = \"{url}\"\n[approver.oa]\nprocess_codes = [\"PROC-DOWNLOAD\"]\nbase_url = \"{url}\"\n",
+            url = work.url
+        ),
+    )?;
+    let api = Api::start_with(&[("DINGGUARD_CONFIG", config.path().to_str().context("path")?)]).await?;
+
+    let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
+    let now = dingguard_tests::now_ms();
+    let start = |instance: &str, code: &str| {
+        serde_json::json!({"EventType": "bpms_instance_change", "EventTime": now, "CorpId": "dingdemo",
+            "eventId": random_id("ev"), "processInstanceId": instance, "processCode": code, "type": "start",
+            "staffId": "user_hr_clerk", "title": "Download", "createTime": now})
+    };
+    let first = start("proc-1", "PROC-DOWNLOAD");
+    let events = [
+        first.clone(),
+        first,
+        start("proc-1", "PROC-DOWNLOAD"),
+        start("proc-2", "PROC-DOWNLOAD"),
+        start("proc-3", "PROC-LEAVE"),
+    ];
+    let callbacks: Vec<_> = events.iter().map(|e| signer.sign(e, now as u64)).collect();
+    let report = load::send_all(Target::parse(&api.service.url("/dingtalk/callback"))?, callbacks, signer).await;
+    ensure!(report.non_success == 0, "callbacks refused");
+
+    let is_requested = |r: &&Value| ce_type(r) == "dingguard.approval.requested";
+    dump_until("dingguard.approvals", &api.envs, Duration::from_secs(15), |r| r.iter().any(|x| is_requested(&x)))
+        .await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while work.sent_to("user_dpo").is_empty() || work.sent_to("user_hr_manager").is_empty() {
+        ensure!(std::time::Instant::now() < deadline, "approvers not notified: {:?}", work.sends());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let requested: Vec<Value> =
+        dump("dingguard.approvals", &api.envs).await?.iter().filter(is_requested).map(value_json).collect();
+    assert_eq!(requested.len(), 1, "one request for the instance, none for the others: {requested:?}");
+    assert_eq!(requested[0]["requester"], "user_hr_clerk");
+    assert_eq!(requested[0]["file"]["id"], "f-payroll-9");
+    assert_eq!(requested[0]["file"]["name"], "confidential-payroll-2026.xlsx");
+    assert_eq!(requested[0]["reason"], "tax filing");
+    assert!(work.sent_to("user_dpo")[0].text().contains("confidential-payroll-2026.xlsx"));
+    assert!(work.log.lock().instance_reads >= 2, "the forms were read from DingTalk");
+    let (ok, out, err) = run(&["audit", "export"], &api.envs).await?;
+    assert!(ok, "{err}");
+    assert!(out.contains("oa:proc-2") && out.contains("unroutable"), "the form without a file is on record: {out}");
+    Ok(())
+}

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 mod error;
 mod http;
+mod oa;
 mod retry;
 mod robot;
 mod secret;
@@ -20,6 +21,7 @@ mod work;
 
 pub use error::{NotifyError, RobotFailure};
 pub use http::install_crypto_provider;
+pub use oa::{DINGTALK_API, OaClient, OaConfig, OaInstance};
 pub use retry::{
     DeliveryStats, RetryPolicy, Sleeper, StatsSnapshot, TokioSleeper, deliver_with_retry, deliver_with_retry_using,
 };

@@ -22,6 +22,8 @@ pub enum ApproverError {
     LinkInvalid,
     #[error("the request changed while this decision was taken; read it again and retry")]
     Concurrent,
+    #[error("DingTalk could not be reached: {0}")]
+    Upstream(String),
     #[error("state store failed")]
     Store(#[from] StoreError),
 }
@@ -40,7 +42,7 @@ impl ApproverError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::Approval(_) | Self::Concurrent => StatusCode::CONFLICT,
-            Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(StoreError::Unavailable(_)) | Self::Upstream(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

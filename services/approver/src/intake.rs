@@ -1,5 +1,6 @@
-//! Requests that arrive as `file_download_request` callbacks: a consumer group on the events topic, one request per
-//! callback `ce_id` however often the callback is delivered.
+//! Requests that arrive as callbacks: `file_download_request` (one request per callback `ce_id`) and DingTalk OA
+//! approvals of a configured process started (`bpms_instance_change`, one request per instance). A consumer group
+//! on the events topic; offsets are committed only once every request of a batch is recorded.
 
 use std::time::Duration;
 
@@ -36,37 +37,90 @@ async fn consume(shared: &Shared, shutdown: &CancellationToken) -> Result<(), di
             continue;
         }
         for record in &records {
-            if record.header("ce_type") != Some("dingtalk.file_download_request") {
-                continue;
-            }
             let Some(ce_id) = record.header("ce_id") else { continue };
-            let now = shared.clock.now_ms();
-            let events = match normalise("file_download_request", ce_id, &record.value, &shared.directory, now) {
-                Ok(events) => events,
-                Err(error) => {
-                    tracing::warn!(%error, ce_id, "download request callback cannot be read; skipped");
-                    continue;
-                }
+            let outcome = match record.header("ce_type") {
+                Some("dingtalk.file_download_request") => download_request(shared, ce_id, &record.value).await,
+                Some("dingtalk.bpms_instance_change") => oa_instance(shared, ce_id, &record.value).await,
+                _ => continue,
             };
-            for event in events {
-                let EventKind::DownloadRequested { user, file_id, file_name, space_id, reason, .. } = event.kind else {
-                    continue;
-                };
-                let file = FileRef { name: file_name.unwrap_or_else(|| file_id.clone()), id: file_id, space: space_id };
-                let reason = reason.unwrap_or_else(|| "(no reason given)".into());
-                match open_request(shared, "dingtalk", &user, file, reason, Some(ce_id.to_owned())).await {
-                    Ok(_) => {}
-                    // A refusal is final for this callback; the audit already says why where it matters.
-                    Err(error @ (ApproverError::Invalid(_) | ApproverError::Approval(_))) => {
-                        tracing::warn!(%error, ce_id, "download request callback refused");
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, ce_id, "download request not recorded; it will be retried");
-                        return Err(dingguard_eventlog::LogError::Unavailable(error.to_string()));
-                    }
+            match outcome {
+                Ok(()) => {}
+                // A refusal is final for this callback; the audit already says why where it matters.
+                Err(error @ (ApproverError::Invalid(_) | ApproverError::Approval(_))) => {
+                    tracing::warn!(%error, ce_id, "download request callback refused");
+                }
+                Err(error) => {
+                    tracing::error!(%error, ce_id, "download request not recorded; it will be retried");
+                    return Err(dingguard_eventlog::LogError::Unavailable(error.to_string()));
                 }
             }
         }
         consumer.commit(&records).await?;
     }
+}
+
+async fn download_request(shared: &Shared, ce_id: &str, value: &[u8]) -> Result<(), ApproverError> {
+    let now = shared.clock.now_ms();
+    let events = match normalise("file_download_request", ce_id, value, &shared.directory, now) {
+        Ok(events) => events,
+        Err(error) => {
+            tracing::warn!(%error, ce_id, "download request callback cannot be read; skipped");
+            return Ok(());
+        }
+    };
+    for event in events {
+        let EventKind::DownloadRequested { user, file_id, file_name, space_id, reason, .. } = event.kind else {
+            continue;
+        };
+        let file = FileRef { name: file_name.unwrap_or_else(|| file_id.clone()), id: file_id, space: space_id };
+        let reason = reason.unwrap_or_else(|| "(no reason given)".into());
+        open_request(shared, "dingtalk", &user, file, reason, Some(ce_id.to_owned())).await?;
+    }
+    Ok(())
+}
+
+/// A DingTalk OA approval started for one of the configured process codes: its form names the file and the
+/// reason. One request per instance, however often DingTalk reports the start.
+async fn oa_instance(shared: &Shared, ce_id: &str, value: &[u8]) -> Result<(), ApproverError> {
+    let Some(oa) = &shared.settings.oa else { return Ok(()) };
+    let now = shared.clock.now_ms();
+    let events = match normalise("bpms_instance_change", ce_id, value, &shared.directory, now) {
+        Ok(events) => events,
+        Err(error) => {
+            tracing::warn!(%error, ce_id, "OA approval callback cannot be read; skipped");
+            return Ok(());
+        }
+    };
+    for event in events {
+        let EventKind::ApprovalInstanceChanged { instance_id, process_code, originator, change_type, .. } = event.kind
+        else {
+            continue;
+        };
+        let configured = process_code.as_ref().is_some_and(|code| oa.process_codes.contains(code));
+        if change_type.as_deref() != Some("start") || !configured {
+            continue;
+        }
+        let instance = oa.client.instance(&instance_id).await.map_err(|error| {
+            if error.is_retryable() {
+                ApproverError::Upstream(error.to_string())
+            } else {
+                ApproverError::Invalid(format!("OA instance {instance_id} cannot be read: {error}"))
+            }
+        })?;
+        let requester = originator.unwrap_or_else(|| instance.originator.clone());
+        let Some(file_id) = instance.field(&oa.fields.file_id) else {
+            let details = serde_json::json!({"instance": instance_id, "requester": requester,
+                "error": format!("the form has no {:?}", oa.fields.file_id)});
+            shared.store.append_audit("dingtalk-oa", "unroutable", &format!("oa:{instance_id}"), details, now).await?;
+            return Err(ApproverError::Invalid(format!("OA instance {instance_id} names no file")));
+        };
+        let file = FileRef {
+            id: file_id.to_owned(),
+            name: instance.field(&oa.fields.file_name).unwrap_or(file_id).to_owned(),
+            space: instance.field(&oa.fields.space).map(str::to_owned),
+        };
+        let reason = instance.field(&oa.fields.reason).unwrap_or(&instance.title).to_owned();
+        open_request(shared, "dingtalk-oa", &requester, file, reason, Some(format!("oa:{instance_id}"))).await?;
+    }
+    Ok(())
 }

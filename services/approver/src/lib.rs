@@ -37,6 +37,36 @@ pub struct ApproverSettings {
     pub notifier: Option<Arc<dyn Notifier>>,
     /// Where people reach the approval pages; decision links are built on it.
     pub public_url: String,
+    /// DingTalk OA approvals that are download requests, when configured.
+    pub oa: Option<OaSource>,
+}
+
+/// OA approvals of these process codes become download requests; their forms name the file and the reason.
+#[derive(Clone)]
+pub struct OaSource {
+    pub client: Arc<dingguard_notify::OaClient>,
+    pub process_codes: Vec<String>,
+    pub fields: OaFields,
+}
+
+/// The labels of the OA form's components.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OaFields {
+    pub file_id: String,
+    pub file_name: String,
+    pub space: String,
+    pub reason: String,
+}
+
+impl Default for OaFields {
+    fn default() -> Self {
+        Self {
+            file_id: "File ID".into(),
+            file_name: "File name".into(),
+            space: "Space".into(),
+            reason: "Reason".into(),
+        }
+    }
 }
 
 impl Default for ApproverSettings {
@@ -48,6 +78,7 @@ impl Default for ApproverSettings {
             tick_interval: Duration::from_secs(1),
             notifier: None,
             public_url: String::new(),
+            oa: None,
         }
     }
 }

@@ -127,6 +127,18 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
                 tick_interval: config.approver.tick_interval,
                 notifier: work.clone().map(|w| w as Arc<dyn dingguard_notify::Notifier>),
                 public_url: public_url.clone(),
+                oa: match &config.approver.oa {
+                    Some(oa) => Some(dingguard_approver::OaSource {
+                        client: crate::config::notify::oa_client(
+                            &config.notify,
+                            oa.base_url.as_deref(),
+                            Arc::new(SystemClock),
+                        )?,
+                        process_codes: oa.process_codes.clone(),
+                        fields: oa.fields.clone(),
+                    }),
+                    None => None,
+                },
             },
             Arc::new(SystemClock),
         );

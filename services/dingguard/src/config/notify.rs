@@ -84,6 +84,25 @@ pub fn work_notifier(section: &NotifySection, clock: Arc<dyn Clock>) -> Result<O
     Ok(Some(Arc::new(WorkNotifier::new(config, clock).context("notify.work")?)))
 }
 
+/// The client that reads OA approval forms, with the `[notify.work]` app's credentials.
+pub fn oa_client(
+    section: &NotifySection,
+    base_url: Option<&str>,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dingguard_notify::OaClient>> {
+    let Some(w) = &section.work else {
+        bail!(
+            "[approver.oa] reads approval forms with the DingTalk app of [notify.work]; configure its app_key and app_secret"
+        );
+    };
+    let app_secret = secret("notify.work app_secret", w.app_secret.clone(), w.app_secret_file.clone())?;
+    let mut config = dingguard_notify::OaConfig::new(w.app_key.clone(), Secret::new(app_secret));
+    if let Some(base) = base_url {
+        config.base_url = base.to_owned();
+    }
+    Ok(Arc::new(dingguard_notify::OaClient::new(config, clock).context("approver.oa")?))
+}
+
 /// Builds the notifiers; a notifier that cannot be built stops start-up with the reason.
 pub fn routes(section: &NotifySection, work: Option<Arc<WorkNotifier>>, clock: Arc<dyn Clock>) -> Result<Vec<Route>> {
     let mut routes = Vec::new();
