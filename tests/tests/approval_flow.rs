@@ -320,3 +320,46 @@ async fn sign_in_links_arrive_by_dingtalk_message_and_say_nothing_about_who_exis
     assert_eq!(app.work.sent_to("user_gm").len(), 3, "three links per user id in 15 minutes");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_away_approvers_delegate_is_asked_and_decides_in_their_place_until_the_delegation_ends() -> Result<()> {
+    let (app, _dir) = sqlite_app().await?;
+    let now = app.clock.now_ms();
+    let head = app.token(HEAD).await?;
+    let away = serde_json::json!({"delegate": "user_gm", "until_ms": now + 48 * HOUR});
+    let (status, set) = app.call(&head, reqwest::Method::PUT, "/api/v1/delegation", Some(away)).await?;
+    assert_eq!(status, 200, "{set}");
+    let (status, _) = app
+        .call(
+            &head,
+            reqwest::Method::PUT,
+            "/api/v1/delegation",
+            Some(serde_json::json!({"delegate": HEAD, "until_ms": now + HOUR})),
+        )
+        .await?;
+    assert_eq!(status, 422, "nobody delegates to themselves");
+
+    let id = app.request_sensitive(REQUESTER, "f-away").await?;
+    app.until("the delegate is asked", || !app.work.sent_to("user_gm").is_empty()).await?;
+    assert!(app.work.sent_to("user_gm")[0].text().contains("in place of"), "{}", app.work.sent_to("user_gm")[0].text());
+    let (status, after) = app.decide("user_gm", &id, "approve").await?;
+    assert_eq!((status, after["status"].as_str()), (200, Some("pending")), "{after}");
+    assert_eq!(after["decisions"][0]["on_behalf_of"], HEAD, "{after}");
+    assert_eq!(app.decide(HEAD, &id, "approve").await?.0, 409, "the head's slot is filled by their delegate");
+    let (status, granted) = app.decide(DPO, &id, "approve").await?;
+    assert_eq!((status, granted["status"].as_str()), (200, Some("granted")), "{granted}");
+
+    // After the delegation ends the delegate is a stranger to new requests again.
+    app.clock.set(now + 48 * HOUR);
+    let later = app.request_sensitive(REQUESTER, "f-back").await?;
+    assert_eq!(app.decide("user_gm", &later, "approve").await?.0, 403);
+
+    // The requester can never approve their own request, not even as someone's delegate.
+    let to_requester = serde_json::json!({"delegate": REQUESTER, "until_ms": now + 72 * HOUR});
+    assert_eq!(app.call(&head, reqwest::Method::PUT, "/api/v1/delegation", Some(to_requester)).await?.0, 200);
+    let (status, refused) = app.decide(REQUESTER, &later, "approve").await?;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(app.read(&later).await?["decisions"], serde_json::json!([]));
+    assert_eq!(app.call(&head, reqwest::Method::DELETE, "/api/v1/delegation", None).await?.0, 204);
+    Ok(())
+}

@@ -7,7 +7,7 @@ mod classification;
 mod policy;
 mod request;
 
-pub use classification::Classification;
+pub use classification::{Classification, FileFacts};
 pub use policy::{Policy, SlotRole, SlotSpec};
 pub use request::{Decision, DecisionRecord, Request, Slot, Status, Timer, Transition};
 

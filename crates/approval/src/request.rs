@@ -46,6 +46,9 @@ impl Slot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionRecord {
     pub user: String,
+    /// The approver `user` stood in for while they were away; that approver's slot membership was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
     pub slot: usize,
     pub decision: Decision,
     pub at_ms: i64,
@@ -156,6 +159,46 @@ impl Request {
         now_ms: i64,
         still_eligible: &dyn Fn(&str, usize) -> bool,
     ) -> Result<Transition, ApprovalError> {
+        self.take(user, None, decision, comment, now_ms, still_eligible)
+    }
+
+    /// `delegate` decides in place of `principal`, who is away and delegated to them: the principal's slots are
+    /// used, and both count as having decided, so neither can fill another slot. The requester can never be a
+    /// delegate for their own request.
+    pub fn decide_for(
+        &mut self,
+        principal: &str,
+        delegate: &str,
+        decision: Decision,
+        comment: &str,
+        now_ms: i64,
+        still_eligible: &dyn Fn(&str, usize) -> bool,
+    ) -> Result<Transition, ApprovalError> {
+        if delegate == self.requester {
+            return Err(ApprovalError::OwnRequest);
+        }
+        if delegate == principal {
+            return self.decide(delegate, decision, comment, now_ms, still_eligible);
+        }
+        if let Some(previous) = self.decision_of(delegate) {
+            return Err(ApprovalError::AlreadyInAnotherSlot { user: delegate.into(), slot: previous.slot });
+        }
+        self.take(principal, Some(delegate), decision, comment, now_ms, still_eligible)
+    }
+
+    fn decision_of(&self, user: &str) -> Option<&DecisionRecord> {
+        self.decisions.iter().find(|d| d.user == user || d.on_behalf_of.as_deref() == Some(user))
+    }
+
+    fn take(
+        &mut self,
+        user: &str,
+        delegate: Option<&str>,
+        decision: Decision,
+        comment: &str,
+        now_ms: i64,
+        still_eligible: &dyn Fn(&str, usize) -> bool,
+    ) -> Result<Transition, ApprovalError> {
         if self.status != Status::Pending {
             return Err(ApprovalError::NotPending(self.status));
         }
@@ -165,7 +208,7 @@ impl Request {
         if user == self.requester {
             return Err(ApprovalError::OwnRequest);
         }
-        if let Some(previous) = self.decisions.iter().find(|d| d.user == user) {
+        if let Some(previous) = self.decision_of(user) {
             return Err(if previous.decision == Decision::Approve {
                 ApprovalError::AlreadyInAnotherSlot { user: user.into(), slot: previous.slot }
             } else {
@@ -184,8 +227,13 @@ impl Request {
                 s.eligible.iter().chain(&s.deputies).filter(|u| *u != user && !self.has_decided(u)).count()
             })
             .ok_or_else(|| ApprovalError::NotEligible { user: user.into() })?;
+        let (recorded, on_behalf_of) = match delegate {
+            Some(d) => (d.to_owned(), Some(user.to_owned())),
+            None => (user.to_owned(), None),
+        };
         self.decisions.push(DecisionRecord {
-            user: user.into(),
+            user: recorded,
+            on_behalf_of,
             slot,
             decision,
             at_ms: now_ms,
@@ -209,7 +257,7 @@ impl Request {
     }
 
     fn has_decided(&self, user: &str) -> bool {
-        self.decisions.iter().any(|d| d.user == user)
+        self.decision_of(user).is_some()
     }
 
     /// Applies the passing of time up to `now_ms`: expiry, then reminders and escalation while pending.

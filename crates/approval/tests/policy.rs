@@ -186,3 +186,42 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_delegate_decides_in_the_away_approvers_place_and_both_count_as_decided() {
+    let mut r = standard(0);
+    let t = r.decide_for("head", "stand_in", Decision::Approve, "for the head", 5, &yes).unwrap();
+    assert_eq!(t, Transition::Approved { slot: 1 });
+    let record = r.decisions.last().unwrap();
+    assert_eq!((record.user.as_str(), record.on_behalf_of.as_deref()), ("stand_in", Some("head")));
+    assert!(matches!(
+        r.decide("head", Decision::Approve, "", 6, &yes),
+        Err(ApprovalError::AlreadyInAnotherSlot { .. })
+    ));
+    assert!(matches!(
+        r.decide_for("head", "stand_in", Decision::Approve, "", 7, &yes),
+        Err(ApprovalError::AlreadyInAnotherSlot { .. })
+    ));
+    assert_eq!(r.decide("dpo1", Decision::Approve, "", 8, &yes).unwrap(), Transition::Granted);
+}
+
+#[test]
+fn the_requester_is_never_a_delegate_and_a_delegate_fills_one_slot_only() {
+    let mut r = standard(0);
+    let before = r.clone();
+    assert_eq!(r.decide_for("head", "clerk", Decision::Approve, "", 1, &yes), Err(ApprovalError::OwnRequest));
+    assert_eq!(r, before, "a refusal changes nothing");
+    // dpo1 stands in for the head, and then cannot also fill the DPO slot.
+    r.decide_for("head", "dpo1", Decision::Approve, "", 2, &yes).unwrap();
+    assert!(matches!(
+        r.decide("dpo1", Decision::Approve, "", 3, &yes),
+        Err(ApprovalError::AlreadyInAnotherSlot { .. })
+    ));
+    assert_eq!(r.status, Status::Pending);
+    // A delegate of someone who may not decide gets nowhere.
+    let mut other = standard(0);
+    assert!(matches!(
+        other.decide_for("stranger", "stand_in", Decision::Approve, "", 1, &yes),
+        Err(ApprovalError::NotEligible { .. })
+    ));
+}

@@ -3,10 +3,12 @@
 //! Values are parsed once at the edge into these types, so code further in never re-checks them.
 
 mod clock;
+mod glob;
 mod ids;
 mod record;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use glob::glob_match;
 pub use ids::{AppName, CeId, CorpId, IdError, TopicPrefix, Topics};
 pub use record::{Record, callback_record, header};

@@ -6,6 +6,7 @@ mod approvals;
 mod audit;
 pub mod console;
 mod db;
+mod delegations;
 mod migrate;
 mod outbox;
 
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 
 pub use alerts::{Alert, AlertEvent, AlertFilter, AlertStatus, AlertTx, NewAlert, Recorded, Silence};
 pub use approvals::StoredRequest;
+pub use delegations::Delegation;
 pub use outbox::OutboxItem;
 
 #[derive(Debug, thiserror::Error)]

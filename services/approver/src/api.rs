@@ -19,6 +19,7 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
         .route("/api/v1/download-requests", post(create))
         .route("/api/v1/download-requests/{id}", get(read))
         .route("/api/v1/download-requests/{id}/decisions", post(decide))
+        .route("/api/v1/delegation", get(delegation).put(delegate).delete(end_delegation))
         .with_state(shared)
 }
 
@@ -93,4 +94,72 @@ async fn decide(
 ) -> Result<Json<Value>, ApproverError> {
     let caller = caller(&shared, &headers).await?;
     Ok(Json(decisions::decide(&shared, &caller, &id, &body.decision, &body.comment).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelegationBody {
+    delegate: String,
+    #[serde(default)]
+    from_ms: Option<i64>,
+    until_ms: i64,
+}
+
+/// The caller's delegation while away, if any.
+async fn delegation(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<Value>, ApproverError> {
+    let caller = caller(&shared, &headers).await?;
+    let current = shared.store.delegation(&caller).await?;
+    Ok(Json(serde_json::to_value(current).unwrap_or_default()))
+}
+
+/// Sets the caller's delegation: while it is in force, `delegate` is asked and may decide in the caller's place.
+async fn delegate(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<DelegationBody>,
+) -> Result<Json<Value>, ApproverError> {
+    let caller = caller(&shared, &headers).await?;
+    let now = shared.clock.now_ms();
+    let from_ms = body.from_ms.unwrap_or(now);
+    let delegate = body.delegate.trim();
+    if delegate == caller {
+        return Err(ApproverError::Invalid("one cannot delegate to oneself".into()));
+    }
+    if !shared.directory.is_member(delegate) {
+        return Err(ApproverError::Invalid(format!("delegate {delegate} is not an active member of the directory")));
+    }
+    if body.until_ms <= from_ms.max(now) || body.until_ms - from_ms > 90 * 24 * 3_600_000 {
+        return Err(ApproverError::Invalid("until_ms must be in the future and at most 90 days after from_ms".into()));
+    }
+    let d = dingguard_store::Delegation {
+        principal: caller.clone(),
+        delegate: delegate.to_owned(),
+        from_ms,
+        until_ms: body.until_ms,
+    };
+    let mut tx = shared.store.begin().await?;
+    tx.set_delegation(&d, now).await?;
+    tx.append_audit(
+        &caller,
+        "delegated",
+        &format!("delegation:{caller}"),
+        serde_json::to_value(&d).unwrap_or_default(),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(principal = %caller, delegate, until_ms = body.until_ms, "delegation set");
+    Ok(Json(serde_json::to_value(&d).unwrap_or_default()))
+}
+
+async fn end_delegation(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<StatusCode, ApproverError> {
+    let caller = caller(&shared, &headers).await?;
+    let now = shared.clock.now_ms();
+    let mut tx = shared.store.begin().await?;
+    if !tx.end_delegation(&caller).await? {
+        return Err(ApproverError::Invalid(format!("{caller} has no delegation to end")));
+    }
+    tx.append_audit(&caller, "delegation ended", &format!("delegation:{caller}"), serde_json::json!({}), now).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

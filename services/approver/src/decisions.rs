@@ -22,12 +22,20 @@ fn involved(row: &StoredRequest, stored: &Stored, user: &str) -> bool {
         || stored.request.iter().flat_map(|r| &r.slots).any(|s| s.eligible.iter().chain(&s.deputies).any(|u| u == user))
 }
 
+/// The approvers `user` stands in for now.
+async fn principals_of(shared: &Shared, user: &str) -> Result<Vec<String>, ApproverError> {
+    let now = shared.clock.now_ms();
+    Ok(shared.store.delegations_in_force(Some(user), now).await?.into_iter().map(|d| d.principal).collect())
+}
+
 /// The request as `user` may see it: its requester, its approvers and deputies, and the DPO, security and admin
 /// roles. Anyone else is told it does not exist, so strangers learn nothing about who asked for what.
 pub(crate) async fn read_as(shared: &Shared, user: &str, id: &str) -> Result<Value, ApproverError> {
     let (row, stored) = load(shared, id).await?;
     let oversight = [Role::Dpo, Role::Security, Role::Admin].into_iter().any(|r| shared.directory.has_role(user, r));
-    if !involved(&row, &stored, user) && !oversight {
+    let standing_in =
+        principals_of(shared, user).await?.iter().any(|p| involved(&row, &stored, p) && *p != row.requester);
+    if !involved(&row, &stored, user) && !oversight && !standing_in {
         return Err(ApproverError::NotFound(id.into()));
     }
     Ok(view(&row, &stored))
@@ -36,11 +44,13 @@ pub(crate) async fn read_as(shared: &Shared, user: &str, id: &str) -> Result<Val
 /// Pending requests waiting on `user`'s decision, oldest first.
 pub(crate) async fn inbox(shared: &Shared, user: &str) -> Result<Vec<Value>, ApproverError> {
     let now = shared.clock.now_ms();
+    let principals = principals_of(shared, user).await?;
     let mut out = Vec::new();
     for row in shared.store.pending_requests(1000).await? {
         let stored = parse(&row)?;
         let Some(request) = &stored.request else { continue };
-        if request.expires_ms > now && waiting_on(request).iter().any(|u| u == user) {
+        let mine = |u: &String| u == user || (principals.contains(u) && row.requester != user);
+        if request.expires_ms > now && waiting_on(request).iter().any(mine) {
             out.push(view(&row, &stored));
         }
     }
@@ -87,9 +97,22 @@ pub(crate) async fn decide(
     };
     let now = shared.clock.now_ms();
     let directory = &shared.directory;
-    let transition = request.decide(caller, decision_kind, comment, now, &|user, _slot| directory.is_member(user))?;
+    let still_eligible = |user: &str, _slot: usize| directory.is_member(user);
+    let waiting = waiting_on(request);
+    let transition = match request.decide(caller, decision_kind, comment, now, &still_eligible) {
+        // Not an approver of this request in their own right: perhaps in place of one who is away.
+        Err(ApprovalError::NotEligible { user }) => {
+            let principals = principals_of(shared, caller).await?;
+            let Some(principal) = principals.iter().find(|p| waiting.contains(p)) else {
+                return Err(ApprovalError::NotEligible { user }.into());
+            };
+            request.decide_for(principal, caller, decision_kind, comment, now, &still_eligible)?
+        }
+        other => other?,
+    };
     let status = status_name(request.status);
     let next_deadline = request.next_deadline();
+    let on_behalf_of = request.decisions.last().and_then(|d| d.on_behalf_of.clone());
     let version = row.version + 1;
     if transition == Transition::Granted {
         stored.granted_until_ms = Some(now + shared.settings.grant_ttl_ms);
@@ -99,10 +122,12 @@ pub(crate) async fn decide(
     if !tx.update_request(id, status, &state, next_deadline, row.version, now).await? {
         return Err(ApproverError::Concurrent);
     }
-    let details = json!({"decision": decision, "comment": comment, "transition": format!("{transition:?}")});
+    let details = json!({"decision": decision, "comment": comment, "transition": format!("{transition:?}"),
+        "on_behalf_of": on_behalf_of});
     let action = if decision_kind == Decision::Approve { "approved" } else { "rejected" };
     tx.append_audit(caller, action, id, details, now).await?;
-    events::enqueue(&mut tx, "decided", id, version, json!({"by": caller, "decision": decision}), now).await?;
+    let decided = json!({"by": caller, "on_behalf_of": on_behalf_of, "decision": decision});
+    events::enqueue(&mut tx, "decided", id, version, decided, now).await?;
     let outcome = match transition {
         Transition::Granted => {
             let until = stored.granted_until_ms.unwrap_or(now);

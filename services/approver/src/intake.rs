@@ -72,7 +72,8 @@ async fn download_request(shared: &Shared, ce_id: &str, value: &[u8]) -> Result<
         let EventKind::DownloadRequested { user, file_id, file_name, space_id, reason, .. } = event.kind else {
             continue;
         };
-        let file = FileRef { name: file_name.unwrap_or_else(|| file_id.clone()), id: file_id, space: space_id };
+        let name = file_name.unwrap_or_else(|| file_id.clone());
+        let file = FileRef { name, id: file_id, space: space_id, folder: None, labels: Vec::new() };
         let reason = reason.unwrap_or_else(|| "(no reason given)".into());
         open_request(shared, "dingtalk", &user, file, reason, Some(ce_id.to_owned())).await?;
     }
@@ -118,6 +119,8 @@ async fn oa_instance(shared: &Shared, ce_id: &str, value: &[u8]) -> Result<(), A
             id: file_id.to_owned(),
             name: instance.field(&oa.fields.file_name).unwrap_or(file_id).to_owned(),
             space: instance.field(&oa.fields.space).map(str::to_owned),
+            folder: None,
+            labels: Vec::new(),
         };
         let reason = instance.field(&oa.fields.reason).unwrap_or(&instance.title).to_owned();
         open_request(shared, "dingtalk-oa", &requester, file, reason, Some(format!("oa:{instance_id}"))).await?;

@@ -83,12 +83,23 @@ impl Notices<'_> {
                 ("escalated", "Escalated to you: approval needed", "The usual approver has not decided; you may")
             }
         };
-        for user in to {
+        // Approvers who are away are asked through their delegates as well.
+        let mut recipients: Vec<(String, Option<String>)> = to.iter().map(|u| (u.clone(), None)).collect();
+        for d in tx.delegations_in_force(None, now_ms).await? {
+            let asked = to.contains(&d.principal) && !recipients.iter().any(|(u, _)| *u == d.delegate);
+            if asked && d.delegate != request.requester {
+                recipients.push((d.delegate, Some(d.principal)));
+            }
+        }
+        for (user, standing_in_for) in &recipients {
             let token = dingguard_model::token::random_token();
             let token_hash = dingguard_model::token::token_hash(&token);
             tx.create_decision_link(&token_hash, user, &request.id, now_ms, request.expires_ms).await?;
+            let stand_in = standing_in_for.as_deref().map_or_else(String::new, |principal| {
+                format!("You decide in place of {}, who is away.\n\n", name_of(shared, principal))
+            });
             let markdown = format!(
-                "{opening}.\n\n**{}** asks to download **{}**{space}.\n\nReason: {}\n\nDecide by {} (Macau time); \
+                "{stand_in}{opening}.\n\n**{}** asks to download **{}**{space}.\n\nReason: {}\n\nDecide by {} (Macau time); \
              the DPO and the department head must both approve.",
                 name_of(shared, &request.requester),
                 file.name,

@@ -1,7 +1,7 @@
 //! Opening a request: one per source (a callback's `ce_id`, an idempotency key), approvers resolved from the
 //! directory and frozen onto it, a file that is not sensitive granted at once.
 
-use dingguard_approval::{Request, SlotRole};
+use dingguard_approval::{FileFacts, Request, SlotRole};
 use dingguard_store::StoredRequest;
 use serde_json::{Value, json};
 
@@ -63,7 +63,16 @@ pub(crate) async fn open_request(
     }
     let now = shared.clock.now_ms();
     let id = format!("dlr_{}", random_id());
-    let sensitive = shared.settings.classification.file_is_sensitive(Some(&file.name), file.space.as_deref());
+    if file.labels.len() > 50 || file.folder.as_ref().is_some_and(|f| f.len() > 1024) {
+        return Err(ApproverError::Invalid("file.folder must be at most 1024 bytes and file.labels at most 50".into()));
+    }
+    let facts = FileFacts {
+        name: Some(&file.name),
+        space: file.space.as_deref(),
+        folder: file.folder.as_deref(),
+        labels: &file.labels,
+    };
+    let sensitive = shared.settings.classification.is_sensitive(&facts);
     let (request, status, granted_until) = if sensitive {
         let (eligible, deputies) = resolve(shared, requester);
         let request = match Request::new(&id, requester, &shared.settings.policy, &eligible, &deputies, now) {

@@ -11,6 +11,12 @@ pub(crate) struct FileRef {
     pub name: String,
     #[serde(default)]
     pub space: Option<String>,
+    /// The folder path in its space, e.g. `/HR/Contracts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
+    /// Tags and DLP classifications.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// The `state` column.

@@ -111,17 +111,13 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
 
     let mut approvals = None;
     if let Some(store) = store.as_ref().filter(|_| matches!(mode, Mode::AllInOne | Mode::Approver)) {
-        let policy = dingguard_approval::Policy {
-            ttl_ms: config.approver.request_ttl_ms,
-            ..dingguard_approval::Policy::default()
-        };
         let approver = Approver::new(
             store.clone(),
             log.clone(),
             config.topics.clone(),
             config.alerting.directory.clone(),
             ApproverSettings {
-                policy,
+                policy: config.approver.policy.clone(),
                 classification: config.alerting.classification.clone(),
                 grant_ttl_ms: config.approver.grant_ttl_ms,
                 tick_interval: config.approver.tick_interval,

@@ -15,6 +15,16 @@ pub struct ApproverSection {
     pub request_ttl_hours: Option<u64>,
     pub grant_ttl_hours: Option<u64>,
     pub oa: Option<OaSection>,
+    pub policy: Option<PolicySection>,
+}
+
+/// Who must approve: slots combined with AND, e.g. two DPOs and the department head, or `any_of` named people.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    pub slots: Option<Vec<dingguard_approval::SlotSpec>>,
+    pub remind_before_hours: Option<Vec<u64>>,
+    pub escalate_before_hours: Option<u64>,
 }
 
 /// DingTalk OA approvals that are download requests. The forms are read with the `[notify.work]` app.
@@ -32,9 +42,9 @@ pub struct OaSection {
 #[derive(Debug, Clone)]
 pub struct ApproverConfig {
     pub tick_interval: Duration,
-    pub request_ttl_ms: i64,
     pub grant_ttl_ms: i64,
     pub oa: Option<OaConfigured>,
+    pub policy: dingguard_approval::Policy,
 }
 
 #[derive(Debug, Clone)]
@@ -51,9 +61,8 @@ pub fn approver(section: ApproverSection, env: &dyn Env) -> Result<ApproverConfi
     }
     let request_ttl = section.request_ttl_hours.unwrap_or(24);
     let grant_ttl = section.grant_ttl_hours.unwrap_or(24);
-    // Reminders go out 4 h and 1 h before expiry and escalation 2 h before: a shorter life would fire them at once.
-    if !(5..=24 * 30).contains(&request_ttl) {
-        bail!("approver request_ttl_hours {request_ttl} must be between 5 and 720");
+    if !(1..=24 * 30).contains(&request_ttl) {
+        bail!("approver request_ttl_hours {request_ttl} must be between 1 and 720");
     }
     if !(1..=24 * 365).contains(&grant_ttl) {
         bail!("approver grant_ttl_hours {grant_ttl} must be between 1 and 8760");
@@ -78,10 +87,75 @@ pub fn approver(section: ApproverSection, env: &dyn Env) -> Result<ApproverConfi
         None => None,
     };
     let hours = |h: u64| i64::try_from(h).unwrap_or(i64::MAX).saturating_mul(3_600_000);
+    let mut policy = dingguard_approval::Policy { ttl_ms: hours(request_ttl), ..dingguard_approval::Policy::default() };
+    if let Some(p) = section.policy {
+        if let Some(slots) = p.slots {
+            if slots.is_empty() || slots.iter().any(|s| s.approvals == 0 || s.approvals > 10) {
+                bail!("approver.policy.slots needs at least one slot, each needing 1 to 10 approvals");
+            }
+            if slots.iter().any(|s| matches!(&s.role, dingguard_approval::SlotRole::AnyOf(users) if users.is_empty())) {
+                bail!("approver.policy.slots: an any_of slot must name at least one user");
+            }
+            policy.slots = slots;
+        }
+        if let Some(remind) = p.remind_before_hours {
+            policy.remind_before_ms = remind.into_iter().map(hours).collect();
+        }
+        if let Some(escalate) = p.escalate_before_hours {
+            policy.escalate_before_ms = hours(escalate);
+        }
+    }
+    if policy.remind_before_ms.iter().chain([&policy.escalate_before_ms]).any(|&before| before >= policy.ttl_ms) {
+        bail!(
+            "approver reminders and escalation must come before a request expires: each of remind_before_hours and \
+             escalate_before_hours must be under request_ttl_hours ({request_ttl})"
+        );
+    }
     Ok(ApproverConfig {
         tick_interval: Duration::from_millis(tick),
-        request_ttl_ms: hours(request_ttl),
         grant_ttl_ms: hours(grant_ttl),
         oa,
+        policy,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoEnv;
+    impl Env for NoEnv {
+        fn var(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    fn parse(text: &str) -> Result<ApproverConfig> {
+        approver(toml::from_str(text)?, &NoEnv)
+    }
+
+    #[test]
+    fn two_dpos_or_named_people_can_be_required() {
+        let config = parse(
+            "[policy]\nslots = [{ role = \"dpo\", approvals = 2 }, { role = { any_of = [\"u1\", \"u2\"] }, approvals = 1 }]\n",
+        )
+        .unwrap();
+        assert_eq!(config.policy.slots.len(), 2);
+        assert_eq!(config.policy.slots[0].approvals, 2);
+        assert_eq!(config.policy.slots[1].role, dingguard_approval::SlotRole::AnyOf(vec!["u1".into(), "u2".into()]));
+    }
+
+    #[test]
+    fn impossible_policies_are_refused_with_the_reason() {
+        for (text, says) in [
+            ("[policy]\nslots = []\n", "at least one slot"),
+            ("[policy]\nslots = [{ role = \"dpo\", approvals = 0 }]\n", "1 to 10 approvals"),
+            ("[policy]\nslots = [{ role = { any_of = [] }, approvals = 1 }]\n", "must name at least one user"),
+            ("request_ttl_hours = 3\n", "under request_ttl_hours (3)"),
+            ("[oa]\nprocess_codes = []\n", "at least one DingTalk OA process code"),
+        ] {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.contains(says), "{text}: {error}");
+        }
+    }
 }
