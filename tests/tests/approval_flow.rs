@@ -363,3 +363,32 @@ async fn an_away_approvers_delegate_is_asked_and_decides_in_their_place_until_th
     assert_eq!(app.call(&head, reqwest::Method::DELETE, "/api/v1/delegation", None).await?.0, 204);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_who_leaves_the_company_can_no_longer_decide() -> Result<()> {
+    use dingguard_model::{AppName, CeId, callback_record};
+    let (app, _dir) = sqlite_app().await?;
+    let id = app.request_sensitive(REQUESTER, "f-leaver").await?;
+    let head = app.token(HEAD).await?;
+
+    // DingTalk reports the head leaving; the approver reads it from the events topic like the alerter does.
+    let now = app.clock.now_ms();
+    let raw = serde_json::to_vec(&serde_json::json!({"EventType": "user_leave_org", "EventTime": now,
+        "CorpId": "dingdemo", "eventId": "leave-1", "UserId": [HEAD], "TimeStamp": now.to_string()}))?;
+    let header = dingguard_dingtalk::EventHeader::parse(&raw)?;
+    let record = callback_record(&AppName::default_app(), &CeId::for_callback(&header, ""), &header, raw.into(), now);
+    app.log.append(&app.topics.events, record).await?;
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let path = format!("/api/v1/download-requests/{id}");
+    while app.call(&head, reqwest::Method::GET, &path, None).await?.0 == 200 {
+        ensure!(std::time::Instant::now() < deadline, "the leave was never applied");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let body = serde_json::json!({"decision": "approve"});
+    let (status, reply) = app.call(&head, reqwest::Method::POST, &format!("{path}/decisions"), Some(body)).await?;
+    assert_eq!(status, 403, "{reply}");
+    assert!(reply["error"].as_str().unwrap().contains("not an active member"), "{reply}");
+    assert_eq!(app.read(&id).await?["decisions"], serde_json::json!([]), "nothing changed");
+    Ok(())
+}

@@ -38,7 +38,7 @@ async fn caller(shared: &Shared, headers: &HeaderMap) -> Result<String, Approver
         .console_token_user(&hash, dingguard_store::console::TokenKind::Api, now)
         .await?
         .ok_or(ApproverError::Unauthenticated)?;
-    if !shared.directory.is_member(&user) {
+    if !shared.directory().is_member(&user) {
         return Err(ApproverError::Forbidden(format!("{user} is not an active member of the directory")));
     }
     Ok(user)
@@ -59,7 +59,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApproverError> {
     let caller = caller(&shared, &headers).await?;
     let requester = body.requester.clone().unwrap_or_else(|| caller.clone());
-    if requester != caller && !shared.directory.has_role(&caller, Role::Admin) {
+    if requester != caller && !shared.directory().has_role(&caller, Role::Admin) {
         return Err(ApproverError::Forbidden(
             "only a gateway (admin) token may request on someone else's behalf".into(),
         ));
@@ -125,7 +125,7 @@ async fn delegate(
     if delegate == caller {
         return Err(ApproverError::Invalid("one cannot delegate to oneself".into()));
     }
-    if !shared.directory.is_member(delegate) {
+    if !shared.directory().is_member(delegate) {
         return Err(ApproverError::Invalid(format!("delegate {delegate} is not an active member of the directory")));
     }
     if body.until_ms <= from_ms.max(now) || body.until_ms - from_ms > 90 * 24 * 3_600_000 {

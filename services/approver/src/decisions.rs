@@ -22,6 +22,26 @@ fn involved(row: &StoredRequest, stored: &Stored, user: &str) -> bool {
         || stored.request.iter().flat_map(|r| &r.slots).any(|s| s.eligible.iter().chain(&s.deputies).any(|u| u == user))
 }
 
+/// Whether `user` may still fill a slot of `role` for `requester`, by the directory as it is now: a DPO (or a
+/// DPO's deputy) for the DPO slot, a head of the requester's departments (or a head's deputy) for theirs. The
+/// frozen lists say who was asked; this says who still holds the role, so a head who moved or left cannot decide.
+fn eligible_now(directory: &dingguard_directory::Directory, role: &str, requester: &str, user: &str) -> bool {
+    if !directory.is_member(user) {
+        return false;
+    }
+    let holds = |holders: Vec<dingguard_directory::UserId>| {
+        holders
+            .iter()
+            .any(|h| h.as_str() == user || directory.deputy_of(h.as_str()).is_some_and(|d| d.as_str() == user))
+    };
+    match role {
+        "dpo" => holds(directory.dpos()),
+        "dept_head" => holds(directory.department_heads_of(requester)),
+        // Named people: the frozen list is the policy, membership the only live check.
+        _ => true,
+    }
+}
+
 /// The approvers `user` stands in for now.
 async fn principals_of(shared: &Shared, user: &str) -> Result<Vec<String>, ApproverError> {
     let now = shared.clock.now_ms();
@@ -32,7 +52,7 @@ async fn principals_of(shared: &Shared, user: &str) -> Result<Vec<String>, Appro
 /// roles. Anyone else is told it does not exist, so strangers learn nothing about who asked for what.
 pub(crate) async fn read_as(shared: &Shared, user: &str, id: &str) -> Result<Value, ApproverError> {
     let (row, stored) = load(shared, id).await?;
-    let oversight = [Role::Dpo, Role::Security, Role::Admin].into_iter().any(|r| shared.directory.has_role(user, r));
+    let oversight = [Role::Dpo, Role::Security, Role::Admin].into_iter().any(|r| shared.directory().has_role(user, r));
     let standing_in =
         principals_of(shared, user).await?.iter().any(|p| involved(&row, &stored, p) && *p != row.requester);
     if !involved(&row, &stored, user) && !oversight && !standing_in {
@@ -96,8 +116,11 @@ pub(crate) async fn decide(
         return Err(ApproverError::Approval(ApprovalError::NotPending(Status::Granted)));
     };
     let now = shared.clock.now_ms();
-    let directory = &shared.directory;
-    let still_eligible = |user: &str, _slot: usize| directory.is_member(user);
+    let directory = shared.directory();
+    let roles: Vec<String> = request.slots.iter().map(|s| s.role.clone()).collect();
+    let requester = request.requester.clone();
+    let still_eligible =
+        |user: &str, slot: usize| roles.get(slot).is_some_and(|role| eligible_now(&directory, role, &requester, user));
     let waiting = waiting_on(request);
     let transition = match request.decide(caller, decision_kind, comment, now, &still_eligible) {
         // Not an approver of this request in their own right: perhaps in place of one who is away.

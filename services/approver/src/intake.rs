@@ -7,10 +7,10 @@ use std::time::Duration;
 use dingguard_events::{EventKind, normalise};
 use tokio_util::sync::CancellationToken;
 
-use crate::Shared;
 use crate::error::ApproverError;
 use crate::requests::open_request;
 use crate::view::FileRef;
+use crate::{Shared, address_book};
 
 const GROUP: &str = "dingguard-approver";
 
@@ -27,6 +27,8 @@ pub(crate) async fn run(shared: &Shared, shutdown: CancellationToken) {
 }
 
 async fn consume(shared: &Shared, shutdown: &CancellationToken) -> Result<(), dingguard_eventlog::LogError> {
+    let unavailable = |e: dingguard_store::StoreError| dingguard_eventlog::LogError::Unavailable(e.to_string());
+    let mut changes = address_book::restore(shared).await.map_err(unavailable)?;
     let mut consumer = shared.log.consumer(GROUP, &[&shared.topics.events]).await?;
     loop {
         let records = tokio::select! {
@@ -36,8 +38,11 @@ async fn consume(shared: &Shared, shutdown: &CancellationToken) -> Result<(), di
         if records.is_empty() {
             continue;
         }
+        let mut directory_changed = false;
         for record in &records {
             let Some(ce_id) = record.header("ce_id") else { continue };
+            let event_type = record.header("ce_type").and_then(|t| t.strip_prefix("dingtalk.")).unwrap_or_default();
+            directory_changed |= address_book::absorb(shared, &mut changes, event_type, ce_id, &record.value);
             let outcome = match record.header("ce_type") {
                 Some("dingtalk.file_download_request") => download_request(shared, ce_id, &record.value).await,
                 Some("dingtalk.bpms_instance_change") => oa_instance(shared, ce_id, &record.value).await,
@@ -55,13 +60,16 @@ async fn consume(shared: &Shared, shutdown: &CancellationToken) -> Result<(), di
                 }
             }
         }
+        if directory_changed {
+            address_book::persist(shared, &changes).await.map_err(unavailable)?;
+        }
         consumer.commit(&records).await?;
     }
 }
 
 async fn download_request(shared: &Shared, ce_id: &str, value: &[u8]) -> Result<(), ApproverError> {
     let now = shared.clock.now_ms();
-    let events = match normalise("file_download_request", ce_id, value, &shared.directory, now) {
+    let events = match normalise("file_download_request", ce_id, value, &shared.directory(), now) {
         Ok(events) => events,
         Err(error) => {
             tracing::warn!(%error, ce_id, "download request callback cannot be read; skipped");
@@ -85,7 +93,7 @@ async fn download_request(shared: &Shared, ce_id: &str, value: &[u8]) -> Result<
 async fn oa_instance(shared: &Shared, ce_id: &str, value: &[u8]) -> Result<(), ApproverError> {
     let Some(oa) = &shared.settings.oa else { return Ok(()) };
     let now = shared.clock.now_ms();
-    let events = match normalise("bpms_instance_change", ce_id, value, &shared.directory, now) {
+    let events = match normalise("bpms_instance_change", ce_id, value, &shared.directory(), now) {
         Ok(events) => events,
         Err(error) => {
             tracing::warn!(%error, ce_id, "OA approval callback cannot be read; skipped");

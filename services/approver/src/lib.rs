@@ -1,6 +1,7 @@
 //! The approval router: requests to download sensitive files become dual-approval requests; approvers decide
 //! through the JSON API; outcomes, grants and every step go to the audit chain and the approvals topic.
 
+mod address_book;
 mod api;
 mod deadlines;
 mod decisions;
@@ -21,6 +22,7 @@ use dingguard_eventlog::EventLog;
 use dingguard_model::{Clock, Topics};
 use dingguard_notify::Notifier;
 use dingguard_store::{Store, StoreError, StoredRequest};
+use parking_lot::RwLock;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApproverError;
@@ -87,7 +89,10 @@ pub(crate) struct Shared {
     store: Store,
     log: EventLog,
     topics: Topics,
-    directory: Directory,
+    /// The directory file with the address-book changes seen since, swapped whole on every change.
+    directory: RwLock<Arc<Directory>>,
+    /// The directory file as loaded, which the saved changes are replayed on.
+    base_directory: Directory,
     settings: ApproverSettings,
     clock: Arc<dyn Clock>,
 }
@@ -106,7 +111,9 @@ impl Approver {
         settings: ApproverSettings,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { shared: Arc::new(Shared { store, log, topics, directory, settings, clock }) }
+        let base_directory = directory.clone();
+        let directory = RwLock::new(Arc::new(directory));
+        Self { shared: Arc::new(Shared { store, log, topics, directory, base_directory, settings, clock }) }
     }
 
     pub fn router(&self) -> Router {
@@ -200,4 +207,11 @@ impl Approver {
 pub(crate) fn parse(row: &StoredRequest) -> Result<view::Stored, ApproverError> {
     serde_json::from_str(&row.state)
         .map_err(|e| ApproverError::Store(StoreError::Corrupt(format!("request {}: {e}", row.id))))
+}
+
+impl Shared {
+    /// The directory as it is now.
+    pub(crate) fn directory(&self) -> Arc<Directory> {
+        self.directory.read().clone()
+    }
 }

@@ -30,7 +30,7 @@ fn macau_time(ms: i64) -> String {
 }
 
 fn name_of(shared: &Shared, user: &str) -> String {
-    shared.directory.user(user).map_or_else(|| user.to_owned(), |u| format!("{} ({user})", u.name))
+    shared.directory().user(user).map_or_else(|| user.to_owned(), |u| format!("{} ({user})", u.name))
 }
 
 fn base_url(shared: &Shared) -> &str {

@@ -16,7 +16,7 @@ fn random_id() -> String {
 
 /// The frozen approvers of each slot and their deputies, from the directory as it is now.
 fn resolve(shared: &Shared, requester: &str) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
-    let d = &shared.directory;
+    let d = shared.directory();
     let mut eligible = Vec::new();
     let mut deputies = Vec::new();
     for slot in &shared.settings.policy.slots {
@@ -46,7 +46,7 @@ pub(crate) async fn open_request(
     reason: String,
     source: Option<String>,
 ) -> Result<(bool, Value), ApproverError> {
-    if !shared.directory.is_member(requester) {
+    if !shared.directory().is_member(requester) {
         return Err(ApproverError::Invalid(format!("requester {requester} is not an active member of the directory")));
     }
     for (what, value, max) in [("file.id", &file.id, 256), ("file.name", &file.name, 512), ("reason", &reason, 2000)] {

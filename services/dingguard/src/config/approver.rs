@@ -111,12 +111,7 @@ pub fn approver(section: ApproverSection, env: &dyn Env) -> Result<ApproverConfi
              escalate_before_hours must be under request_ttl_hours ({request_ttl})"
         );
     }
-    Ok(ApproverConfig {
-        tick_interval: Duration::from_millis(tick),
-        grant_ttl_ms: hours(grant_ttl),
-        oa,
-        policy,
-    })
+    Ok(ApproverConfig { tick_interval: Duration::from_millis(tick), grant_ttl_ms: hours(grant_ttl), oa, policy })
 }
 
 #[cfg(test)]
