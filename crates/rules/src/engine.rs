@@ -94,7 +94,8 @@ impl Engine {
 
     /// Swaps in a new rule set; windows of rules that still exist carry on, the rest are dropped.
     pub fn replace_rules(&mut self, rules: Arc<RuleSet>) {
-        let keep = |k: &String| rules.rules.iter().any(|r| k.starts_with(&format!("{}\u{1f}", r.name)));
+        let names: std::collections::HashSet<&str> = rules.rules.iter().map(|r| r.name.as_str()).collect();
+        let keep = |k: &String| k.split_once('\u{1f}').is_some_and(|(rule, _)| names.contains(rule));
         self.state.thresholds.retain(|k, _| keep(k));
         self.state.sequences.retain(|k, _| keep(k));
         self.by_type = index(&rules);
@@ -180,14 +181,21 @@ impl Engine {
 
     /// Drops windows that can no longer fire, so idle keys do not accumulate.
     pub fn prune(&mut self, now_ms: i64) {
-        let rules = self.rules.clone();
-        let horizon = |k: &str| {
-            rules.rules.iter().find(|r| k.starts_with(&format!("{}\u{1f}", r.name))).map(|r| match &r.aggregation {
-                Aggregation::Threshold { window_ms, .. } => *window_ms,
-                Aggregation::Sequence { within_ms, .. } => *within_ms,
-                Aggregation::Single => 0,
+        // One lookup per window by the rule name before the separator, not a scan of the rules for each.
+        let horizons: HashMap<&str, i64> = self
+            .rules
+            .rules
+            .iter()
+            .map(|r| {
+                let horizon = match &r.aggregation {
+                    Aggregation::Threshold { window_ms, .. } => *window_ms,
+                    Aggregation::Sequence { within_ms, .. } => *within_ms,
+                    Aggregation::Single => 0,
+                };
+                (r.name.as_str(), horizon)
             })
-        };
+            .collect();
+        let horizon = |k: &str| k.split_once('\u{1f}').and_then(|(rule, _)| horizons.get(rule).copied());
         self.state.thresholds.retain(|k, w| horizon(k).is_some_and(|h| w.back().is_some_and(|(t, _)| *t > now_ms - h)));
         self.state.sequences.retain(|k, started| horizon(k).is_some_and(|h| *started >= now_ms - h));
     }
