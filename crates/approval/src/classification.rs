@@ -2,6 +2,11 @@
 
 use serde::Deserialize;
 
+/// A term in lower case; configured terms usually are already, and then nothing is allocated.
+fn folded(term: &str) -> std::borrow::Cow<'_, str> {
+    if term.chars().any(char::is_uppercase) { term.to_lowercase().into() } else { term.into() }
+}
+
 /// What is known of a file when its sensitivity is judged.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FileFacts<'a> {
@@ -67,7 +72,7 @@ impl Classification {
     pub fn is_sensitive(&self, file: &FileFacts<'_>) -> bool {
         let lower = |t: &str| t.to_lowercase();
         let has_term = |text: Option<&str>| {
-            text.map(lower).is_some_and(|t| self.sensitive_terms.iter().any(|term| t.contains(&lower(term))))
+            text.map(lower).is_some_and(|t| self.sensitive_terms.iter().any(|term| t.contains(&*folded(term))))
         };
         let in_folder = file.folder.is_some_and(|folder| {
             let folder = lower(folder.trim_end_matches('/'));
@@ -91,7 +96,7 @@ impl Classification {
     /// Whether a group with this title holds personal data.
     pub fn title_is_personal(&self, title: &str) -> bool {
         let t = title.to_lowercase();
-        self.personal_data_title_terms.iter().any(|term| t.contains(&term.to_lowercase()))
+        self.personal_data_title_terms.iter().any(|term| t.contains(&*folded(term)))
     }
 }
 

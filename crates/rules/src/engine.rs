@@ -1,7 +1,7 @@
 //! Evaluation: every event against the rules that look at its type, with the sliding windows of threshold and
 //! sequence rules kept in a state that can be saved and restored across restarts.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -94,7 +94,7 @@ impl Engine {
 
     /// Swaps in a new rule set; windows of rules that still exist carry on, the rest are dropped.
     pub fn replace_rules(&mut self, rules: Arc<RuleSet>) {
-        let names: std::collections::HashSet<&str> = rules.rules.iter().map(|r| r.name.as_str()).collect();
+        let names: HashSet<&str> = rules.rules.iter().map(|r| r.name.as_str()).collect();
         let keep = |k: &String| k.split_once('\u{1f}').is_some_and(|(rule, _)| names.contains(rule));
         self.state.thresholds.retain(|k, _| keep(k));
         self.state.sequences.retain(|k, _| keep(k));
@@ -129,10 +129,7 @@ impl Engine {
                     }
                     let seen = match distinct {
                         Some(_) => {
-                            let mut values: Vec<&String> = entry.iter().filter_map(|(_, v)| v.as_ref()).collect();
-                            values.sort_unstable();
-                            values.dedup();
-                            values.len()
+                            entry.iter().filter_map(|(_, v)| v.as_deref()).collect::<HashSet<&str>>().len()
                         }
                         None => entry.len(),
                     } as u64;
@@ -145,11 +142,16 @@ impl Engine {
                     }
                 }
                 Aggregation::Sequence { first, then, key, within_ms } => {
+                    let (closes, opens) = (then.eval(fields), first.eval(fields));
+                    // Most events of the rule's types are neither step: no key to render, no window to touch.
+                    if !closes && !opens {
+                        continue;
+                    }
                     let key = key.render(fields, &[]);
                     let id = slot(&rule.name, &key);
                     let mut fired = None;
                     // `then` first, so one event never completes the sequence it opens.
-                    if then.eval(fields)
+                    if closes
                         && let Some(started) = self.state.sequences.get(&id).copied()
                         && at_ms - started <= *within_ms
                         && at_ms >= started
@@ -157,7 +159,7 @@ impl Engine {
                         self.state.sequences.remove(&id);
                         fired = Some((Some(key.clone()), 2));
                     }
-                    if fired.is_none() && first.eval(fields) {
+                    if fired.is_none() && opens {
                         self.state.sequences.insert(id, at_ms);
                     }
                     fired

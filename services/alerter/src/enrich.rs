@@ -35,19 +35,28 @@ pub fn enrich(
     titles: &GroupTitles,
     grants: &HashSet<String>,
 ) {
-    let text = |fields: &Map<String, Value>, k: &str| fields.get(k).and_then(Value::as_str).map(str::to_owned);
-    if let Some(file) = text(fields, "file.id") {
-        let sensitive = classification
-            .file_is_sensitive(text(fields, "file.name").as_deref(), text(fields, "file.space").as_deref());
-        let user = text(fields, "actor.id").unwrap_or_default();
-        let granted = grants.contains(&format!("{user}\u{1f}{file}"));
+    let text = |k: &str| fields.get(k).and_then(Value::as_str);
+    // Judged on borrowed text first, inserted after: no copies of the event's strings.
+    let file_facts = text("file.id").map(|file| {
+        let facts = dingguard_approval::FileFacts {
+            name: text("file.name"),
+            space: text("file.space"),
+            ..dingguard_approval::FileFacts::default()
+        };
+        let actor = text("actor.id").unwrap_or_default();
+        let granted = grants.contains(&format!("{actor}\u{1f}{file}"));
+        (classification.is_sensitive(&facts), granted)
+    });
+    let personal = text("group.id").map(|group| {
+        let title = text("group.title").or_else(|| titles.0.get(group).map(String::as_str));
+        classification.personal_data_groups.iter().any(|g| g == group)
+            || title.is_some_and(|t| classification.title_is_personal(t))
+    });
+    if let Some((sensitive, granted)) = file_facts {
         fields.insert("file.sensitive".into(), Value::Bool(sensitive));
         fields.insert("file.granted".into(), Value::Bool(granted));
     }
-    if let Some(group) = text(fields, "group.id") {
-        let title = text(fields, "group.title").or_else(|| titles.0.get(&group).cloned());
-        let personal = classification.personal_data_groups.contains(&group)
-            || title.is_some_and(|t| classification.title_is_personal(&t));
+    if let Some(personal) = personal {
         fields.insert("group.personal_data".into(), Value::Bool(personal));
     }
 }
