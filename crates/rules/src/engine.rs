@@ -11,15 +11,71 @@ use crate::ruleset::{Aggregation, Rule, RuleSet, Severity};
 use crate::template::display;
 
 /// Window contents, keyed by rule and grouping key. Serialisable so a restarted alerter resumes mid-window.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WindowState {
     thresholds: HashMap<String, VecDeque<(i64, Option<String>)>>,
     sequences: HashMap<String, i64>,
+    /// For windows that count distinct values: how often each value is in the window, kept in step with it so a
+    /// count never rescans the window. Derived from `thresholds`; rebuilt on first use after a restart.
+    #[serde(skip)]
+    distinct: HashMap<String, HashMap<String, u32>>,
+}
+
+impl PartialEq for WindowState {
+    fn eq(&self, other: &Self) -> bool {
+        self.thresholds == other.thresholds && self.sequences == other.sequences
+    }
 }
 
 impl WindowState {
     pub fn is_empty(&self) -> bool {
         self.thresholds.is_empty() && self.sequences.is_empty()
+    }
+
+    /// Adds an event (with its distinct value, if the rule counts one) to window `id`, drops what fell out of
+    /// the window, and says how many events, or distinct values, it now holds.
+    fn observe(&mut self, id: &str, at_ms: i64, window_ms: i64, value: Option<String>) -> usize {
+        let window = match self.thresholds.get_mut(id) {
+            Some(window) => window,
+            None => self.thresholds.entry(id.to_owned()).or_default(),
+        };
+        let mut counts = match value {
+            Some(_) => Some(match self.distinct.get_mut(id) {
+                Some(counts) => counts,
+                None => self.distinct.entry(id.to_owned()).or_insert_with(|| {
+                    let mut counts = HashMap::new();
+                    for v in window.iter().filter_map(|(_, v)| v.clone()) {
+                        *counts.entry(v).or_insert(0) += 1;
+                    }
+                    counts
+                }),
+            }),
+            None => None,
+        };
+        if let (Some(counts), Some(v)) = (counts.as_deref_mut(), value.as_ref()) {
+            *counts.entry(v.clone()).or_insert(0) += 1;
+        }
+        window.push_back((at_ms, value));
+        while window.front().is_some_and(|(t, _)| *t <= at_ms - window_ms) {
+            let Some((_, Some(gone))) = window.pop_front() else { continue };
+            if let Some(counts) = counts.as_deref_mut()
+                && let Some(n) = counts.get_mut(&gone)
+            {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&gone);
+                }
+            }
+        }
+        match counts {
+            Some(counts) => counts.len(),
+            None => window.len(),
+        }
+    }
+
+    fn forget(&mut self, id: &str) {
+        self.thresholds.remove(id);
+        self.distinct.remove(id);
     }
 }
 
@@ -98,6 +154,8 @@ impl Engine {
         let keep = |k: &String| k.split_once('\u{1f}').is_some_and(|(rule, _)| names.contains(rule));
         self.state.thresholds.retain(|k, _| keep(k));
         self.state.sequences.retain(|k, _| keep(k));
+        // A rule's distinct field may have changed with the new rules: recount from the windows.
+        self.state.distinct.clear();
         self.by_type = index(&rules);
         self.rules = rules;
     }
@@ -121,21 +179,12 @@ impl Engine {
                         continue;
                     }
                     let key = key.render(fields, &[]);
-                    let entry = self.state.thresholds.entry(slot(&rule.name, &key)).or_default();
+                    let id = slot(&rule.name, &key);
                     let value = distinct.as_ref().map(|f| display(fields.get(f)));
-                    entry.push_back((at_ms, value));
-                    while entry.front().is_some_and(|(t, _)| *t <= at_ms - window_ms) {
-                        entry.pop_front();
-                    }
-                    let seen = match distinct {
-                        Some(_) => {
-                            entry.iter().filter_map(|(_, v)| v.as_deref()).collect::<HashSet<&str>>().len()
-                        }
-                        None => entry.len(),
-                    } as u64;
+                    let seen = self.state.observe(&id, at_ms, *window_ms, value) as u64;
                     if seen >= u64::from(*count) {
                         // Start counting afresh: the next alert needs a full new set of events.
-                        self.state.thresholds.remove(&slot(&rule.name, &key));
+                        self.state.forget(&id);
                         Some((Some(key), seen))
                     } else {
                         None
@@ -200,6 +249,8 @@ impl Engine {
         let horizon = |k: &str| k.split_once('\u{1f}').and_then(|(rule, _)| horizons.get(rule).copied());
         self.state.thresholds.retain(|k, w| horizon(k).is_some_and(|h| w.back().is_some_and(|(t, _)| *t > now_ms - h)));
         self.state.sequences.retain(|k, started| horizon(k).is_some_and(|h| *started >= now_ms - h));
+        let thresholds = &self.state.thresholds;
+        self.state.distinct.retain(|k, _| thresholds.contains_key(k));
     }
 }
 
