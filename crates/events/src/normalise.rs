@@ -167,7 +167,8 @@ pub fn normalise(
 /// `diffInfo` is one object in the documented form; a list is accepted too. Each diff goes to the user it names,
 /// and users without one still get an event with a null diff.
 fn user_changes(p: &Payload<'_>) -> Result<Vec<(String, EventKind)>, NormaliseError> {
-    let diffs: Vec<&Value> = match p.raw(&["diffInfo", "DiffInfo"]) {
+    let raw = p.raw(&["diffInfo", "DiffInfo"]);
+    let diffs: Vec<&Value> = match &raw {
         Some(Value::Array(items)) => items.iter().collect(),
         Some(one) => vec![one],
         None => Vec::new(),

@@ -2,13 +2,24 @@
 //! or both at once. Each accessor takes the spellings to try in order and returns the first usable value, so a
 //! payload with both never fails the way a serde `alias` would on a duplicate.
 
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::NormaliseError;
 
+/// A payload's top-level fields. Values stay unparsed text until a field is asked for: the normaliser reads a
+/// handful of a payload's fields, and building every value of every event was most of its cost.
 pub(crate) struct Payload<'t> {
     event_type: &'t str,
-    map: Map<String, Value>,
+    fields: Fields<'t>,
+}
+
+enum Fields<'t> {
+    Lazy(HashMap<&'t str, &'t RawValue>),
+    /// Keys with escapes, or a Stream frame whose business fields were lifted out of `data`.
+    Parsed(Map<String, Value>),
 }
 
 /// DingTalk ids are strings but some arrive as bare numbers; render those the way they were written.
@@ -29,7 +40,16 @@ fn integer(value: &Value) -> Option<i64> {
 }
 
 impl<'t> Payload<'t> {
-    pub(crate) fn parse(event_type: &'t str, bytes: &[u8]) -> Result<Self, NormaliseError> {
+    pub(crate) fn parse(event_type: &'t str, bytes: &'t [u8]) -> Result<Self, NormaliseError> {
+        if let Ok(lazy) = serde_json::from_slice::<HashMap<&'t str, &'t RawValue>>(bytes)
+            && !lazy.contains_key("data")
+        {
+            return Ok(Self { event_type, fields: Fields::Lazy(lazy) });
+        }
+        Self::parse_whole(event_type, bytes)
+    }
+
+    fn parse_whole(event_type: &'t str, bytes: &[u8]) -> Result<Self, NormaliseError> {
         let not_object = |reason: String| NormaliseError::NotJsonObject { event_type: event_type.to_owned(), reason };
         let mut map = match serde_json::from_slice(bytes) {
             Ok(Value::Object(map)) => map,
@@ -44,11 +64,21 @@ impl<'t> Payload<'t> {
                 map.entry(k).or_insert(v);
             }
         }
-        Ok(Self { event_type, map })
+        Ok(Self { event_type, fields: Fields::Parsed(map) })
+    }
+
+    /// The value of one spelling, parsed now if it was left as text.
+    fn value(&self, key: &str) -> Option<std::borrow::Cow<'_, Value>> {
+        match &self.fields {
+            Fields::Lazy(raw) => {
+                raw.get(key).and_then(|r| serde_json::from_str(r.get()).ok()).map(std::borrow::Cow::Owned)
+            }
+            Fields::Parsed(map) => map.get(key).map(std::borrow::Cow::Borrowed),
+        }
     }
 
     fn find<T>(&self, keys: &[&str], convert: impl Fn(&Value) -> Option<T>) -> Option<T> {
-        keys.iter().find_map(|k| self.map.get(*k).and_then(&convert))
+        keys.iter().find_map(|k| self.value(k).and_then(|v| convert(&v)))
     }
 
     /// A string or number.
@@ -94,8 +124,8 @@ impl<'t> Payload<'t> {
         self.find(keys, integer)
     }
 
-    pub(crate) fn raw(&self, keys: &[&str]) -> Option<&Value> {
-        keys.iter().find_map(|k| self.map.get(*k).filter(|v| !v.is_null()))
+    pub(crate) fn raw(&self, keys: &[&str]) -> Option<Value> {
+        keys.iter().find_map(|k| self.value(k).filter(|v| !v.is_null()).map(std::borrow::Cow::into_owned))
     }
 
     pub(crate) fn missing(&self, field: &'static str) -> NormaliseError {

@@ -280,7 +280,8 @@ fn distinct_counts_follow_the_window_as_events_enter_and_leave_it() {
             let saved = serde_json::to_string(engine.state()).unwrap();
             engine = Engine::with_state(set.clone(), serde_json::from_str(&saved).unwrap());
         }
-        let out = engine.evaluate(&fields(json!({"event.type": "file_downloaded", "actor.id": user, "file.id": file})), at);
+        let out =
+            engine.evaluate(&fields(json!({"event.type": "file_downloaded", "actor.id": user, "file.id": file})), at);
         let w = model.entry(user.clone()).or_default();
         w.push_back((at, file));
         while w.front().is_some_and(|(t, _)| *t <= at - window) {
