@@ -370,6 +370,9 @@ async fn an_approver_who_leaves_the_company_can_no_longer_decide() -> Result<()>
     let (app, _dir) = sqlite_app().await?;
     let id = app.request_sensitive(REQUESTER, "f-leaver").await?;
     let head = app.token(HEAD).await?;
+    let mut pages = Browser::new(&app);
+    pages.sign_in(HEAD, "").await?;
+    assert_eq!(pages.get("/approvals").await?.0, 200);
 
     // DingTalk reports the head leaving; the approver reads it from the events topic like the alerter does.
     let now = app.clock.now_ms();
@@ -389,6 +392,7 @@ async fn an_approver_who_leaves_the_company_can_no_longer_decide() -> Result<()>
     let (status, reply) = app.call(&head, reqwest::Method::POST, &format!("{path}/decisions"), Some(body)).await?;
     assert_eq!(status, 403, "{reply}");
     assert!(reply["error"].as_str().unwrap().contains("not an active member"), "{reply}");
+    assert_eq!(pages.get("/approvals").await?.0, 403, "the pages refuse the leaver's session too");
     assert_eq!(app.read(&id).await?["decisions"], serde_json::json!([]), "nothing changed");
     Ok(())
 }

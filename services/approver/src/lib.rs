@@ -162,6 +162,11 @@ impl Approver {
         }
     }
 
+    /// The directory as the approver sees it now: the file plus the address-book changes read since.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.shared.directory()
+    }
+
     /// A request as `user` may see it (requester, approvers, deputies, DPO, security, admin).
     pub async fn request_as(&self, user: &str, id: &str) -> Result<serde_json::Value, ApproverError> {
         decisions::read_as(&self.shared, user, id).await

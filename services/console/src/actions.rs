@@ -134,7 +134,7 @@ pub(crate) async fn sign_in_link(shared: &Shared, user_id: &str) -> Result<(Stri
 
 /// The display name of a user id, for "acknowledged by".
 pub(crate) fn display_name(shared: &Shared, user_id: &str) -> String {
-    match shared.directory.read().user(user_id) {
+    match shared.directory().user(user_id) {
         Some(user) if user.name != user_id => format!("{}, {user_id}", user.name),
         _ => user_id.to_owned(),
     }

@@ -83,7 +83,7 @@ pub(crate) struct Access {
 /// Current members may sign in: everyone may have a request to decide or to follow. Alerts are for the security
 /// and admin roles; the extractors below enforce that.
 pub(crate) fn member_access(shared: &Shared, user_id: &str) -> Result<Access, ConsoleError> {
-    let directory = shared.directory.read().clone();
+    let directory = shared.directory();
     let Some(user) = directory.user(user_id).filter(|u| u.active) else {
         return Err(ConsoleError::Forbidden(format!("{user_id} is not a current member of the directory")));
     };

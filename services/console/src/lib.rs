@@ -108,6 +108,17 @@ pub(crate) struct Shared {
     feed_stopped: CancellationToken,
 }
 
+impl Shared {
+    /// The directory as it is now: the approver's, kept current from address-book events, when this console
+    /// serves approvals; else the one it was given (and any replacement since).
+    pub(crate) fn directory(&self) -> Arc<Directory> {
+        match &self.settings.approvals {
+            Some(approver) => approver.directory(),
+            None => self.directory.read().clone(),
+        }
+    }
+}
+
 /// A duration as the store's milliseconds.
 pub(crate) fn ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)

@@ -130,7 +130,7 @@ async fn attempt(shared: &Shared, user_id: &str, password: String) -> Result<Str
         tracing::warn!(user = user_id, failures = failures.count, "console sign-in refused: too many failures");
         return Err(ConsoleError::RateLimited { retry_after_minutes: ((until - now + 59_999) / 60_000).max(1) });
     }
-    let member = shared.directory.read().is_member(user_id);
+    let member = shared.directory().is_member(user_id);
     let stored = shared.passwords.get(user_id).filter(|_| member).cloned();
     let phc = stored.clone().unwrap_or_else(|| shared.dummy_hash.clone());
     let verified = auth::verify_password(shared, phc, password).await && stored.is_some();
