@@ -396,3 +396,28 @@ async fn an_approver_who_leaves_the_company_can_no_longer_decide() -> Result<()>
     assert_eq!(app.read(&id).await?["decisions"], serde_json::json!([]), "nothing changed");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_nobody_can_approve_is_flagged_at_once() -> Result<()> {
+    let (app, _dir) = sqlite_app().await?;
+    // The general manager heads the top department: nobody else is a head of theirs, and they cannot approve
+    // their own request.
+    let token = app.token("user_gm").await?;
+    let body = serde_json::json!({"file": {"id": "f-gm", "name": "confidential-board.pdf"}, "reason": "board pack"});
+    let (status, refused) = app.call(&token, reqwest::Method::POST, "/api/v1/download-requests", Some(body)).await?;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("no eligible approver"), "{refused}");
+    app.until("the requester is told", || !app.work.sent_to("user_gm").is_empty()).await?;
+    let told = &app.work.sent_to("user_gm")[0];
+    assert!(told.text().contains("cannot be decided"), "{}", told.text());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut records = app.log.read_all(&app.topics.approvals).await?;
+    while !records.iter().any(|r| r.header("ce_type") == Some("dingguard.approval.unroutable")) {
+        ensure!(std::time::Instant::now() < deadline, "no unroutable event on the approvals topic");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        records = app.log.read_all(&app.topics.approvals).await?;
+    }
+    let audit = app.store.audit_entries().await?;
+    assert!(audit.iter().any(|e| e.action == "unroutable" && e.actor == "user_gm"), "on the audit chain");
+    Ok(())
+}

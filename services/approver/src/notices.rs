@@ -136,6 +136,11 @@ impl Notices<'_> {
             ("granted", Some(until)) => format!("You may download it until {} (Macau time).", macau_time(until)),
             ("rejected", _) => "An approver rejected it; the request page shows who and why.".to_owned(),
             ("expired", _) => "Nobody decided in time; ask again if you still need it.".to_owned(),
+            ("unroutable", _) => {
+                "Nobody in the directory can fill one of its approvals, so it cannot be decided; ask the DPO to \
+                 check the directory (department heads, DPOs)."
+                    .to_owned()
+            }
             _ => String::new(),
         };
         let note = Notification {
@@ -143,7 +148,8 @@ impl Notices<'_> {
             title: format!("Download request {outcome}: {}", stored.file.name),
             severity: outcome.to_owned(),
             markdown: format!("Your request to download **{}** was **{outcome}**.\n\n{detail}", stored.file.name),
-            link: Some(format!("{}/approvals/{request_id}", base_url(shared))),
+            // An unroutable request was never stored: there is no page to open.
+            link: (outcome != "unroutable").then(|| format!("{}/approvals/{request_id}", base_url(shared))),
             recipients: vec![requester.to_owned()],
         };
         let payload = serde_json::to_string(&note).expect("a notification serialises");

@@ -78,9 +78,16 @@ pub(crate) async fn open_request(
         let request = match Request::new(&id, requester, &shared.settings.policy, &eligible, &deputies, now) {
             Ok(r) => r,
             Err(error) => {
-                // Flagged at once rather than left to expire: the audit shows who asked and why it cannot go on.
-                let details = json!({"requester": requester, "error": error.to_string()});
-                shared.store.append_audit(caller, "unroutable", &id, details, now).await?;
+                // Flagged at once rather than left to expire: on the audit chain, on the approvals topic for
+                // whoever watches it, and to the requester, each saying why it cannot go on.
+                let details = json!({"requester": requester, "file": file, "error": error.to_string()});
+                let stored = Stored { file, reason, sensitive, request: None, granted_until_ms: None };
+                let mut tx = shared.store.begin().await?;
+                tx.append_audit(caller, "unroutable", &id, details.clone(), now).await?;
+                events::enqueue(&mut tx, "unroutable", &id, 1, details, now).await?;
+                let notices = Notices { shared, stored: &stored, version: 1, now_ms: now };
+                notices.tell_requester(&mut tx, &id, requester, "unroutable").await?;
+                tx.commit().await?;
                 return Err(error.into());
             }
         };
