@@ -31,8 +31,9 @@ pub const HEAD_DEPUTY: &str = "user_hr_officer";
 pub const DPO_DEPUTY: &str = "user_dpo_deputy";
 pub const STRANGER: &str = "user_sales_rep";
 
-/// Cheap parameters: the hash's own parameters decide the cost of checking it.
-fn cheap_hash(password: &str) -> String {
+/// An argon2id PHC string with cheap parameters, for test password tables: the hash's own parameters decide the
+/// cost of checking it.
+pub fn cheap_hash(password: &str) -> String {
     let params = Params::new(1024, 1, 1, None).expect("valid argon2 parameters");
     let salt = SaltString::encode_b64(b"dingguard-tests!").expect("salt");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)

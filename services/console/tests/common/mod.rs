@@ -9,8 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHasher, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use axum::routing::get;
 use dingguard_console::{Console, ConsoleSettings};
 use dingguard_directory::{DEMO_YAML, Directory};
@@ -47,15 +45,7 @@ impl Drop for TestApp {
     }
 }
 
-/// Cheap parameters: the hash's own parameters decide the cost of checking it.
-pub fn hash_password(password: &str) -> String {
-    let params = Params::new(1024, 1, 1, None).expect("valid argon2 parameters");
-    let salt = SaltString::encode_b64(b"dingguard-tests!").expect("salt");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password(password.as_bytes(), &salt)
-        .unwrap()
-        .to_string()
-}
+pub use dingguard_tests::approvals::cheap_hash as hash_password;
 
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
