@@ -49,7 +49,7 @@ impl WorkStandIn {
             .route("/v1.0/oauth2/accessToken", post(new_api_token))
             .route("/v1.0/workflow/processInstances", get(process_instance))
             .with_state(Arc::clone(&log));
-        Self { url: serve(router).await, log }
+        Self { url: crate::standin::serve(router).await, log }
     }
 
     /// Forgets every issued token, as DingTalk does when one expires early.
@@ -159,11 +159,4 @@ impl WorkStandIn {
     pub fn sent_to(&self, user: &str) -> Vec<Sent> {
         self.sends().into_iter().filter(|s| s.userid_list.split(',').any(|u| u == user)).collect()
     }
-}
-
-async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
-    let addr = listener.local_addr().expect("local address");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
 }

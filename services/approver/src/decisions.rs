@@ -1,13 +1,14 @@
 //! Reading and deciding requests as a person: through the JSON API (bearer tokens) or the approval pages
 //! (sessions). Every decision is authorised against the slots frozen onto the request.
 
-use dingguard_approval::{ApprovalError, Decision, Status, Transition};
-use dingguard_directory::Role;
+use dingguard_approval::{ApprovalError, Decision, SlotRole, Status, Transition};
+use dingguard_directory::{Directory, Role};
 use dingguard_store::StoredRequest;
 use serde_json::{Value, json};
 
 use crate::error::ApproverError;
 use crate::notices::{Notices, waiting_on};
+use crate::requests::{deputies_of, holders};
 use crate::view::{Stored, status_name, view};
 use crate::{Shared, events, parse};
 
@@ -22,24 +23,19 @@ fn involved(row: &StoredRequest, stored: &Stored, user: &str) -> bool {
         || stored.request.iter().flat_map(|r| &r.slots).any(|s| s.eligible.iter().chain(&s.deputies).any(|u| u == user))
 }
 
-/// Whether `user` may still fill a slot of `role` for `requester`, by the directory as it is now: a DPO (or a
-/// DPO's deputy) for the DPO slot, a head of the requester's departments (or a head's deputy) for theirs. The
-/// frozen lists say who was asked; this says who still holds the role, so a head who moved or left cannot decide.
-fn eligible_now(directory: &dingguard_directory::Directory, role: &str, requester: &str, user: &str) -> bool {
-    if !directory.is_member(user) {
-        return false;
-    }
-    let holds = |holders: Vec<dingguard_directory::UserId>| {
-        holders
-            .iter()
-            .any(|h| h.as_str() == user || directory.deputy_of(h.as_str()).is_some_and(|d| d.as_str() == user))
-    };
-    match role {
-        "dpo" => holds(directory.dpos()),
-        "dept_head" => holds(directory.department_heads_of(requester)),
+/// Whether `user` may still fill a slot of `role` for `requester`, by the directory as it is now: a holder of the
+/// role or a holder's deputy, as when the request was made. The frozen lists say who was asked; this says who
+/// still holds the role, so a head who moved or left cannot decide.
+fn eligible_now(directory: &Directory, role: &str, requester: &str, user: &str) -> bool {
+    let role = match role {
+        "dpo" => SlotRole::Dpo,
+        "dept_head" => SlotRole::DeptHead,
         // Named people: the frozen list is the policy, membership the only live check.
-        _ => true,
-    }
+        _ => return directory.is_member(user),
+    };
+    let people = holders(directory, &role, requester);
+    directory.is_member(user)
+        && (people.iter().any(|u| u == user) || deputies_of(directory, &people).iter().any(|u| u == user))
 }
 
 /// The approvers `user` stands in for now.
@@ -61,6 +57,13 @@ pub(crate) async fn read_as(shared: &Shared, user: &str, id: &str) -> Result<Val
     Ok(view(&row, &stored))
 }
 
+/// Whether `request` waits on `user`'s decision, in their own right or for an approver they stand in for.
+fn awaits(row: &StoredRequest, stored: &Stored, user: &str, principals: &[String], now_ms: i64) -> bool {
+    let Some(request) = &stored.request else { return false };
+    let mine = |u: &String| u == user || (principals.contains(u) && row.requester != user);
+    request.status == Status::Pending && request.expires_ms > now_ms && waiting_on(request).iter().any(mine)
+}
+
 /// Pending requests waiting on `user`'s decision, oldest first.
 pub(crate) async fn inbox(shared: &Shared, user: &str) -> Result<Vec<Value>, ApproverError> {
     let now = shared.clock.now_ms();
@@ -68,13 +71,18 @@ pub(crate) async fn inbox(shared: &Shared, user: &str) -> Result<Vec<Value>, App
     let mut out = Vec::new();
     for row in shared.store.pending_requests(1000).await? {
         let stored = parse(&row)?;
-        let Some(request) = &stored.request else { continue };
-        let mine = |u: &String| u == user || (principals.contains(u) && row.requester != user);
-        if request.expires_ms > now && waiting_on(request).iter().any(mine) {
+        if awaits(&row, &stored, user, &principals, now) {
             out.push(view(&row, &stored));
         }
     }
     Ok(out)
+}
+
+/// Whether request `id` waits on `user`'s decision.
+pub(crate) async fn awaits_decision(shared: &Shared, user: &str, id: &str) -> Result<bool, ApproverError> {
+    let (row, stored) = load(shared, id).await?;
+    let principals = principals_of(shared, user).await?;
+    Ok(awaits(&row, &stored, user, &principals, shared.clock.now_ms()))
 }
 
 /// Uses up a decision link for `user` and names the request it opens.

@@ -172,6 +172,11 @@ impl Approver {
         decisions::read_as(&self.shared, user, id).await
     }
 
+    /// Whether request `id` waits on `user`'s decision (theirs, or an away approver's they stand in for).
+    pub async fn awaits_decision(&self, user: &str, id: &str) -> Result<bool, ApproverError> {
+        decisions::awaits_decision(&self.shared, user, id).await
+    }
+
     /// Pending requests waiting on `user`'s decision.
     pub async fn inbox(&self, user: &str) -> Result<Vec<serde_json::Value>, ApproverError> {
         decisions::inbox(&self.shared, user).await

@@ -2,6 +2,7 @@
 //! directory and frozen onto it, a file that is not sensitive granted at once.
 
 use dingguard_approval::{FileFacts, Request, SlotRole};
+use dingguard_directory::Directory;
 use dingguard_store::StoredRequest;
 use serde_json::{Value, json};
 
@@ -14,24 +15,34 @@ fn random_id() -> String {
     dingguard_model::token::token_hash(&dingguard_model::token::random_token())[..20].to_owned()
 }
 
+/// Who holds `role` for `requester` now: DPOs, heads of the requester's departments, or the named people who are
+/// still members.
+pub(crate) fn holders(d: &Directory, role: &SlotRole, requester: &str) -> Vec<String> {
+    match role {
+        SlotRole::Dpo => d.dpos().iter().map(|u| u.as_str().to_owned()).collect(),
+        SlotRole::DeptHead => d.department_heads_of(requester).iter().map(|u| u.as_str().to_owned()).collect(),
+        SlotRole::AnyOf(list) => list.iter().filter(|u| d.is_member(u)).cloned().collect(),
+    }
+}
+
+/// The members who stand in for `holders`, holders themselves left out.
+pub(crate) fn deputies_of(d: &Directory, holders: &[String]) -> Vec<String> {
+    holders
+        .iter()
+        .filter_map(|u| d.deputy_of(u).map(|x| x.as_str().to_owned()))
+        .filter(|u| !holders.contains(u) && d.is_member(u))
+        .collect()
+}
+
 /// The frozen approvers of each slot and their deputies, from the directory as it is now.
 fn resolve(shared: &Shared, requester: &str) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
     let d = shared.directory();
     let mut eligible = Vec::new();
     let mut deputies = Vec::new();
     for slot in &shared.settings.policy.slots {
-        let people: Vec<String> = match &slot.role {
-            SlotRole::Dpo => d.dpos().iter().map(|u| u.as_str().to_owned()).collect(),
-            SlotRole::DeptHead => d.department_heads_of(requester).iter().map(|u| u.as_str().to_owned()).collect(),
-            SlotRole::AnyOf(list) => list.iter().filter(|u| d.is_member(u)).cloned().collect(),
-        };
-        let stand_ins: Vec<String> = people
-            .iter()
-            .filter_map(|u| d.deputy_of(u).map(|x| x.as_str().to_owned()))
-            .filter(|u| !people.contains(u) && d.is_member(u))
-            .collect();
+        let people = holders(&d, &slot.role, requester);
+        deputies.push(deputies_of(&d, &people));
         eligible.push(people);
-        deputies.push(stand_ins);
     }
     (eligible, deputies)
 }

@@ -167,8 +167,7 @@ async fn show(
     let approvals = approver(&shared)?;
     let request = approvals.request_as(&viewer.user_id, &id).await.map_err(ConsoleError::from)?;
     let status = text(&request, "status");
-    let waiting = approvals.inbox(&viewer.user_id).await.map_err(ConsoleError::from)?;
-    let can_decide = waiting.iter().any(|r| text(r, "id") == id);
+    let can_decide = approvals.awaits_decision(&viewer.user_id, &id).await.map_err(ConsoleError::from)?;
     let grant = match request.get("granted_until_ms").and_then(Value::as_i64) {
         Some(until) if status == "granted" => format!(
             r#"<p id="grant">Granted: {} may download this file until {} (Macau time).</p>"#,

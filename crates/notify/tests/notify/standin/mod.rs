@@ -11,13 +11,7 @@ pub mod hook;
 pub mod robot;
 pub mod work;
 
-/// Serves `router` on an ephemeral loopback port and returns its base URL.
-pub async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("http://{addr}")
-}
+pub use dingguard_tests::standin::serve;
 
 /// A clock at the real time that moves only when told to, shared by a notifier and its stand-in.
 pub fn clock() -> ManualClock {
