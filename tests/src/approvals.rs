@@ -181,12 +181,7 @@ impl ApprovalApp {
 
     /// Waits until `check` holds, polling; the background loop ticks every 25 ms.
     pub async fn until<F: Fn() -> bool>(&self, what: &str, check: F) -> Result<()> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !check() {
-            anyhow::ensure!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(())
+        crate::eventually(what, Duration::from_secs(10), check).await
     }
 
     /// Waits until the approvals topic shows `ce_type` for `id`.

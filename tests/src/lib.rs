@@ -23,6 +23,16 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0").local_addr().expect("local addr").port()
 }
 
+/// Polls `check` every 20 ms until it holds; an error naming `what` after `timeout`.
+pub async fn eventually(what: &str, timeout: std::time::Duration, check: impl Fn() -> bool) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    while !check() {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 pub fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
     i64::try_from(since.as_millis()).expect("fits")

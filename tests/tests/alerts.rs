@@ -172,11 +172,7 @@ async fn serious_alerts_reach_named_people_by_work_notification() -> Result<()> 
     let d = serve(&[("DINGGUARD_CONFIG", config.path().display().to_string())]).await?;
     let sent = d.play(Scenario::ExternalThenDownload).await? as f64;
     d.settle(sent).await?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while work.sends().is_empty() {
-        ensure!(Instant::now() < deadline, "no work notification arrived");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    dingguard_tests::eventually("a work notification", Duration::from_secs(10), || !work.sends().is_empty()).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sends = work.sends();
     assert_eq!(sends.len(), 1, "only the critical alert goes to people: {sends:?}");

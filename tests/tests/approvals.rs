@@ -302,11 +302,8 @@ async fn an_oa_approval_of_the_configured_process_opens_one_request() -> Result<
     let is_requested = |r: &&Value| ce_type(r) == "dingguard.approval.requested";
     dump_until("dingguard.approvals", &api.envs, Duration::from_secs(15), |r| r.iter().any(|x| is_requested(&x)))
         .await?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while work.sent_to("user_dpo").is_empty() || work.sent_to("user_hr_manager").is_empty() {
-        ensure!(std::time::Instant::now() < deadline, "approvers not notified: {:?}", work.sends());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let notified = || !work.sent_to("user_dpo").is_empty() && !work.sent_to("user_hr_manager").is_empty();
+    dingguard_tests::eventually("both approvers notified", Duration::from_secs(10), notified).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let requested: Vec<Value> =
         dump("dingguard.approvals", &api.envs).await?.iter().filter(is_requested).map(value_json).collect();
