@@ -2,57 +2,93 @@
 pub use dingguard_rules::FieldType;
 
 use FieldType::{Bool, Number, String as Text, StringList};
+use dingguard_rules::Slot;
 
-const CATALOG: &[(&str, FieldType)] = &[
-    ("event.type", Text),
-    ("event.id", Text),
-    ("event.raw_type", Text),
-    ("corp.id", Text),
-    ("time.ms", Number),
-    ("time.hour", Number),
-    ("time.weekday", Number),
-    ("actor.id", Text),
-    ("actor.affiliation", Text),
-    ("actor.department", Text),
-    ("actor.departments", StringList),
-    ("actor.roles", StringList),
-    ("actor.active", Bool),
-    ("actor.left_at_ms", Number),
-    ("group.id", Text),
-    ("group.title", Text),
-    ("group.owner", Text),
-    ("group.inferred", Bool),
-    ("members.ids", StringList),
-    ("members.count", Number),
-    ("members.external_ids", StringList),
-    ("members.external_count", Number),
-    ("members.trusted_external_ids", StringList),
-    ("members.trusted_external_count", Number),
-    ("contact.id", Text),
-    ("contact.name", Text),
-    ("contact.company", Text),
-    ("user.changed_fields", StringList),
-    ("department.change", Text),
-    ("department.ids", StringList),
-    ("file.id", Text),
-    ("file.name", Text),
-    ("file.extension", Text),
-    ("file.space", Text),
-    ("file.action", Number),
-    ("file.source", Text),
-    ("file.names", StringList),
-    ("file.count", Number),
-    ("file.request_ids", StringList),
-    ("file.conversations", StringList),
-    ("request.id", Text),
-    ("request.reason", Text),
-    ("approval.instance_id", Text),
-    ("approval.process_code", Text),
-    ("approval.change", Text),
-    ("approval.result", Text),
-    ("approval.task_id", Text),
-    ("approval.remark", Text),
-];
+/// Declares [`Field`] and the catalog together, so a field's slot and its catalog position cannot drift apart.
+macro_rules! fields {
+    ($($variant:ident = $name:literal : $kind:ident,)*) => {
+        /// Every field rules can read; its discriminant is its slot in [`field_catalog`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Field {
+            $($variant,)*
+        }
+
+        const CATALOG: &[(&str, FieldType)] = &[$(($name, $kind),)*];
+
+        impl Field {
+            pub const ALL: &[Field] = &[$(Field::$variant,)*];
+        }
+    };
+}
+
+fields! {
+    EventType = "event.type": Text,
+    EventId = "event.id": Text,
+    EventRawType = "event.raw_type": Text,
+    CorpId = "corp.id": Text,
+    TimeMs = "time.ms": Number,
+    TimeHour = "time.hour": Number,
+    TimeWeekday = "time.weekday": Number,
+    ActorId = "actor.id": Text,
+    ActorAffiliation = "actor.affiliation": Text,
+    ActorDepartment = "actor.department": Text,
+    ActorDepartments = "actor.departments": StringList,
+    ActorRoles = "actor.roles": StringList,
+    ActorActive = "actor.active": Bool,
+    ActorLeftAtMs = "actor.left_at_ms": Number,
+    GroupId = "group.id": Text,
+    GroupTitle = "group.title": Text,
+    GroupOwner = "group.owner": Text,
+    GroupInferred = "group.inferred": Bool,
+    MembersIds = "members.ids": StringList,
+    MembersCount = "members.count": Number,
+    MembersExternalIds = "members.external_ids": StringList,
+    MembersExternalCount = "members.external_count": Number,
+    MembersTrustedExternalIds = "members.trusted_external_ids": StringList,
+    MembersTrustedExternalCount = "members.trusted_external_count": Number,
+    ContactId = "contact.id": Text,
+    ContactName = "contact.name": Text,
+    ContactCompany = "contact.company": Text,
+    UserChangedFields = "user.changed_fields": StringList,
+    DepartmentChange = "department.change": Text,
+    DepartmentIds = "department.ids": StringList,
+    FileId = "file.id": Text,
+    FileName = "file.name": Text,
+    FileExtension = "file.extension": Text,
+    FileSpace = "file.space": Text,
+    FileAction = "file.action": Number,
+    FileSource = "file.source": Text,
+    FileNames = "file.names": StringList,
+    FileCount = "file.count": Number,
+    FileRequestIds = "file.request_ids": StringList,
+    FileConversations = "file.conversations": StringList,
+    RequestId = "request.id": Text,
+    RequestReason = "request.reason": Text,
+    ApprovalInstanceId = "approval.instance_id": Text,
+    ApprovalProcessCode = "approval.process_code": Text,
+    ApprovalChange = "approval.change": Text,
+    ApprovalResult = "approval.result": Text,
+    ApprovalTaskId = "approval.task_id": Text,
+    ApprovalRemark = "approval.remark": Text,
+    // Set by the consumer's enrichment, never by `CanonicalEvent::fields`: facts one payload cannot know.
+    FileSensitive = "file.sensitive": Bool,
+    FileGranted = "file.granted": Bool,
+    GroupPersonalData = "group.personal_data": Bool,
+}
+
+impl Field {
+    pub const fn slot(self) -> Slot {
+        Slot::new(self as usize)
+    }
+
+    pub fn name(self) -> &'static str {
+        CATALOG[self as usize].0
+    }
+
+    pub fn kind(self) -> FieldType {
+        CATALOG[self as usize].1
+    }
+}
 
 /// Every field any event can carry, with its type, so a rule naming an unknown field or comparing a field with
 /// the wrong kind of value is refused when it is loaded.
@@ -90,10 +126,17 @@ const CATALOG: &[(&str, FieldType)] = &[
 /// | `request.id`, `request.reason` | string | `download_requested` |
 /// | `approval.instance_id`, `.process_code`, `.change`, `.result` | string | both approval kinds |
 /// | `approval.task_id`, `approval.remark` | string | `approval_task_changed` |
+/// | `file.sensitive`, `file.granted` | bool | events with a file, added by the alerter: the classification says the file is sensitive; an approval grant covers this download |
+/// | `group.personal_data` | bool | events with a group, added by the alerter: the group is classified as holding personal data |
 ///
 /// `file.extension` is the lower-cased text after the last dot of the file name.
 pub fn field_catalog() -> &'static [(&'static str, FieldType)] {
     CATALOG
+}
+
+/// The catalog rules are compiled against; its slots are [`Field`]'s.
+pub fn rule_catalog() -> dingguard_rules::Catalog {
+    dingguard_rules::Catalog::new(CATALOG.iter().copied(), event_types().iter().copied())
 }
 
 /// Every value of `event.type`, for checking a rule's `when`.

@@ -14,8 +14,9 @@ mod payload;
 mod sync;
 mod tracker;
 
-pub use catalog::{FieldType, event_types, field_catalog};
+pub use catalog::{Field, FieldType, event_types, field_catalog, rule_catalog};
 pub use dingguard_directory::Affiliation;
 pub use event::{Actor, CanonicalEvent, DeptChange, EventKind, FileRecord, Member};
+pub use fields::fields_to_json;
 pub use normalise::{NormaliseError, normalise};
 pub use tracker::{GroupTracker, InMemoryGroupTracker, normalise_with_tracker};

@@ -2,8 +2,9 @@
 //! or both at once. Each accessor takes the spellings to try in order and returns the first usable value, so a
 //! payload with both never fails the way a serde `alias` would on a duplicate.
 
-use std::collections::HashMap;
+use std::fmt;
 
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -17,9 +18,39 @@ pub(crate) struct Payload<'t> {
 }
 
 enum Fields<'t> {
-    Lazy(HashMap<&'t str, &'t RawValue>),
+    Lazy(Entries<'t>),
     /// Keys with escapes, or a Stream frame whose business fields were lifted out of `data`.
     Parsed(Map<String, Value>),
+}
+
+/// A payload object's members in the order sent. Payloads have a dozen keys or so: a scan of them is cheaper
+/// than hashing each key into a map, and the last of a repeated key wins, as in a parsed object.
+struct Entries<'t>(Vec<(&'t str, &'t RawValue)>);
+
+impl<'t> Entries<'t> {
+    fn get(&self, key: &str) -> Option<&'t RawValue> {
+        self.0.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+}
+
+impl<'de> Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(entry) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor)
+    }
 }
 
 /// DingTalk ids are strings but some arrive as bare numbers; render those the way they were written.
@@ -41,8 +72,8 @@ fn integer(value: &Value) -> Option<i64> {
 
 impl<'t> Payload<'t> {
     pub(crate) fn parse(event_type: &'t str, bytes: &'t [u8]) -> Result<Self, NormaliseError> {
-        if let Ok(lazy) = serde_json::from_slice::<HashMap<&'t str, &'t RawValue>>(bytes)
-            && !lazy.contains_key("data")
+        if let Ok(lazy) = serde_json::from_slice::<Entries<'t>>(bytes)
+            && lazy.get("data").is_none()
         {
             return Ok(Self { event_type, fields: Fields::Lazy(lazy) });
         }
@@ -83,7 +114,16 @@ impl<'t> Payload<'t> {
 
     /// A string or number.
     pub(crate) fn text(&self, keys: &[&str]) -> Option<String> {
-        self.find(keys, scalar)
+        let Fields::Lazy(raw) = &self.fields else { return self.find(keys, scalar) };
+        keys.iter().find_map(|k| {
+            let text = raw.get(k)?.get();
+            if text.starts_with('"') {
+                // Most fields are strings: read one straight into its `String`, no `Value` in between.
+                serde_json::from_str::<String>(text).ok().filter(|s| !s.trim().is_empty())
+            } else {
+                serde_json::from_str(text).ok().as_ref().and_then(scalar)
+            }
+        })
     }
 
     /// One id, also accepted as the first entry of a list, since `userId` is a list in group events and a

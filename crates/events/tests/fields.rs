@@ -4,7 +4,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use common::{RECEIVED_MS, directory, events, payload};
 use dingguard_events::{
-    CanonicalEvent, FieldType, InMemoryGroupTracker, event_types, field_catalog, normalise, normalise_with_tracker,
+    CanonicalEvent, Field, FieldType, InMemoryGroupTracker, event_types, field_catalog, fields_to_json, normalise,
+    normalise_with_tracker,
 };
 use serde_json::{Value, json};
 
@@ -52,17 +53,22 @@ fn every_kind_is_covered_and_named_in_event_types() {
 
 #[test]
 fn every_field_is_in_the_catalog_with_its_type() {
-    let catalog: HashMap<&str, FieldType> = field_catalog().iter().copied().collect();
-    assert_eq!(catalog.len(), field_catalog().len(), "no key listed twice");
+    let names: HashMap<&str, FieldType> = field_catalog().iter().copied().collect();
+    assert_eq!(names.len(), field_catalog().len(), "no key listed twice");
+    for field in Field::ALL {
+        assert_eq!(field_catalog()[field.slot().index()], (field.name(), field.kind()), "{field:?}");
+    }
     let mut produced = BTreeSet::new();
     for event in every_kind() {
-        for (key, value) in event.fields() {
-            let expected = catalog.get(key.as_str()).unwrap_or_else(|| panic!("{key} is not in the catalog"));
-            assert_eq!(FieldType::of(&value), Some(*expected), "{key} of {} is {value}", event.kind.name());
-            produced.insert(key);
+        for (slot, value) in event.fields().iter() {
+            let (name, kind) = field_catalog()[slot.index()];
+            assert_eq!(value.kind(), kind, "{name} of {} is {value:?}", event.kind.name());
+            produced.insert(name);
         }
     }
-    let unused: Vec<_> = catalog.keys().filter(|k| !produced.contains(**k)).collect();
+    let enriched = [Field::FileSensitive, Field::FileGranted, Field::GroupPersonalData].map(Field::name);
+    assert!(enriched.iter().all(|f| !produced.contains(f)), "enrichment fields are the consumer's to set");
+    let unused: Vec<_> = names.keys().filter(|k| !produced.contains(**k) && !enriched.contains(k)).collect();
     assert!(unused.is_empty(), "catalog lists fields no event produces: {unused:?}");
 }
 
@@ -77,7 +83,7 @@ fn events_round_trip_through_json() {
 #[test]
 fn membership_fields() {
     let event = events("chat_add_member_both_spellings").remove(0);
-    let f = event.fields();
+    let f = fields_to_json(&event.fields());
     assert_eq!(f["event.type"], "members_added");
     assert_eq!(f["event.id"], "ce-chat_add_member_both_spellings");
     assert_eq!(f["corp.id"], "dingdemo0001");
@@ -97,7 +103,7 @@ fn membership_fields() {
 fn file_and_departed_actor_fields() {
     let late = json!({"userId": "user_sales_former", "fileId": "f1", "fileName": "Pipeline.XLSX", "spaceId": "s"});
     let event = normalise("file_download", "late", late.to_string().as_bytes(), &directory(), 0).unwrap().remove(0);
-    let f = event.fields();
+    let f = fields_to_json(&event.fields());
     assert_eq!(f["actor.active"], false);
     assert_eq!(f["actor.left_at_ms"], 1_769_788_800_000_i64);
     assert_eq!(f["actor.affiliation"], "external");
@@ -108,7 +114,7 @@ fn file_and_departed_actor_fields() {
 
 #[test]
 fn unknown_actor_has_no_directory_fields() {
-    let f = events("chat_add_member_legacy").remove(0).fields();
+    let f = fields_to_json(&events("chat_add_member_legacy").remove(0).fields());
     assert_eq!(f["actor.affiliation"], "external");
     for key in ["actor.active", "actor.department", "actor.roles"] {
         assert!(!f.contains_key(key), "{key}");
@@ -117,14 +123,16 @@ fn unknown_actor_has_no_directory_fields() {
 
 #[test]
 fn user_changes_expose_field_names_not_values() {
-    let f = events("user_modify_org").remove(0).fields();
+    let f = fields_to_json(&events("user_modify_org").remove(0).fields());
     assert_eq!(f["user.changed_fields"], json!(["managerUserid", "name"]));
     assert!(!f.values().any(|v| v.as_str() == Some("林詠欣")));
 }
 
 fn at(ms: i64) -> serde_json::Map<String, Value> {
     let body = json!({"EventTime": ms});
-    normalise("anything", "t", body.to_string().as_bytes(), &directory(), 0).unwrap().remove(0).fields()
+    fields_to_json(
+        &normalise("anything", "t", body.to_string().as_bytes(), &directory(), 0).unwrap().remove(0).fields(),
+    )
 }
 
 #[test]

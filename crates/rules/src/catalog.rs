@@ -3,6 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde_json::{Map, Value as Json};
+
+use crate::fields::{FieldValue, Fields, Slot};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FieldType {
     String,
@@ -12,18 +16,6 @@ pub enum FieldType {
 }
 
 impl FieldType {
-    /// The type of a field value as an event's field map renders it; `None` for shapes no field takes.
-    pub fn of(value: &serde_json::Value) -> Option<Self> {
-        use serde_json::Value;
-        match value {
-            Value::String(_) => Some(Self::String),
-            Value::Number(_) => Some(Self::Number),
-            Value::Bool(_) => Some(Self::Bool),
-            Value::Array(items) if items.iter().all(Value::is_string) => Some(Self::StringList),
-            _ => None,
-        }
-    }
-
     pub fn describe(self) -> &'static str {
         match self {
             Self::String => "text",
@@ -34,32 +26,73 @@ impl FieldType {
     }
 }
 
+/// Field names with their types and slots, and the event types rules may select.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
-    fields: HashMap<String, FieldType>,
+    /// By slot.
+    fields: Vec<(String, FieldType)>,
+    slots: HashMap<String, Slot>,
     event_types: HashSet<String>,
 }
 
 impl Catalog {
+    /// Each field's slot is its position here, so a producer that lists its fields in the same order can fill
+    /// a [`Fields`] record without names. A name listed twice keeps its first slot.
     pub fn new<'a>(
         fields: impl IntoIterator<Item = (&'a str, FieldType)>,
         event_types: impl IntoIterator<Item = &'a str>,
     ) -> Self {
-        Self {
-            fields: fields.into_iter().map(|(k, t)| (k.to_owned(), t)).collect(),
-            event_types: event_types.into_iter().map(str::to_owned).collect(),
+        let fields: Vec<(String, FieldType)> = fields.into_iter().map(|(k, t)| (k.to_owned(), t)).collect();
+        let mut slots = HashMap::with_capacity(fields.len());
+        for (i, (name, _)) in fields.iter().enumerate() {
+            slots.entry(name.clone()).or_insert(Slot::new(i));
         }
+        Self { fields, slots, event_types: event_types.into_iter().map(str::to_owned).collect() }
     }
 
     pub fn field(&self, name: &str) -> Option<FieldType> {
-        self.fields.get(name).copied()
+        self.slot(name).map(|s| self.fields[s.index()].1)
+    }
+
+    pub fn slot(&self, name: &str) -> Option<Slot> {
+        self.slots.get(name).copied()
     }
 
     pub fn has_field(&self, name: &str) -> bool {
-        self.fields.contains_key(name)
+        self.slots.contains_key(name)
     }
 
     pub fn has_event_type(&self, name: &str) -> bool {
         self.event_types.contains(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The name of the field in `slot`.
+    pub fn name(&self, slot: Slot) -> Option<&str> {
+        self.fields.get(slot.index()).map(|(n, _)| n.as_str())
+    }
+
+    /// A record written by hand (rule tests, samples), each value checked against its field's type.
+    pub fn fields_from_json(&self, map: &Map<String, Json>) -> Result<Fields<'static>, String> {
+        let mut fields = Fields::with_slots(self.len());
+        for (name, value) in map {
+            let slot = self.slot(name).ok_or_else(|| format!("unknown field `{name}`"))?;
+            let value = FieldValue::from_json(value, self.fields[slot.index()].1)
+                .map_err(|why| format!("field `{name}` {why}"))?;
+            fields.set(slot, value);
+        }
+        Ok(fields)
+    }
+
+    /// The record with names, for storing next to an alert.
+    pub fn to_json(&self, fields: &Fields<'_>) -> Map<String, Json> {
+        fields.iter().filter_map(|(slot, value)| Some((self.name(slot)?.to_owned(), value.to_json()))).collect()
     }
 }

@@ -3,17 +3,16 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value as Json};
-
 use crate::catalog::{Catalog, FieldType};
 use crate::expr::{Expr, Item, Op, Operand, Value};
+use crate::fields::{FieldValue, Fields, Slot};
 
 #[derive(Debug, Clone)]
 pub enum Cond {
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
     Not(Box<Cond>),
-    Test { field: String, kind: FieldType, test: Test },
+    Test { slot: Slot, test: Test },
 }
 
 #[derive(Debug, Clone)]
@@ -63,8 +62,10 @@ pub fn compile(expr: &Expr, scope: &Scope<'_>) -> Result<Cond, String> {
             .cloned()
             .ok_or_else(|| format!("`{name}` is neither a macro defined above nor a comparison"))?,
         Expr::Compare { field, op, operand } => {
-            let kind = scope.catalog.field(field).ok_or_else(|| format!("unknown field `{field}`"))?;
-            Cond::Test { field: field.clone(), kind, test: test(field, kind, *op, operand, scope)? }
+            let (Some(slot), Some(kind)) = (scope.catalog.slot(field), scope.catalog.field(field)) else {
+                return Err(format!("unknown field `{field}`"));
+            };
+            Cond::Test { slot, test: test(field, kind, *op, operand, scope)? }
         }
     })
 }
@@ -167,30 +168,35 @@ fn text_matches(test: &Test, s: &str) -> bool {
 }
 
 impl Cond {
-    pub fn eval(&self, fields: &Map<String, Json>) -> bool {
+    pub fn eval(&self, fields: &Fields<'_>) -> bool {
         match self {
             Self::And(a, b) => a.eval(fields) && b.eval(fields),
             Self::Or(a, b) => a.eval(fields) || b.eval(fields),
             Self::Not(a) => !a.eval(fields),
-            Self::Test { field, test, .. } => {
-                let Some(value) = fields.get(field).filter(|v| !v.is_null()) else { return false };
+            Self::Test { slot, test } => {
+                let Some(value) = fields.get(*slot) else { return false };
+                // Numbers in rules are f64; field numbers (counts, hours, milliseconds) are exact in one.
+                let number = |x: &i64| *x as f64;
                 match (test, value) {
                     (Test::Exists, _) => true,
-                    (Test::NeText(v), Json::String(s)) => s != v,
-                    (Test::NeText(v), Json::Array(items)) => !items.iter().any(|i| i.as_str() == Some(v)),
-                    (Test::EqNumber(n), Json::Number(x)) => x.as_f64() == Some(*n),
-                    (Test::NeNumber(n), Json::Number(x)) => x.as_f64() != Some(*n),
-                    (Test::InNumber(ns), Json::Number(x)) => x.as_f64().is_some_and(|x| ns.contains(&x)),
-                    (Test::Order(op, n), Json::Number(x)) => x.as_f64().is_some_and(|x| match op {
-                        Op::Lt => x < *n,
-                        Op::Le => x <= *n,
-                        Op::Gt => x > *n,
-                        _ => x >= *n,
-                    }),
-                    (Test::EqBool(b), Json::Bool(x)) => x == b,
-                    (Test::NeBool(b), Json::Bool(x)) => x != b,
-                    (t, Json::String(s)) => text_matches(t, s),
-                    (t, Json::Array(items)) => items.iter().filter_map(Json::as_str).any(|s| text_matches(t, s)),
+                    (Test::NeText(v), FieldValue::Text(s)) => s != v,
+                    (Test::NeText(v), FieldValue::List(items)) => !items.iter().any(|i| i == v),
+                    (Test::EqNumber(n), FieldValue::Number(x)) => number(x) == *n,
+                    (Test::NeNumber(n), FieldValue::Number(x)) => number(x) != *n,
+                    (Test::InNumber(ns), FieldValue::Number(x)) => ns.contains(&number(x)),
+                    (Test::Order(op, n), FieldValue::Number(x)) => {
+                        let x = number(x);
+                        match op {
+                            Op::Lt => x < *n,
+                            Op::Le => x <= *n,
+                            Op::Gt => x > *n,
+                            _ => x >= *n,
+                        }
+                    }
+                    (Test::EqBool(b), FieldValue::Bool(x)) => x == b,
+                    (Test::NeBool(b), FieldValue::Bool(x)) => x != b,
+                    (t, FieldValue::Text(s)) => text_matches(t, s),
+                    (t, FieldValue::List(items)) => items.iter().any(|s| text_matches(t, s)),
                     _ => false,
                 }
             }
@@ -219,7 +225,7 @@ mod tests {
         let (catalog, lists, macros) =
             (catalog(), HashMap::from([("hr".to_owned(), vec![Value::Text("u1".into())])]), HashMap::new());
         let cond = compile(&parse(src)?, &Scope { catalog: &catalog, lists: &lists, macros: &macros })?;
-        Ok(cond.eval(fields.as_object().unwrap()))
+        Ok(cond.eval(&catalog.fields_from_json(fields.as_object().unwrap()).unwrap()))
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! Evaluation: every event against the rules that look at its type, with the sliding windows of threshold and
 //! sequence rules kept in a state that can be saved and restored across restarts.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
+/// Window and rule lookups run for every event: a fast keyed hasher instead of SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+
+use crate::fields::{Fields, Slot, write_field};
 use crate::ruleset::{Aggregation, Rule, RuleSet, Severity};
-use crate::template::display;
 
 /// Window contents, keyed by rule and grouping key. Serialisable so a restarted alerter resumes mid-window.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -43,7 +45,7 @@ impl WindowState {
             Some(_) => Some(match self.distinct.get_mut(id) {
                 Some(counts) => counts,
                 None => self.distinct.entry(id.to_owned()).or_insert_with(|| {
-                    let mut counts = HashMap::new();
+                    let mut counts = HashMap::default();
                     for v in window.iter().filter_map(|(_, v)| v.clone()) {
                         *counts.entry(v).or_insert(0) += 1;
                     }
@@ -110,12 +112,14 @@ pub struct Engine {
     rules: Arc<RuleSet>,
     /// Rule positions by the event types in their `when`, so an event only meets the rules that look at it.
     by_type: Arc<HashMap<String, Vec<usize>>>,
+    /// Where the catalog keeps `event.type`, which selects the rules.
+    event_type: Option<Slot>,
     state: WindowState,
     evaluated: u64,
 }
 
 fn index(rules: &RuleSet) -> Arc<HashMap<String, Vec<usize>>> {
-    let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_type: HashMap<String, Vec<usize>> = HashMap::default();
     for (i, rule) in rules.rules.iter().enumerate() {
         for t in &rule.when {
             let list = by_type.entry(t.clone()).or_default();
@@ -127,8 +131,12 @@ fn index(rules: &RuleSet) -> Arc<HashMap<String, Vec<usize>>> {
     Arc::new(by_type)
 }
 
-fn slot(rule: &str, key: &str) -> String {
-    format!("{rule}\u{1f}{key}")
+fn window_id(rule: &str, key: &str) -> String {
+    let mut id = String::with_capacity(rule.len() + 1 + key.len());
+    id.push_str(rule);
+    id.push('\u{1f}');
+    id.push_str(key);
+    id
 }
 
 impl Engine {
@@ -137,7 +145,7 @@ impl Engine {
     }
 
     pub fn with_state(rules: Arc<RuleSet>, state: WindowState) -> Self {
-        Self { by_type: index(&rules), rules, state, evaluated: 0 }
+        Self { by_type: index(&rules), event_type: rules.catalog.slot("event.type"), rules, state, evaluated: 0 }
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {
@@ -157,13 +165,14 @@ impl Engine {
         // A rule's distinct field may have changed with the new rules: recount from the windows.
         self.state.distinct.clear();
         self.by_type = index(&rules);
+        self.event_type = rules.catalog.slot("event.type");
         self.rules = rules;
     }
 
-    /// Evaluates one event (its flat field map) that happened at `at_ms`.
-    pub fn evaluate(&mut self, fields: &Map<String, Value>, at_ms: i64) -> Outcome {
+    /// Evaluates one event (its fields in the rules' catalog) that happened at `at_ms`.
+    pub fn evaluate(&mut self, fields: &Fields<'_>, at_ms: i64) -> Outcome {
         let mut outcome = Outcome::default();
-        let Some(event_type) = fields.get("event.type").and_then(Value::as_str) else { return outcome };
+        let Some(event_type) = self.event_type.and_then(|slot| fields.text(slot)) else { return outcome };
         let rules = self.rules.clone();
         let by_type = self.by_type.clone();
         let positions = by_type.get(event_type).map_or(&[][..], Vec::as_slice);
@@ -179,8 +188,12 @@ impl Engine {
                         continue;
                     }
                     let key = key.render(fields, &[]);
-                    let id = slot(&rule.name, &key);
-                    let value = distinct.as_ref().map(|f| display(fields.get(f)));
+                    let id = window_id(&rule.name, &key);
+                    let value = distinct.map(|slot| {
+                        let mut value = String::new();
+                        write_field(fields.get(slot), &mut value);
+                        value
+                    });
                     let seen = self.state.observe(&id, at_ms, *window_ms, value) as u64;
                     if seen >= u64::from(*count) {
                         // Start counting afresh: the next alert needs a full new set of events.
@@ -197,7 +210,7 @@ impl Engine {
                         continue;
                     }
                     let key = key.render(fields, &[]);
-                    let id = slot(&rule.name, &key);
+                    let id = window_id(&rule.name, &key);
                     let mut fired = None;
                     // `then` first, so one event never completes the sequence it opens.
                     if closes
@@ -254,7 +267,7 @@ impl Engine {
     }
 }
 
-fn excepted(rule: &Rule, fields: &Map<String, Value>, at_ms: i64) -> Option<Suppressed> {
+fn excepted(rule: &Rule, fields: &Fields<'_>, at_ms: i64) -> Option<Suppressed> {
     rule.exceptions.iter().find(|e| e.expires_ms > at_ms && e.cond.eval(fields)).map(|e| Suppressed {
         rule: rule.name.clone(),
         exception: e.name.clone(),
@@ -262,7 +275,7 @@ fn excepted(rule: &Rule, fields: &Map<String, Value>, at_ms: i64) -> Option<Supp
     })
 }
 
-fn render(rule: &Rule, fields: &Map<String, Value>, key: Option<String>, count: u64) -> Match {
+fn render(rule: &Rule, fields: &Fields<'_>, key: Option<String>, count: u64) -> Match {
     let extra =
         [("rule", rule.name.clone()), ("severity", rule.severity.as_str().to_owned()), ("count", count.to_string())];
     Match {

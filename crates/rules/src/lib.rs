@@ -6,11 +6,13 @@ mod cond;
 mod duration;
 mod engine;
 mod expr;
+mod fields;
 mod ruleset;
 mod template;
 mod testing;
 
 pub use catalog::{Catalog, FieldType};
 pub use engine::{Engine, Match, Outcome, Suppressed, WindowState};
+pub use fields::{FieldValue, Fields, Slot, write_field};
 pub use ruleset::{Rule, RuleError, RuleSet, Severity};
 pub use testing::{TEST_EPOCH_MS, TestFailure, TestReport, run_inline_tests};

@@ -2,6 +2,7 @@
 //! with its name, the line of the item at fault and the reason.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
@@ -10,6 +11,7 @@ use crate::catalog::Catalog;
 use crate::cond::{Cond, Scope, compile};
 use crate::duration::parse_ms;
 use crate::expr::{self, Value};
+use crate::fields::Slot;
 use crate::template::Template;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -140,7 +142,7 @@ pub struct Dedup {
 #[derive(Debug, Clone)]
 pub enum Aggregation {
     Single,
-    Threshold { count: u32, window_ms: i64, key: Template, distinct: Option<String> },
+    Threshold { count: u32, window_ms: i64, key: Template, distinct: Option<Slot> },
     Sequence { first: Cond, then: Cond, key: Template, within_ms: i64 },
 }
 
@@ -161,10 +163,11 @@ pub struct Rule {
     pub tests: Vec<RawTest>,
 }
 
-/// A validated set of rules, ready to evaluate.
+/// A validated set of rules, ready to evaluate, with the catalog they were compiled against.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
+    pub catalog: Arc<Catalog>,
 }
 
 /// The line on which `- key: name` stands, for messages about items that parsed but do not validate.
@@ -252,7 +255,7 @@ impl RuleSet {
                 }
             }
         }
-        Ok(Self { rules })
+        Ok(Self { rules, catalog: Arc::new(catalog.clone()) })
     }
 }
 
@@ -313,16 +316,17 @@ fn build_rule(
             if t.count < 2 {
                 return Err("threshold `count` must be at least 2 (one event is an ordinary rule)".into());
             }
-            if let Some(field) = &t.distinct
-                && !catalog.has_field(field)
-            {
-                return Err(format!("threshold `distinct` names unknown field `{field}`"));
-            }
+            let distinct = t
+                .distinct
+                .map(|field| {
+                    catalog.slot(&field).ok_or_else(|| format!("threshold `distinct` names unknown field `{field}`"))
+                })
+                .transpose()?;
             Aggregation::Threshold {
                 count: t.count,
                 window_ms: parse_ms(&t.window)?,
                 key: Template::parse(&t.key, catalog)?,
-                distinct: t.distinct,
+                distinct,
             }
         }
         (None, Some(s)) => Aggregation::Sequence {
@@ -340,9 +344,9 @@ fn build_rule(
     };
     for test in &item.tests {
         for event in &test.events {
-            if let Some(unknown) = event.keys().find(|k| *k != "at" && !catalog.has_field(k)) {
-                return Err(format!("test `{}` sets unknown field `{unknown}`", test.name));
-            }
+            let mut fields = event.clone();
+            fields.remove("at");
+            catalog.fields_from_json(&fields).map_err(|why| format!("test `{}`: {why}", test.name))?;
         }
         if let Expectation::Word(w) = &test.expect
             && w != "match"

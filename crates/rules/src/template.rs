@@ -1,13 +1,14 @@
 //! `{field}` templates for alert text and grouping keys.
 
-use serde_json::{Map, Value};
-
 use crate::catalog::Catalog;
+use crate::fields::{Fields, Slot, write_field};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Piece {
     Text(String),
-    Field(String),
+    Field(Slot),
+    /// One of [`BUILTINS`], supplied by the engine.
+    Builtin(&'static str),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,10 +29,12 @@ impl Template {
             }
             let close = rest[open..].find('}').ok_or_else(|| format!("`{{` without `}}` in template {src:?}"))? + open;
             let name = rest[open + 1..close].trim();
-            if !BUILTINS.contains(&name) && !catalog.has_field(name) {
-                return Err(format!("template {src:?} names unknown field `{name}`"));
-            }
-            pieces.push(Piece::Field(name.to_owned()));
+            let piece = match (BUILTINS.iter().find(|b| **b == name), catalog.slot(name)) {
+                (Some(builtin), _) => Piece::Builtin(builtin),
+                (None, Some(slot)) => Piece::Field(slot),
+                (None, None) => return Err(format!("template {src:?} names unknown field `{name}`")),
+            };
+            pieces.push(piece);
             rest = &rest[close + 1..];
         }
         if !rest.is_empty() {
@@ -41,26 +44,22 @@ impl Template {
     }
 
     /// Renders with the event's fields; `extra` supplies the built-ins. A missing field renders as `?`.
-    pub fn render(&self, fields: &Map<String, Value>, extra: &[(&str, String)]) -> String {
+    pub fn render(&self, fields: &Fields<'_>, extra: &[(&str, String)]) -> String {
         let mut out = String::new();
+        self.render_into(fields, extra, &mut out);
+        out
+    }
+
+    pub fn render_into(&self, fields: &Fields<'_>, extra: &[(&str, String)], out: &mut String) {
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Field(name) => match extra.iter().find(|(k, _)| k == name) {
+                Piece::Field(slot) => write_field(fields.get(*slot), out),
+                Piece::Builtin(name) => match extra.iter().find(|(k, _)| k == name) {
                     Some((_, v)) => out.push_str(v),
-                    None => out.push_str(&display(fields.get(name))),
+                    None => out.push('?'),
                 },
             }
         }
-        out
-    }
-}
-
-pub fn display(value: Option<&Value>) -> String {
-    match value {
-        None | Some(Value::Null) => "?".into(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items.iter().map(|v| display(Some(v))).collect::<Vec<_>>().join(", "),
-        Some(other) => other.to_string(),
     }
 }

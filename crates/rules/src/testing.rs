@@ -44,7 +44,7 @@ pub fn run_inline_tests(set: &RuleSet) -> TestReport {
                 test: test.name.clone(),
                 reason,
             };
-            let mut engine = Engine::new(Arc::new(RuleSet { rules: vec![rule.clone()] }));
+            let mut engine = Engine::new(Arc::new(RuleSet { rules: vec![rule.clone()], catalog: set.catalog.clone() }));
             let mut at = TEST_EPOCH_MS;
             let mut fired = 0u32;
             let mut bad_step = None;
@@ -64,6 +64,13 @@ pub fn run_inline_tests(set: &RuleSet) -> TestReport {
                     }
                     None => at += 1_000,
                 }
+                let fields = match set.catalog.fields_from_json(&fields) {
+                    Ok(fields) => fields,
+                    Err(why) => {
+                        bad_step = Some(format!("event {}: {why}", i + 1));
+                        break;
+                    }
+                };
                 fired += u32::try_from(engine.evaluate(&fields, at).matches.len()).unwrap_or(u32::MAX);
             }
             if let Some(reason) = bad_step {

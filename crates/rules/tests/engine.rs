@@ -1,8 +1,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use dingguard_rules::{Catalog, Engine, FieldType, RuleSet, run_inline_tests};
-use serde_json::{Map, Value, json};
+use dingguard_rules::{Catalog, Engine, FieldType, Fields, RuleSet, run_inline_tests};
+use serde_json::{Value, json};
 
 fn catalog() -> Catalog {
     Catalog::new(
@@ -25,8 +25,8 @@ fn load(text: &str) -> RuleSet {
     RuleSet::load(&[("rules.yaml", text)], &catalog()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn fields(v: Value) -> Map<String, Value> {
-    v.as_object().unwrap().clone()
+fn fields(v: Value) -> Fields<'static> {
+    catalog().fields_from_json(v.as_object().unwrap()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 const PACK: &str = r#"

@@ -4,60 +4,55 @@
 use std::collections::{HashMap, HashSet};
 
 pub use dingguard_approval::Classification;
+use dingguard_events::Field;
+use dingguard_rules::{FieldValue, Fields};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
-/// Fields added to every event's map, with their types, for the rule catalog.
-pub const ENRICHED_FIELDS: [(&str, dingguard_rules::FieldType); 3] = [
-    ("file.sensitive", dingguard_rules::FieldType::Bool),
-    ("file.granted", dingguard_rules::FieldType::Bool),
-    ("group.personal_data", dingguard_rules::FieldType::Bool),
-];
 
 /// Group titles seen so far, so events that only carry a group id can still be judged by title.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GroupTitles(HashMap<String, String>);
 
 impl GroupTitles {
-    pub fn remember(&mut self, fields: &Map<String, Value>) {
-        if let (Some(Value::String(id)), Some(Value::String(title))) =
-            (fields.get("group.id"), fields.get("group.title"))
+    pub fn remember(&mut self, fields: &Fields<'_>) {
+        if let (Some(id), Some(title)) = (fields.text(Field::GroupId.slot()), fields.text(Field::GroupTitle.slot()))
+            && self.0.get(id).is_none_or(|known| known != title)
         {
-            self.0.insert(id.clone(), title.clone());
+            self.0.insert(id.to_owned(), title.to_owned());
         }
     }
 }
 
-/// Adds the enriched fields to an event's map.
+/// Adds the enriched fields to an event's record.
 pub fn enrich(
-    fields: &mut Map<String, Value>,
+    fields: &mut Fields<'_>,
     classification: &Classification,
     titles: &GroupTitles,
     grants: &HashSet<String>,
 ) {
-    let text = |k: &str| fields.get(k).and_then(Value::as_str);
-    // Judged on borrowed text first, inserted after: no copies of the event's strings.
-    let file_facts = text("file.id").map(|file| {
+    let text = |f: Field| fields.text(f.slot());
+    let file_facts = text(Field::FileId).map(|file| {
         let facts = dingguard_approval::FileFacts {
-            name: text("file.name"),
-            space: text("file.space"),
+            name: text(Field::FileName),
+            space: text(Field::FileSpace),
             ..dingguard_approval::FileFacts::default()
         };
-        let actor = text("actor.id").unwrap_or_default();
-        let granted = grants.contains(&format!("{actor}\u{1f}{file}"));
+        let granted = !grants.is_empty() && {
+            let actor = text(Field::ActorId).unwrap_or_default();
+            grants.contains(&format!("{actor}\u{1f}{file}"))
+        };
         (classification.is_sensitive(&facts), granted)
     });
-    let personal = text("group.id").map(|group| {
-        let title = text("group.title").or_else(|| titles.0.get(group).map(String::as_str));
+    let personal = text(Field::GroupId).map(|group| {
+        let title = text(Field::GroupTitle).or_else(|| titles.0.get(group).map(String::as_str));
         classification.personal_data_groups.iter().any(|g| g == group)
             || title.is_some_and(|t| classification.title_is_personal(t))
     });
     if let Some((sensitive, granted)) = file_facts {
-        fields.insert("file.sensitive".into(), Value::Bool(sensitive));
-        fields.insert("file.granted".into(), Value::Bool(granted));
+        fields.set(Field::FileSensitive.slot(), FieldValue::Bool(sensitive));
+        fields.set(Field::FileGranted.slot(), FieldValue::Bool(granted));
     }
     if let Some(personal) = personal {
-        fields.insert("group.personal_data".into(), Value::Bool(personal));
+        fields.set(Field::GroupPersonalData.slot(), FieldValue::Bool(personal));
     }
 }
 
@@ -78,11 +73,11 @@ mod tests {
     fn titles_are_remembered_for_later_events() {
         let c = Classification::demo();
         let mut titles = GroupTitles::default();
-        let created: Map<String, Value> =
-            serde_json::from_value(serde_json::json!({"group.id": "g1", "group.title": "客戶資料"})).unwrap();
-        titles.remember(&created);
-        let mut later: Map<String, Value> = serde_json::from_value(serde_json::json!({"group.id": "g1"})).unwrap();
+        let catalog = dingguard_events::rule_catalog();
+        let record = |v: serde_json::Value| catalog.fields_from_json(v.as_object().unwrap()).unwrap();
+        titles.remember(&record(serde_json::json!({"group.id": "g1", "group.title": "客戶資料"})));
+        let mut later = record(serde_json::json!({"group.id": "g1"}));
         enrich(&mut later, &c, &titles, &HashSet::new());
-        assert_eq!(later["group.personal_data"], Value::Bool(true));
+        assert_eq!(later.get(Field::GroupPersonalData.slot()), Some(&FieldValue::Bool(true)));
     }
 }

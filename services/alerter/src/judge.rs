@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use dingguard_directory::{Directory, DirectoryChange};
 use dingguard_eventlog::LoggedRecord;
-use dingguard_events::{CanonicalEvent, InMemoryGroupTracker, NormaliseError, normalise_with_tracker};
+use dingguard_events::{CanonicalEvent, InMemoryGroupTracker, NormaliseError, fields_to_json, normalise_with_tracker};
 use dingguard_rules::{Engine, Outcome, RuleSet};
 use serde_json::{Map, Value};
 
 use crate::enrich::{Classification, GroupTitles, enrich};
 
-/// One canonical event with its fields and what the rules made of it.
+/// One canonical event with what the rules made of it, and its named fields when an alert needs them.
 pub(crate) struct Judged {
     pub event: CanonicalEvent,
     pub fields: Map<String, Value>,
@@ -40,10 +40,13 @@ pub(crate) fn judge(
     let events = normalise_with_tracker(event_type(record), ce_id, &record.value, directory, now_ms, groups)?;
     let mut judged = Vec::with_capacity(events.len());
     for event in events {
-        let mut fields = event.fields();
-        titles.remember(&fields);
-        enrich(&mut fields, classification, titles, grants);
-        let outcome = engine.evaluate(&fields, event.occurred_at_ms);
+        let mut record = event.fields();
+        titles.remember(&record);
+        enrich(&mut record, classification, titles, grants);
+        let outcome = engine.evaluate(&record, event.occurred_at_ms);
+        // Named fields are only needed to store next to an alert.
+        let fields = if outcome.matches.is_empty() { Map::new() } else { fields_to_json(&record) };
+        drop(record);
         // Address-book changes apply after the event is judged: a leaver's own event still sees them active.
         let directory_changes = event.directory_changes();
         for change in &directory_changes {

@@ -6,12 +6,9 @@ use std::time::SystemTime;
 
 use dingguard_rules::{Catalog, RuleError, RuleSet};
 
-use crate::enrich::ENRICHED_FIELDS;
-
-/// The fields and event types rules may use: the normaliser's plus the alerter's enrichment.
+/// The fields and event types rules may use: the normaliser's, including what the alerter's enrichment adds.
 pub fn catalog() -> Catalog {
-    let fields = dingguard_events::field_catalog().iter().copied();
-    Catalog::new(fields.chain(ENRICHED_FIELDS), dingguard_events::event_types().iter().copied())
+    dingguard_events::rule_catalog()
 }
 
 #[derive(Debug, thiserror::Error)]
