@@ -72,7 +72,9 @@ fn integer(value: &Value) -> Option<i64> {
 
 impl<'t> Payload<'t> {
     pub(crate) fn parse(event_type: &'t str, bytes: &'t [u8]) -> Result<Self, NormaliseError> {
-        if let Ok(lazy) = serde_json::from_slice::<Entries<'t>>(bytes)
+        // Checking UTF-8 once up front lets the parser skip checking each string it borrows.
+        if let Ok(text) = std::str::from_utf8(bytes)
+            && let Ok(lazy) = serde_json::from_str::<Entries<'t>>(text)
             && lazy.get("data").is_none()
         {
             return Ok(Self { event_type, fields: Fields::Lazy(lazy) });

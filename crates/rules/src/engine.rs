@@ -11,6 +11,7 @@ type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 use crate::fields::{Fields, Slot, write_field};
 use crate::ruleset::{Aggregation, Rule, RuleSet, Severity};
+use crate::template::Builtins;
 
 /// Window contents, keyed by rule and grouping key. Serialisable so a restarted alerter resumes mid-window.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -187,7 +188,7 @@ impl Engine {
                         outcome.suppressed.push(s);
                         continue;
                     }
-                    let key = key.render(fields, &[]);
+                    let key = key.render(fields, None);
                     let id = window_id(&rule.name, &key);
                     let value = distinct.map(|slot| {
                         let mut value = String::new();
@@ -209,7 +210,7 @@ impl Engine {
                     if !closes && !opens {
                         continue;
                     }
-                    let key = key.render(fields, &[]);
+                    let key = key.render(fields, None);
                     let id = window_id(&rule.name, &key);
                     let mut fired = None;
                     // `then` first, so one event never completes the sequence it opens.
@@ -276,15 +277,14 @@ fn excepted(rule: &Rule, fields: &Fields<'_>, at_ms: i64) -> Option<Suppressed> 
 }
 
 fn render(rule: &Rule, fields: &Fields<'_>, key: Option<String>, count: u64) -> Match {
-    let extra =
-        [("rule", rule.name.clone()), ("severity", rule.severity.as_str().to_owned()), ("count", count.to_string())];
+    let builtins = Builtins { rule: &rule.name, severity: rule.severity.as_str(), count };
     Match {
         rule: rule.name.clone(),
         severity: rule.severity,
         pdpa: rule.pdpa.clone(),
-        message: rule.output.render(fields, &extra),
+        message: rule.output.render(fields, Some(&builtins)),
         key,
-        dedup: rule.dedup.as_ref().map(|d| (d.key.render(fields, &extra), d.period_ms)),
+        dedup: rule.dedup.as_ref().map(|d| (d.key.render(fields, Some(&builtins)), d.period_ms)),
         count,
     }
 }

@@ -1,5 +1,7 @@
 //! `{field}` templates for alert text and grouping keys.
 
+use std::fmt::Write as _;
+
 use crate::catalog::Catalog;
 use crate::fields::{Fields, Slot, write_field};
 
@@ -43,22 +45,38 @@ impl Template {
         Ok(Self { pieces })
     }
 
-    /// Renders with the event's fields; `extra` supplies the built-ins. A missing field renders as `?`.
-    pub fn render(&self, fields: &Fields<'_>, extra: &[(&str, String)]) -> String {
-        let mut out = String::new();
-        self.render_into(fields, extra, &mut out);
-        out
-    }
-
-    pub fn render_into(&self, fields: &Fields<'_>, extra: &[(&str, String)], out: &mut String) {
+    /// Renders with the event's fields and, where a template names them, the built-ins of a match. A missing
+    /// field renders as `?`.
+    pub fn render(&self, fields: &Fields<'_>, builtins: Option<&Builtins<'_>>) -> String {
+        let mut out = String::with_capacity(self.pieces.len() * 16);
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Field(slot) => write_field(fields.get(*slot), out),
-                Piece::Builtin(name) => match extra.iter().find(|(k, _)| k == name) {
-                    Some((_, v)) => out.push_str(v),
+                Piece::Field(slot) => write_field(fields.get(*slot), &mut out),
+                Piece::Builtin(name) => match builtins {
+                    Some(b) => b.write(name, &mut out),
                     None => out.push('?'),
                 },
+            }
+        }
+        out
+    }
+}
+
+/// What a match adds to its templates: `{rule}`, `{severity}`, `{count}`.
+pub struct Builtins<'a> {
+    pub rule: &'a str,
+    pub severity: &'a str,
+    pub count: u64,
+}
+
+impl Builtins<'_> {
+    fn write(&self, name: &str, out: &mut String) {
+        match name {
+            "rule" => out.push_str(self.rule),
+            "severity" => out.push_str(self.severity),
+            _ => {
+                let _ = write!(out, "{}", self.count);
             }
         }
     }
