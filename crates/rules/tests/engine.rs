@@ -237,6 +237,11 @@ fn bad_files_are_refused_with_file_line_and_reason() {
             "unknown field `group.idd`",
         ),
         (
+            "- rule: r\n  description: d\n  when: [members_added]\n  condition: group.id = x\n  severity: high\n  output: o\n  tests:\n    - name: t\n      events: [{ members.external_count: many }]\n      expect: match\n",
+            1,
+            "test `t`: field `members.external_count` is a number, not \"many\"",
+        ),
+        (
             "- rule: r\n  description: d\n  when: [members_added]\n  condition: group.id = x and\n  severity: high\n  output: o\n",
             1,
             "ends too early",
