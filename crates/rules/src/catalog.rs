@@ -90,9 +90,4 @@ impl Catalog {
         }
         Ok(fields)
     }
-
-    /// The record with names, for storing next to an alert.
-    pub fn to_json(&self, fields: &Fields<'_>) -> Map<String, Json> {
-        fields.iter().filter_map(|(slot, value)| Some((self.name(slot)?.to_owned(), value.to_json()))).collect()
-    }
 }

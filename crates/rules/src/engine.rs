@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-/// Window and rule lookups run for every event: a fast keyed hasher instead of SipHash.
-type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
-
 use crate::fields::{Fields, Slot, write_field};
 use crate::ruleset::{Aggregation, Rule, RuleSet, Severity};
 use crate::template::Builtins;
+
+/// Window and rule lookups run for every event: a fast keyed hasher instead of SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 /// Window contents, keyed by rule and grouping key. Serialisable so a restarted alerter resumes mid-window.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
