@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::alerts::AlertTx;
-use crate::db::Val;
+use crate::db::{Row, Val};
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -13,6 +13,14 @@ pub struct Delegation {
     pub delegate: String,
     pub from_ms: i64,
     pub until_ms: i64,
+}
+
+const COLUMNS: &str = "principal, delegate, from_ms, until_ms";
+
+impl Delegation {
+    fn from_row(r: &Row) -> Result<Self, StoreError> {
+        Ok(Self { principal: r.text(0)?, delegate: r.text(1)?, from_ms: r.int(2)?, until_ms: r.int(3)? })
+    }
 }
 
 impl AlertTx<'_> {
@@ -43,17 +51,9 @@ impl Store {
     /// `principal`'s delegation, whether or not it is in force now.
     pub async fn delegation(&self, principal: &str) -> Result<Option<Delegation>, StoreError> {
         let mut tx = self.db.begin().await?;
-        let rows = tx
-            .query(
-                "SELECT principal, delegate, from_ms, until_ms FROM delegations WHERE principal = $1",
-                &[principal.into()],
-            )
-            .await?;
-        rows.first()
-            .map(|r| {
-                Ok(Delegation { principal: r.text(0)?, delegate: r.text(1)?, from_ms: r.int(2)?, until_ms: r.int(3)? })
-            })
-            .transpose()
+        let sql = format!("SELECT {COLUMNS} FROM delegations WHERE principal = $1");
+        let rows = tx.query(&sql, &[principal.into()]).await?;
+        rows.first().map(Delegation::from_row).transpose()
     }
 
     /// Delegations in force at `now_ms`: to `delegate` when given, else all of them.
@@ -73,18 +73,11 @@ impl AlertTx<'_> {
         delegate: Option<&str>,
         now_ms: i64,
     ) -> Result<Vec<Delegation>, StoreError> {
-        let rows = self
-            .tx
-            .query(
-                "SELECT principal, delegate, from_ms, until_ms FROM delegations \
-                 WHERE ($1 = '' OR delegate = $1) AND from_ms <= $2 AND until_ms > $2 ORDER BY principal",
-                &[delegate.unwrap_or_default().into(), Val::Int(now_ms)],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Delegation { principal: r.text(0)?, delegate: r.text(1)?, from_ms: r.int(2)?, until_ms: r.int(3)? })
-            })
-            .collect()
+        let sql = format!(
+            "SELECT {COLUMNS} FROM delegations \
+             WHERE ($1 = '' OR delegate = $1) AND from_ms <= $2 AND until_ms > $2 ORDER BY principal"
+        );
+        let rows = self.tx.query(&sql, &[delegate.unwrap_or_default().into(), Val::Int(now_ms)]).await?;
+        rows.iter().map(Delegation::from_row).collect()
     }
 }
