@@ -21,6 +21,16 @@ impl SlotRole {
             Self::AnyOf(users) => format!("any_of({})", users.join(", ")),
         }
     }
+
+    /// The role a slot's [`label`](Self::label) names when it is held by a directory role; `None` for named
+    /// people, whose slot lists them itself.
+    pub fn of_label(label: &str) -> Option<Self> {
+        match label {
+            "dpo" => Some(Self::Dpo),
+            "dept_head" => Some(Self::DeptHead),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

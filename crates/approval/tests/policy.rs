@@ -225,3 +225,11 @@ fn the_requester_is_never_a_delegate_and_a_delegate_fills_one_slot_only() {
         Err(ApprovalError::NotEligible { .. })
     ));
 }
+
+#[test]
+fn directory_roles_are_read_back_from_their_slot_labels() {
+    for role in [SlotRole::Dpo, SlotRole::DeptHead] {
+        assert_eq!(SlotRole::of_label(&role.label()), Some(role));
+    }
+    assert_eq!(SlotRole::of_label(&SlotRole::AnyOf(vec!["dpo".into()]).label()), None);
+}

@@ -27,12 +27,8 @@ fn involved(row: &StoredRequest, stored: &Stored, user: &str) -> bool {
 /// role or a holder's deputy, as when the request was made. The frozen lists say who was asked; this says who
 /// still holds the role, so a head who moved or left cannot decide.
 fn eligible_now(directory: &Directory, role: &str, requester: &str, user: &str) -> bool {
-    let role = match role {
-        "dpo" => SlotRole::Dpo,
-        "dept_head" => SlotRole::DeptHead,
-        // Named people: the frozen list is the policy, membership the only live check.
-        _ => return directory.is_member(user),
-    };
+    // Named people: the frozen list is the policy, membership the only live check.
+    let Some(role) = SlotRole::of_label(role) else { return directory.is_member(user) };
     let people = holders(directory, &role, requester);
     directory.is_member(user)
         && (people.iter().any(|u| u == user) || deputies_of(directory, &people).iter().any(|u| u == user))
