@@ -74,15 +74,16 @@ impl Classification {
         let has_term = |text: Option<&str>| {
             text.map(lower).is_some_and(|t| self.sensitive_terms.iter().any(|term| t.contains(&*folded(term))))
         };
+        // The folder itself or anything below it: `/HR/Contracts` covers `/HR/Contracts/2026`, not `/HR/ContractsOld`.
         let in_folder = file.folder.is_some_and(|folder| {
             let folder = lower(folder.trim_end_matches('/'));
             self.sensitive_folders.iter().any(|f| {
-                let f = lower(f.trim_end_matches('/'));
-                folder == f || folder.starts_with(&format!("{f}/"))
+                let rest = folder.strip_prefix(&*folded(f.trim_end_matches('/')));
+                rest.is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
             })
         });
-        let by_pattern = file.name.is_some_and(|n| {
-            self.sensitive_name_patterns.iter().any(|p| dingguard_model::glob_match(&lower(p), &lower(n)))
+        let by_pattern = file.name.map(lower).is_some_and(|name| {
+            self.sensitive_name_patterns.iter().any(|p| dingguard_model::glob_match(&folded(p), &name))
         });
         let labelled = file.labels.iter().any(|l| self.sensitive_labels.iter().any(|s| s.eq_ignore_ascii_case(l)));
         has_term(file.name)
