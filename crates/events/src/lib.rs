@@ -19,4 +19,5 @@ pub use dingguard_directory::Affiliation;
 pub use event::{Actor, CanonicalEvent, DeptChange, EventKind, FileRecord, Member};
 pub use fields::fields_to_json;
 pub use normalise::{NormaliseError, normalise};
+pub use sync::may_change_directory;
 pub use tracker::{GroupTracker, InMemoryGroupTracker, normalise_with_tracker};

@@ -28,6 +28,12 @@ fn user_diff(diff: &Value) -> UserDiff {
     }
 }
 
+/// Whether a stored record of this DingTalk type can yield [`CanonicalEvent::directory_changes`], so a consumer
+/// that only keeps the directory current can skip normalising everything else.
+pub fn may_change_directory(event_type: &str) -> bool {
+    matches!(event_type, "user_add_org" | "user_leave_org" | "user_modify_org") || event_type.starts_with("org_dept_")
+}
+
 impl CanonicalEvent {
     /// What this event changes in the directory; empty for events that are not address-book changes. Apply these
     /// after judging the event, so its actor is seen as they were when it happened.

@@ -28,3 +28,20 @@ fn other_events_change_nothing() {
     let left = one("user_leave_org").directory_changes();
     assert!(matches!(&left[..], [DirectoryChange::UserLeft { at_ms: 1_772_420_400_000, .. }]));
 }
+
+#[test]
+fn the_directory_prefilter_agrees_with_the_normaliser_on_every_fixture() {
+    let all: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(include_str!("fixtures/payloads.json")).unwrap();
+    for (name, raw) in &all {
+        let Some(event_type) = raw["EventType"].as_str() else { continue };
+        let bytes = serde_json::to_vec(raw).unwrap();
+        let Ok(events) = dingguard_events::normalise(event_type, name, &bytes, &directory(), 0) else { continue };
+        let changes = events.iter().any(|e| !e.directory_changes().is_empty());
+        if changes {
+            assert!(dingguard_events::may_change_directory(event_type), "{name}: {event_type} changes the directory");
+        }
+    }
+    assert!(dingguard_events::may_change_directory("org_dept_remove"));
+    assert!(!dingguard_events::may_change_directory("chat_add_member"));
+}

@@ -5,16 +5,12 @@
 use std::sync::Arc;
 
 use dingguard_directory::DirectoryChange;
-use dingguard_events::normalise;
+use dingguard_events::{may_change_directory, normalise};
 use dingguard_store::StoreError;
 
 use crate::Shared;
 
 const STATE: &str = "approver:directory_changes";
-
-fn is_address_book(event_type: &str) -> bool {
-    matches!(event_type, "user_add_org" | "user_leave_org" | "user_modify_org") || event_type.starts_with("org_dept_")
-}
 
 /// The changes saved so far, applied on top of the directory file.
 pub(crate) async fn restore(shared: &Shared) -> Result<Vec<DirectoryChange>, StoreError> {
@@ -38,7 +34,7 @@ pub(crate) fn absorb(
     ce_id: &str,
     value: &[u8],
 ) -> bool {
-    if !is_address_book(event_type) {
+    if !may_change_directory(event_type) {
         return false;
     }
     let now = shared.clock.now_ms();
