@@ -4,9 +4,12 @@
 //! again but written only once. Concurrent copies wait for the first one's write instead of racing it.
 //!
 //! Ids are remembered as 128-bit digests, not strings: the cache holds every id of the time window, and at tens of
-//! thousands of callbacks a second the strings alone would dominate the receiver's memory.
+//! thousands of callbacks a second the strings alone would dominate the receiver's memory. For the same reason an
+//! id is stored once, with its expiry beside it, and expired ids are swept out in passes rather than tracked in a
+//! second, ordered structure. The ids are spread over shards so that no single table grows large enough for its
+//! doubling to spike the process's peak memory, and so that handlers rarely wait on each other's lock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use parking_lot::Mutex;
@@ -30,7 +33,7 @@ fn expiry_secs(expires_ms: i64) -> u32 {
 }
 
 fn now_secs(now_ms: i64) -> u32 {
-    u32::try_from(now_ms.div_euclid(1000)).unwrap_or(u32::MAX)
+    u32::try_from(now_ms.div_euclid(1000).max(0)).unwrap_or(u32::MAX)
 }
 
 /// The keys are already uniform digests; hashing them again would only cost time.
@@ -52,22 +55,34 @@ impl Hasher for DigestHasher {
 
 type DigestMap<V> = HashMap<IdDigest, V, BuildHasherDefault<DigestHasher>>;
 
-struct Inner {
+/// Ids per shard below which one shard is enough; small caches (and tests) keep an exact, global capacity.
+const IDS_PER_SHARD: usize = 65_536;
+const MAX_SHARDS: usize = 16;
+/// How often a shard drops its expired ids even when it is not full.
+const SWEEP_EVERY_SECS: u32 = 10;
+
+#[derive(Default)]
+struct Shard {
     /// Written ids and when they stop mattering.
     written: DigestMap<u32>,
     in_flight: DigestMap<Flight>,
-    /// Insertion order, for expiry and for the capacity bound.
-    order: VecDeque<(u32, IdDigest)>,
+    next_sweep: u32,
 }
 
 pub(crate) struct Dedup {
-    inner: Mutex<Inner>,
-    capacity: usize,
+    shards: Box<[Mutex<Shard>]>,
+    shard_capacity: usize,
+}
+
+/// The right, and the duty, to write one id; hand it back with [`Dedup::finish`].
+pub(crate) struct Owner {
+    key: IdDigest,
+    flight: watch::Sender<Option<bool>>,
 }
 
 pub(crate) enum Claim {
-    /// This request writes; report the result with [`Dedup::finish`].
-    Owner(watch::Sender<Option<bool>>),
+    /// This request writes.
+    Owner(Owner),
     /// Already written within the window.
     Seen,
     /// Another copy is writing right now.
@@ -76,72 +91,89 @@ pub(crate) enum Claim {
 
 impl Dedup {
     pub(crate) fn new(capacity: usize) -> Self {
-        let inner = Inner { written: DigestMap::default(), in_flight: DigestMap::default(), order: VecDeque::new() };
-        Self { inner: Mutex::new(inner), capacity: capacity.max(1) }
+        let capacity = capacity.max(1);
+        let shards = capacity.div_ceil(IDS_PER_SHARD).clamp(1, MAX_SHARDS);
+        Self {
+            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+            shard_capacity: capacity.div_ceil(shards),
+        }
     }
 
-    /// Returns how many entries were forgotten early to stay within capacity.
-    pub(crate) fn claim(&self, id: &str, now_ms: i64) -> (Claim, u64) {
+    fn shard(&self, key: &IdDigest) -> &Mutex<Shard> {
+        &self.shards[usize::from(key[0]) % self.shards.len()]
+    }
+
+    pub(crate) fn claim(&self, id: &str, now_ms: i64) -> Claim {
         let key = digest(id);
-        let mut inner = self.inner.lock();
-        let now = now_secs(now_ms);
-        let evicted = inner.prune(now, self.capacity);
-        if inner.written.get(&key).is_some_and(|expires| *expires > now) {
-            return (Claim::Seen, evicted);
+        let mut shard = self.shard(&key).lock();
+        if shard.written.get(&key).is_some_and(|expires| *expires > now_secs(now_ms)) {
+            return Claim::Seen;
         }
-        if let Some(flight) = inner.in_flight.get(&key) {
-            return (Claim::Wait(flight.clone()), evicted);
+        if let Some(flight) = shard.in_flight.get(&key) {
+            return Claim::Wait(flight.clone());
         }
-        let (tx, rx) = watch::channel(None);
-        inner.in_flight.insert(key, rx);
-        (Claim::Owner(tx), evicted)
+        let (flight, rx) = watch::channel(None);
+        shard.in_flight.insert(key, rx);
+        Claim::Owner(Owner { key, flight })
     }
 
     /// Records the owner's outcome and wakes the waiting copies. A failed write is forgotten so that DingTalk's
-    /// retry writes again.
-    pub(crate) fn finish(&self, id: &str, owner: watch::Sender<Option<bool>>, written: bool, expires_ms: i64) {
-        let key = digest(id);
-        {
-            let mut inner = self.inner.lock();
-            inner.in_flight.remove(&key);
+    /// retry writes again. Returns how many unexpired ids were forgotten early to stay within capacity.
+    pub(crate) fn finish(&self, owner: Owner, written: bool, now_ms: i64, expires_ms: i64) -> u64 {
+        let Owner { key, flight } = owner;
+        let evicted = {
+            let mut shard = self.shard(&key).lock();
+            shard.in_flight.remove(&key);
             if written {
-                let expires = expiry_secs(expires_ms);
-                inner.written.insert(key, expires);
-                inner.order.push_back((expires, key));
+                let evicted = shard.make_room(now_secs(now_ms), self.shard_capacity);
+                shard.written.insert(key, expiry_secs(expires_ms));
+                evicted
+            } else {
+                0
             }
-        }
-        owner.send_replace(Some(written));
+        };
+        flight.send_replace(Some(written));
+        evicted
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        let inner = self.inner.lock();
-        inner.written.len() + inner.in_flight.len()
+        self.shards.iter().map(|s| s.lock().written.len()).sum()
     }
 }
 
-impl Inner {
-    fn prune(&mut self, now: u32, capacity: usize) -> u64 {
-        let mut evicted = 0;
-        while let Some(&(queued_expiry, key)) = self.order.front() {
-            let expired = queued_expiry <= now;
-            if !expired && self.written.len() < capacity {
-                break;
-            }
-            self.order.pop_front();
-            match self.written.get(&key) {
-                // Re-written later with a newer expiry: a later queue entry owns it.
-                Some(current) if expired && *current > now => {}
-                Some(_) => {
-                    self.written.remove(&key);
-                    if !expired {
-                        evicted += 1;
-                    }
-                }
-                None => {}
-            }
+impl Shard {
+    /// Sweeps out expired ids now and then, and whenever the shard is full; if it is still full, forgets the ids
+    /// closest to expiry, a tenth of the shard at a time so that the cost of the pass is spread over many inserts.
+    fn make_room(&mut self, now: u32, capacity: usize) -> u64 {
+        let full = self.written.len() >= capacity;
+        if !full && now < self.next_sweep {
+            return 0;
         }
-        evicted
+        self.next_sweep = now.saturating_add(SWEEP_EVERY_SECS);
+        self.written.retain(|_, expires| *expires > now);
+        if self.written.len() < capacity {
+            return 0;
+        }
+        let keep = capacity - (capacity / 10).max(1);
+        let mut expiries: Vec<u32> = self.written.values().copied().collect();
+        let cut = expiries.len() - keep;
+        let (_, threshold, _) = expiries.select_nth_unstable(cut - 1);
+        let threshold = *threshold;
+        let before = self.written.len();
+        // Ids expiring at the threshold itself may be more than needed; keep those beyond the count.
+        let mut spare = keep.saturating_sub(self.written.values().filter(|e| **e > threshold).count());
+        self.written.retain(|_, expires| {
+            if *expires > threshold {
+                true
+            } else if *expires == threshold && spare > 0 {
+                spare -= 1;
+                true
+            } else {
+                false
+            }
+        });
+        (before - self.written.len()) as u64
     }
 }
 
@@ -157,38 +189,60 @@ pub(crate) async fn wait(mut flight: Flight) -> bool {
 mod tests {
     use super::*;
 
+    fn write(dedup: &Dedup, id: &str, now_ms: i64, expires_ms: i64) -> u64 {
+        let Claim::Owner(owner) = dedup.claim(id, now_ms) else { panic!("{id} should be new") };
+        dedup.finish(owner, true, now_ms, expires_ms)
+    }
+
     #[test]
     fn written_ids_are_seen_until_they_expire() {
         let dedup = Dedup::new(10);
-        let (Claim::Owner(owner), _) = dedup.claim("a", 0) else { panic!("first claim owns") };
-        dedup.finish("a", owner, true, 100_000);
-        assert!(matches!(dedup.claim("a", 99_999).0, Claim::Seen));
+        write(&dedup, "a", 0, 100_000);
+        assert!(matches!(dedup.claim("a", 99_999), Claim::Seen));
         // Expiry is kept in whole seconds, rounded up: never forgotten early.
-        assert!(matches!(dedup.claim("a", 100_999).0, Claim::Seen));
-        assert!(matches!(dedup.claim("a", 101_000).0, Claim::Owner(_)));
+        assert!(matches!(dedup.claim("a", 100_999), Claim::Seen));
+        assert!(matches!(dedup.claim("a", 101_000), Claim::Owner(_)));
     }
 
     #[test]
     fn failed_writes_are_forgotten() {
         let dedup = Dedup::new(10);
-        let (Claim::Owner(owner), _) = dedup.claim("a", 0) else { panic!() };
-        assert!(matches!(dedup.claim("a", 0).0, Claim::Wait(_)));
-        dedup.finish("a", owner, false, 100);
-        assert!(matches!(dedup.claim("a", 1).0, Claim::Owner(_)));
+        let Claim::Owner(owner) = dedup.claim("a", 0) else { panic!() };
+        assert!(matches!(dedup.claim("a", 0), Claim::Wait(_)));
+        assert_eq!(dedup.finish(owner, false, 0, 100), 0);
+        assert!(matches!(dedup.claim("a", 1), Claim::Owner(_)));
     }
 
     #[test]
-    fn capacity_evicts_the_oldest_and_counts_it() {
+    fn capacity_forgets_the_ids_closest_to_expiry_and_counts_them() {
         let dedup = Dedup::new(2);
-        let mut evicted = 0;
-        for id in ["a", "b", "c"] {
-            let (Claim::Owner(owner), n) = dedup.claim(id, 0) else { panic!() };
-            evicted += n;
-            dedup.finish(id, owner, true, 1_000);
-        }
+        let evicted: u64 = [("a", 1_000), ("b", 3_000), ("c", 2_000)]
+            .into_iter()
+            .map(|(id, expires)| write(&dedup, id, 0, expires))
+            .sum();
         assert_eq!(evicted, 1);
-        assert!(matches!(dedup.claim("c", 2).0, Claim::Seen));
-        assert!(matches!(dedup.claim("a", 2).0, Claim::Owner(_)), "the oldest id was forgotten");
-        assert!(dedup.len() <= 3);
+        assert!(matches!(dedup.claim("b", 2), Claim::Seen));
+        assert!(matches!(dedup.claim("c", 2), Claim::Seen));
+        assert!(matches!(dedup.claim("a", 2), Claim::Owner(_)), "the id closest to expiry was forgotten");
+        assert_eq!(dedup.len(), 2);
+    }
+
+    #[test]
+    fn expired_ids_are_swept_without_counting_as_evictions() {
+        let dedup = Dedup::new(10);
+        write(&dedup, "a", 0, 1_000);
+        write(&dedup, "b", 0, 60_000);
+        assert_eq!(write(&dedup, "c", 20_000, 80_000), 0);
+        assert_eq!(dedup.len(), 2, "only the expired id went");
+    }
+
+    #[test]
+    fn a_sharded_cache_stays_within_its_capacity() {
+        let dedup = Dedup::new(200_000);
+        assert!(dedup.shards.len() > 1);
+        let evicted: u64 = (0..300_000).map(|i| write(&dedup, &format!("id{i}"), 0, 3_600_000 + i)).sum();
+        assert!(dedup.len() <= 200_000, "{} ids kept", dedup.len());
+        assert_eq!(evicted as usize + dedup.len(), 300_000);
+        assert!(matches!(dedup.claim("id299999", 1), Claim::Seen), "the newest ids are kept");
     }
 }

@@ -152,19 +152,21 @@ async fn write_once(
     now_ms: i64,
     expires_ms: i64,
 ) -> Result<Accepted, CallbackError> {
-    let (claim, evicted) = state.dedup.claim(id.as_str(), now_ms);
-    if evicted > 0 {
-        state.metrics.replay_evictions.inc_by(evicted);
-    }
-    let owner = match claim {
+    let owner = match state.dedup.claim(id.as_str(), now_ms) {
         Claim::Seen => return Ok(Accepted::Duplicate),
         Claim::Wait(flight) => {
             return if dedup::wait(flight).await { Ok(Accepted::Duplicate) } else { Err(CallbackError::LogNotReady) };
         }
         Claim::Owner(owner) => owner,
     };
+    let finish = |owner, written| {
+        let evicted = state.dedup.finish(owner, written, now_ms, expires_ms);
+        if evicted > 0 {
+            state.metrics.replay_evictions.inc_by(evicted);
+        }
+    };
     if !state.readiness.is_ready() {
-        state.dedup.finish(id.as_str(), owner, false, expires_ms);
+        finish(owner, false);
         return Err(CallbackError::LogNotReady);
     }
     let record = callback_record(app, id, event, message, now_ms);
@@ -173,12 +175,12 @@ async fn write_once(
     state.metrics.observe_write(started.elapsed().as_secs_f64());
     match result {
         Ok(appended) => {
-            state.dedup.finish(id.as_str(), owner, true, expires_ms);
+            finish(owner, true);
             tracing::debug!(partition = appended.partition, offset = appended.offset, "callback written");
             Ok(if appended.duplicate { Accepted::Duplicate } else { Accepted::Written })
         }
         Err(error) => {
-            state.dedup.finish(id.as_str(), owner, false, expires_ms);
+            finish(owner, false);
             // Fail fast for the callbacks behind this one until the probe sees the log again.
             state.readiness.set(false);
             Err(CallbackError::Log(error))
