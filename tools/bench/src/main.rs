@@ -163,7 +163,7 @@ async fn bench() -> Result<()> {
         );
         return Ok(());
     }
-    let count: usize = env_or("BENCH_CALLBACKS", 1_000_000);
+    let count: usize = env_or("BENCH_CALLBACKS", 1_500_000);
     let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
     eprintln!("pre-building {count} distinct signed callbacks ...");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
