@@ -242,7 +242,7 @@ fn benign_day(corp: &str, start: i64) -> Vec<Value> {
 pub fn load_event(corp: &str, now_ms: i64, seq: u64) -> Value {
     json!({
         "EventType": "chat_add_member", "EventTime": now_ms, "CorpId": corp, "BizId": format!("biz{seq}"),
-        "eventId": format!("load{seq:012}{}", random_id("")), "timeStamp": now_ms,
+        "eventId": format!("{}{:08x}", random_id(""), seq as u32), "timeStamp": now_ms,
         "chatId": format!("chat{:04}", seq % 1000), "corpId": corp, "operator": "user_ops",
         "userId": [format!("user{:05}", seq % 50_000)], "eventType": "chat_add_member"
     })
