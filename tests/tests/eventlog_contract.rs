@@ -138,6 +138,58 @@ async fn embedded_log_is_exactly_once_per_ce_id_across_restarts() -> Result<()> 
 }
 
 #[tokio::test]
+async fn embedded_log_refuses_copies_sent_together_and_ids_in_other_topics_are_apart() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let log = EventLog::Embedded(EmbeddedLog::open(dir.path().join("log.db"), EmbeddedOptions::default())?);
+    // Twenty appends of five ids at once land in the same commits, so copies meet inside one transaction.
+    let mut appends = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let log = log.clone();
+        appends.spawn(async move { log.append("t", record(&format!("id{}", i % 5), "k", &i.to_string())).await });
+    }
+    let results = appends.join_all().await.into_iter().collect::<Result<Vec<_>, _>>()?;
+    assert_eq!(results.iter().filter(|a| !a.duplicate).count(), 5);
+    assert_eq!(log.read_all("t").await?.len(), 5);
+    assert!(!log.append("u", record("id0", "k", "other topic")).await?.duplicate);
+    Ok(())
+}
+
+#[tokio::test]
+async fn embedded_log_holds_its_newest_ids_and_forgets_older_ones_across_restarts() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("log.db");
+    // A file written before ids were checked in memory carries a unique index; opening it drops the index.
+    {
+        let conn = rusqlite::Connection::open(&path)?;
+        conn.execute_batch(
+            "CREATE TABLE log_records (topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, \
+             ce_id TEXT, key TEXT, headers TEXT NOT NULL, value BLOB NOT NULL, appended_at_ms INTEGER NOT NULL, \
+             PRIMARY KEY (topic, partition, offset)); \
+             CREATE UNIQUE INDEX log_records_ce_id ON log_records (topic, ce_id) WHERE ce_id IS NOT NULL;",
+        )?;
+    }
+    let options = EmbeddedOptions { unique_ids: 10, ..EmbeddedOptions::default() };
+    let log = EventLog::Embedded(EmbeddedLog::open(&path, options.clone())?);
+    for i in 0..20 {
+        log.append("t", record(&format!("id{i}"), "k", &i.to_string())).await?;
+    }
+    drop(log);
+    let conn = rusqlite::Connection::open(&path)?;
+    let indexes: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'log_records_ce_id'", [], |r| r.get(0))?;
+    ensure!(indexes == 0, "the old unique index is gone");
+
+    let reopened = EventLog::Embedded(EmbeddedLog::open(&path, options)?);
+    ensure!(reopened.append("t", record("id19", "k", "again")).await?.duplicate, "the newest ids survive a restart");
+    ensure!(reopened.append("t", record("id10", "k", "again")).await?.duplicate);
+    ensure!(
+        !reopened.append("t", record("id0", "k", "again")).await?.duplicate,
+        "an id further back than the capacity is appended again, for consumers to drop"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn embedded_groups_have_one_member_per_process() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let log = EventLog::Embedded(EmbeddedLog::open(dir.path().join("log.db"), EmbeddedOptions::default())?);

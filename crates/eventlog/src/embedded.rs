@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
+use crate::unique_ids::{IdKey, UniqueIds};
 use crate::{Appended, LogError, LoggedRecord, next_positions, partition_for};
 
 const SCHEMA: &str = "
@@ -33,7 +34,8 @@ CREATE TABLE IF NOT EXISTS log_records (
     appended_at_ms INTEGER NOT NULL,
     PRIMARY KEY (topic, partition, offset)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS log_records_ce_id ON log_records (topic, ce_id) WHERE ce_id IS NOT NULL;
+-- Uniqueness of ce_id is checked in memory (see unique_ids.rs); older files carried it as an index.
+DROP INDEX IF EXISTS log_records_ce_id;
 CREATE TABLE IF NOT EXISTS log_consumer_offsets (
     group_id TEXT NOT NULL,
     topic TEXT NOT NULL,
@@ -60,11 +62,13 @@ pub struct EmbeddedOptions {
     pub max_batch: usize,
     /// Appends waiting for the writer before new ones are refused as unavailable.
     pub queue_depth: usize,
+    /// How many of the newest records' `ce_id`s are held to refuse a second copy, also across restarts.
+    pub unique_ids: usize,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { partitions: 4, durability: Durability::Full, max_batch: 2048, queue_depth: 8192 }
+        Self { partitions: 4, durability: Durability::Full, max_batch: 2048, queue_depth: 8192, unique_ids: 1_000_000 }
     }
 }
 
@@ -121,12 +125,16 @@ impl EmbeddedLog {
         conn.execute_batch(SCHEMA).map_err(storage)?;
         let (ops, rx) = sync_channel(options.queue_depth);
         let (notify, committed) = watch::channel(0u64);
+        let mut ids = UniqueIds::new(options.unique_ids);
+        load_unique_ids(&conn, &mut ids)?;
         let writer = Writer {
             conn,
             next_offsets: HashMap::new(),
             partitions: HashMap::new(),
             default_partitions: options.partitions,
             max_batch: options.max_batch.max(1),
+            ids,
+            batch_ids: Vec::new(),
         };
         std::thread::Builder::new()
             .name("eventlog-writer".into())
@@ -221,6 +229,22 @@ impl EmbeddedLog {
             _guard: guard,
         })
     }
+}
+
+/// The newest records' ids, newest first, up to the table's capacity.
+fn load_unique_ids(conn: &Connection, ids: &mut UniqueIds) -> Result<(), LogError> {
+    let mut stmt = conn
+        .prepare("SELECT rowid, topic, ce_id FROM log_records WHERE ce_id IS NOT NULL ORDER BY rowid DESC LIMIT ?1")
+        .map_err(storage)?;
+    let limit = i64::try_from(ids.capacity()).unwrap_or(i64::MAX);
+    let mut rows = stmt.query(params![limit]).map_err(storage)?;
+    while let Some(row) = rows.next().map_err(storage)? {
+        let (rowid, topic, ce_id): (i64, String, String) =
+            (row.get(0).map_err(storage)?, row.get(1).map_err(storage)?, row.get(2).map_err(storage)?);
+        let hash = ids.hash(&topic, &ce_id);
+        ids.insert(hash, &topic, &ce_id, rowid);
+    }
+    Ok(())
 }
 
 fn row_to_record(topic: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<LoggedRecord> {
@@ -324,6 +348,9 @@ struct Writer {
     partitions: HashMap<String, i32>,
     default_partitions: i32,
     max_batch: usize,
+    ids: UniqueIds,
+    /// Ids added by the open transaction, taken back if it rolls back.
+    batch_ids: Vec<IdKey>,
 }
 
 enum Pending {
@@ -392,6 +419,8 @@ impl Writer {
         })();
         match outcome {
             Ok(()) => {
+                self.batch_ids.clear();
+                self.ids.trim();
                 for p in pending {
                     match p {
                         Pending::Append(reply, result) => drop(reply.send(result)),
@@ -403,9 +432,12 @@ impl Writer {
             Err(error) => {
                 tracing::error!(%error, "embedded log commit failed; the batch is refused");
                 let _ = self.conn.execute_batch("ROLLBACK");
-                // Offsets handed out inside the failed transaction were never written.
+                // Offsets and ids handed out inside the failed transaction were never written.
                 self.next_offsets.clear();
                 self.partitions.clear();
+                for key in self.batch_ids.drain(..) {
+                    self.ids.forget(&key);
+                }
                 for p in pending {
                     match p {
                         Pending::Append(reply, _) => drop(reply.send(Err(LogError::Storage(error.to_string())))),
@@ -436,7 +468,11 @@ impl Writer {
     }
 
     fn append(&mut self, topic: &str, record: Record) -> Result<Appended, LogError> {
-        let ce_id = record.ce_id().ok_or(LogError::MissingId)?.to_owned();
+        let ce_id = record.ce_id().ok_or(LogError::MissingId)?;
+        let hash = self.ids.hash(topic, ce_id);
+        if let Some((partition, offset)) = self.existing(hash, topic, ce_id)? {
+            return Ok(Appended { partition, offset, duplicate: true });
+        }
         let partitions = self.partitions_of(topic)?;
         let partition = partition_for(record.key.as_bytes(), partitions);
         let slot = (topic.to_owned(), partition);
@@ -452,29 +488,38 @@ impl Writer {
                 .map_err(storage)?,
         };
         let headers = serde_json::to_string(&record.headers).map_err(storage)?;
-        let inserted = self
-            .conn
+        self.conn
             .prepare_cached(
                 "INSERT INTO log_records (topic, partition, offset, ce_id, key, headers, value, appended_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![topic, partition, offset, ce_id, record.key, headers, &record.value[..], now_ms()])
             })
             .map_err(storage)?;
-        if inserted == 1 {
-            self.next_offsets.insert(slot, offset + 1);
-            return Ok(Appended { partition, offset, duplicate: false });
+        let key = self.ids.insert(hash, topic, ce_id, self.conn.last_insert_rowid());
+        self.batch_ids.push(key);
+        self.next_offsets.insert(slot, offset + 1);
+        Ok(Appended { partition, offset, duplicate: false })
+    }
+
+    /// Where the log already holds this id, comparing the stored id since another may share its hash.
+    fn existing(&self, hash: u64, topic: &str, ce_id: &str) -> Result<Option<(i32, i64)>, LogError> {
+        for rowid in self.ids.candidates(hash, topic, ce_id) {
+            let row: Option<(String, Option<String>, i32, i64)> = self
+                .conn
+                .prepare_cached("SELECT topic, ce_id, partition, offset FROM log_records WHERE rowid = ?1")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![rowid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional()
+                })
+                .map_err(storage)?;
+            if let Some((stored_topic, Some(stored_id), partition, offset)) = row
+                && stored_topic == topic
+                && stored_id == ce_id
+            {
+                return Ok(Some((partition, offset)));
+            }
         }
-        self.next_offsets.insert(slot, offset);
-        let (partition, offset) = self
-            .conn
-            .query_row(
-                "SELECT partition, offset FROM log_records WHERE topic = ?1 AND ce_id = ?2",
-                params![topic, ce_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(storage)?;
-        Ok(Appended { partition, offset, duplicate: true })
+        Ok(None)
     }
 }

@@ -5,6 +5,7 @@
 
 mod embedded;
 mod kafka;
+mod unique_ids;
 
 use std::time::Duration;
 

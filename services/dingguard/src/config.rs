@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
-use dingguard_eventlog::Durability;
+use dingguard_eventlog::{Durability, EmbeddedOptions};
 use dingguard_model::{AppName, TopicPrefix, Topics};
 use dingguard_receiver::{App, ReceiverSettings};
 use serde::Deserialize;
@@ -46,6 +46,7 @@ pub struct LogSection {
     pub replication_factor: Option<i32>,
     pub delivery_timeout_ms: Option<u64>,
     pub durability: Option<String>,
+    pub unique_ids: Option<usize>,
     #[serde(default)]
     pub kafka_properties: std::collections::BTreeMap<String, String>,
 }
@@ -84,6 +85,8 @@ pub enum LogBackend {
         path: PathBuf,
         durability: Durability,
         partitions: i32,
+        /// Newest records whose `ce_id`s are held to refuse second copies.
+        unique_ids: usize,
     },
     Kafka {
         brokers: String,
@@ -229,6 +232,9 @@ impl Config {
                 if file.log.durability.is_some() {
                     bail!("log.durability applies to the embedded log only; Kafka always writes with acks=all");
                 }
+                if file.log.unique_ids.is_some() {
+                    bail!("log.unique_ids applies to the embedded log only; on Kafka consumers drop copies by ce_id");
+                }
                 LogBackend::Kafka {
                     brokers,
                     partitions: partitions.unwrap_or(6),
@@ -248,10 +254,17 @@ impl Config {
                     Some("normal") => Durability::Normal,
                     Some(other) => bail!("log durability {other:?} must be full or normal"),
                 };
+                let unique_ids = parse_env::<usize>(env, "DINGGUARD_LOG_UNIQUE_IDS")?
+                    .or(file.log.unique_ids)
+                    .unwrap_or(EmbeddedOptions::default().unique_ids);
+                if unique_ids == 0 {
+                    bail!("log unique_ids must be at least 1: it is how many recent ce_ids the embedded log remembers");
+                }
                 LogBackend::Embedded {
                     path: data_dir.join("eventlog.db"),
                     durability,
                     partitions: partitions.unwrap_or(4),
+                    unique_ids,
                 }
             }
         };

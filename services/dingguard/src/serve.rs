@@ -26,9 +26,13 @@ pub enum Mode {
 
 pub fn open_log(backend: &LogBackend) -> Result<EventLog> {
     Ok(match backend {
-        LogBackend::Embedded { path, durability, partitions } => {
-            let options =
-                EmbeddedOptions { partitions: *partitions, durability: *durability, ..EmbeddedOptions::default() };
+        LogBackend::Embedded { path, durability, partitions, unique_ids } => {
+            let options = EmbeddedOptions {
+                partitions: *partitions,
+                durability: *durability,
+                unique_ids: *unique_ids,
+                ..EmbeddedOptions::default()
+            };
             EventLog::Embedded(
                 EmbeddedLog::open(path, options)
                     .with_context(|| format!("cannot open the event log at {}", path.display()))?,

@@ -37,6 +37,24 @@ fn env_credentials_make_the_default_app_and_kafka_is_chosen_by_brokers() {
 }
 
 #[test]
+fn the_embedded_log_remembers_as_many_ids_as_asked_and_kafka_refuses_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let config = Config::build(
+        FileConfig::default(),
+        &env(&[("DINGGUARD_DATA_DIR", d), ("DINGGUARD_LOG_UNIQUE_IDS", "5000")]),
+        true,
+    )
+    .unwrap();
+    assert!(matches!(config.backend, LogBackend::Embedded { unique_ids: 5000, .. }));
+    let mut file = FileConfig::default();
+    file.log.unique_ids = Some(10);
+    let err = Config::build(file, &env(&[("DINGGUARD_DATA_DIR", d), ("DINGGUARD_KAFKA_BROKERS", "k:9092")]), true)
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("embedded log only"), "{err:#}");
+}
+
+#[test]
 fn no_credentials_generate_stable_demo_ones() {
     let dir = tempfile::tempdir().unwrap();
     let e = env(&[("DINGGUARD_DATA_DIR", dir.path().to_str().unwrap())]);
@@ -65,6 +83,8 @@ fn bad_values_are_refused_with_a_reason() {
         (vec![("DINGGUARD_KAFKA_BROKERS", "k:9092"), ("DINGGUARD_KAFKA_DELIVERY_TIMEOUT_MS", "5000")], "1.5 s"),
         (vec![("DINGGUARD_TOPIC_PREFIX", "bad prefix")], "topic prefix"),
         (vec![("DINGGUARD_MAX_BODY_BYTES", "ten")], "DINGGUARD_MAX_BODY_BYTES"),
+        (vec![("DINGGUARD_LOG_UNIQUE_IDS", "0")], "at least 1"),
+        (vec![("DINGGUARD_LOG_UNIQUE_IDS", "many")], "DINGGUARD_LOG_UNIQUE_IDS"),
         (
             vec![
                 ("DINGGUARD_DINGTALK_TOKEN", "t"),
