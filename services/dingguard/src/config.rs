@@ -79,6 +79,9 @@ pub struct AppSection {
     pub owner_key: String,
 }
 
+/// The receiver's replay cache in front of the embedded log: enough for minutes of callbacks at high rates.
+const EMBEDDED_REPLAY_CACHE_ENTRIES: usize = 65_536;
+
 #[derive(Debug, Clone)]
 pub enum LogBackend {
     Embedded {
@@ -276,7 +279,12 @@ impl Config {
             max_body_bytes: parse_env(env, "DINGGUARD_MAX_BODY_BYTES")?
                 .or(file.receiver.max_body_bytes)
                 .unwrap_or(defaults.max_body_bytes),
-            replay_cache_entries: file.receiver.replay_cache_entries.unwrap_or(defaults.replay_cache_entries),
+            replay_cache_entries: file.receiver.replay_cache_entries.unwrap_or(match backend {
+                // The embedded log refuses copies itself, so the receiver's cache only saves it the work of
+                // recent replays and concurrent copies; on Kafka it is the only check and covers the window.
+                LogBackend::Embedded { .. } => EMBEDDED_REPLAY_CACHE_ENTRIES,
+                LogBackend::Kafka { .. } => defaults.replay_cache_entries,
+            }),
             readiness_interval: parse_env::<u64>(env, "DINGGUARD_READINESS_INTERVAL_MS")?
                 .or(file.receiver.readiness_interval_ms)
                 .map_or(defaults.readiness_interval, Duration::from_millis),

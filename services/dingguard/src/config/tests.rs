@@ -32,6 +32,7 @@ fn env_credentials_make_the_default_app_and_kafka_is_chosen_by_brokers() {
     assert_eq!(config.apps[0].name.as_str(), "default");
     assert!(config.demo.is_none());
     assert!(matches!(config.backend, LogBackend::Kafka { .. }));
+    assert_eq!(config.receiver.replay_cache_entries, 1_000_000, "on Kafka the cache is the only replay check");
     assert_eq!(config.topics.events, "acme.events");
     assert!(!format!("{config:?}").contains("tok\""), "secrets leak into Debug");
 }
@@ -47,6 +48,7 @@ fn the_embedded_log_remembers_as_many_ids_as_asked_and_kafka_refuses_the_setting
     )
     .unwrap();
     assert!(matches!(config.backend, LogBackend::Embedded { unique_ids: 5000, .. }));
+    assert_eq!(config.receiver.replay_cache_entries, EMBEDDED_REPLAY_CACHE_ENTRIES);
     let mut file = FileConfig::default();
     file.log.unique_ids = Some(10);
     let err = Config::build(file, &env(&[("DINGGUARD_DATA_DIR", d), ("DINGGUARD_KAFKA_BROKERS", "k:9092")]), true)
