@@ -37,8 +37,8 @@ pub enum LogError {
 pub struct Appended {
     pub partition: i32,
     pub offset: i64,
-    /// True when the log already held a record with the same `ce_id` (embedded back end only; Kafka always
-    /// reports false and consumers deduplicate).
+    /// True when the log already held a record with the same `ce_id` among its newest records (embedded back end
+    /// only; Kafka always reports false and consumers deduplicate).
     pub duplicate: bool,
 }
 

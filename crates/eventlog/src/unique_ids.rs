@@ -11,25 +11,7 @@
 //! than its time window, which at any realistic rate holds far fewer callbacks than the capacity.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
-
-/// The keys are already uniform hashes; hashing them again would only cost time.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
+use std::hash::{BuildHasher, RandomState};
 
 /// An id as the table knows it: its hash, and whether it lives among the collided ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +23,7 @@ pub(crate) struct IdKey {
 pub(crate) struct UniqueIds {
     hasher: RandomState,
     /// Hash of topic and id → the row that holds it.
-    rows: HashMap<u64, i64, BuildHasherDefault<PassThrough>>,
+    rows: HashMap<u64, i64>,
     /// Ids whose hash an older id already took; almost always empty.
     collided: HashMap<(String, String), i64>,
     capacity: usize,
