@@ -161,8 +161,8 @@ impl Shard {
         let (_, threshold, _) = expiries.select_nth_unstable(cut - 1);
         let threshold = *threshold;
         let before = self.written.len();
-        // Ids expiring at the threshold itself may be more than needed; keep those beyond the count.
-        let mut spare = keep.saturating_sub(self.written.values().filter(|e| **e > threshold).count());
+        // Expiries are whole seconds, so many ids can share the threshold: keep as many of them as the cut did.
+        let mut spare = expiries[cut..].iter().filter(|e| **e == threshold).count();
         self.written.retain(|_, expires| {
             if *expires > threshold {
                 true
@@ -225,6 +225,14 @@ mod tests {
         assert!(matches!(dedup.claim("c", 2), Claim::Seen));
         assert!(matches!(dedup.claim("a", 2), Claim::Owner(_)), "the id closest to expiry was forgotten");
         assert_eq!(dedup.len(), 2);
+    }
+
+    #[test]
+    fn ids_sharing_one_expiry_are_forgotten_a_tenth_at_a_time() {
+        let dedup = Dedup::new(20);
+        let evicted: u64 = (0..21).map(|i| write(&dedup, &format!("id{i}"), 0, 5_000)).sum();
+        assert_eq!(evicted, 2, "a tenth of the shard, not every id at the threshold");
+        assert_eq!(dedup.len(), 19);
     }
 
     #[test]
