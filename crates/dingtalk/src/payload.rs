@@ -6,8 +6,7 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::Value;
-use serde_json::value::RawValue;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
@@ -37,24 +36,24 @@ struct Raw<'a> {
     event_type_pascal: Option<Cow<'a, str>>,
     #[serde(rename = "eventType", borrow)]
     event_type_camel: Option<Cow<'a, str>>,
-    #[serde(rename = "eventId")]
-    event_id: Option<&'a RawValue>,
-    #[serde(rename = "EventId")]
-    event_id_pascal: Option<&'a RawValue>,
-    #[serde(rename = "BizId")]
-    biz_id: Option<&'a RawValue>,
-    #[serde(rename = "bizId")]
-    biz_id_camel: Option<&'a RawValue>,
+    #[serde(rename = "eventId", borrow)]
+    event_id: Option<Loose<'a>>,
+    #[serde(rename = "EventId", borrow)]
+    event_id_pascal: Option<Loose<'a>>,
+    #[serde(rename = "BizId", borrow)]
+    biz_id: Option<Loose<'a>>,
+    #[serde(rename = "bizId", borrow)]
+    biz_id_camel: Option<Loose<'a>>,
     #[serde(rename = "CorpId", borrow)]
     corp_id_pascal: Option<Cow<'a, str>>,
     #[serde(rename = "corpId", borrow)]
     corp_id_camel: Option<Cow<'a, str>>,
     #[serde(rename = "EventTime")]
-    event_time: Option<&'a RawValue>,
+    event_time: Option<Millis>,
     #[serde(rename = "TimeStamp")]
-    time_stamp_pascal: Option<&'a RawValue>,
+    time_stamp_pascal: Option<Millis>,
     #[serde(rename = "timeStamp")]
-    time_stamp_camel: Option<&'a RawValue>,
+    time_stamp_camel: Option<Millis>,
     #[serde(rename = "ChatId", borrow)]
     chat_id_pascal: Option<Cow<'a, str>>,
     #[serde(rename = "chatId", borrow)]
@@ -63,40 +62,100 @@ struct Raw<'a> {
     open_conversation_pascal: Option<Cow<'a, str>>,
     #[serde(rename = "openConversationId", borrow)]
     open_conversation_camel: Option<Cow<'a, str>>,
-    #[serde(rename = "UserId")]
-    user_id_pascal: Option<&'a RawValue>,
-    #[serde(rename = "userId")]
-    user_id_camel: Option<&'a RawValue>,
-    #[serde(rename = "staffId")]
-    staff_id: Option<&'a RawValue>,
-    #[serde(rename = "Operator")]
-    operator_pascal: Option<&'a RawValue>,
-    #[serde(rename = "operator")]
-    operator_camel: Option<&'a RawValue>,
+    #[serde(rename = "UserId", borrow)]
+    user_id_pascal: Option<Loose<'a>>,
+    #[serde(rename = "userId", borrow)]
+    user_id_camel: Option<Loose<'a>>,
+    #[serde(rename = "staffId", borrow)]
+    staff_id: Option<Loose<'a>>,
+    #[serde(rename = "Operator", borrow)]
+    operator_pascal: Option<Loose<'a>>,
+    #[serde(rename = "operator", borrow)]
+    operator_camel: Option<Loose<'a>>,
     #[serde(rename = "Random", borrow)]
     random: Option<Cow<'a, str>>,
 }
 
-/// A string, or the first string of an array; numbers are rendered as DingTalk ids sometimes arrive unquoted.
-fn text(value: Option<&RawValue>) -> Option<String> {
-    let raw = value?.get();
-    match raw.as_bytes().first()? {
-        b'"' => serde_json::from_str::<Cow<'_, str>>(raw).ok().filter(|s| !s.is_empty()).map(Cow::into_owned),
-        b'[' => serde_json::from_str::<Vec<&RawValue>>(raw).ok()?.into_iter().find_map(|item| text(Some(item))),
-        b'-' | b'0'..=b'9' => match serde_json::from_str(raw).ok()? {
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        },
-        _ => None,
+/// An id field read leniently, in the same pass as the rest of the event: a string, or the first non-empty string
+/// of an array (nested or not); numbers are rendered as DingTalk ids sometimes arrive unquoted; anything else is
+/// absent rather than an error.
+struct Loose<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LooseVisitor)
     }
 }
 
-fn millis(value: Option<&RawValue>) -> Option<i64> {
-    match serde_json::from_str(value?.get()).ok()? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
+struct LooseVisitor;
+
+impl<'de> Visitor<'de> for LooseVisitor {
+    type Value = Loose<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
     }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Loose((!v.is_empty()).then_some(Cow::Borrowed(v))))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Loose((!v.is_empty()).then(|| Cow::Owned(v.to_owned()))))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Loose(Some(Cow::Owned(v.to_string()))))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Loose(Some(Cow::Owned(v.to_string()))))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Loose(serde_json::Number::from_f64(v).map(|n| Cow::Owned(n.to_string()))))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Loose(None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Loose(None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut first = None;
+        while let Some(item) = seq.next_element::<Loose<'de>>()? {
+            if first.is_none() {
+                first = item.0;
+            }
+        }
+        Ok(Loose(first))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Loose(None))
+    }
+}
+
+/// A time in milliseconds, as a number or a quoted number; anything else is absent.
+struct Millis(Option<i64>);
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let loose = deserializer.deserialize_any(LooseVisitor)?;
+        Ok(Millis(loose.0.and_then(|text| text.parse().ok())))
+    }
+}
+
+fn owned(value: Option<Loose<'_>>) -> Option<String> {
+    value.and_then(|v| v.0).map(Cow::into_owned)
+}
+
+fn millis(value: Option<Millis>) -> Option<i64> {
+    value.and_then(|m| m.0)
 }
 
 /// The first of the spellings that is present and not empty: an empty field never hides the other spelling.
@@ -105,14 +164,14 @@ fn first_text<const N: usize>(spellings: [Option<Cow<'_, str>>; N]) -> Option<St
 }
 
 impl EventHeader {
-    /// Reads the routing fields, borrowing from `message` until a field is chosen: an event carries many fields
-    /// and arrays the receiver never looks at, and this runs for every callback.
+    /// Reads the routing fields in one pass, borrowing from `message` until a field is chosen: an event carries
+    /// many fields and arrays the receiver never looks at, and this runs for every callback.
     pub fn parse(message: &[u8]) -> Result<Self, PayloadError> {
         let raw: Raw<'_> = serde_json::from_slice(message).map_err(|e| PayloadError::NotJsonObject(e.to_string()))?;
         Ok(Self {
             event_type: first_text([raw.event_type_pascal, raw.event_type_camel]),
-            event_id: text(raw.event_id.or(raw.event_id_pascal)),
-            biz_id: text(raw.biz_id.or(raw.biz_id_camel)),
+            event_id: owned(raw.event_id.or(raw.event_id_pascal)),
+            biz_id: owned(raw.biz_id.or(raw.biz_id_camel)),
             corp_id: first_text([raw.corp_id_pascal, raw.corp_id_camel]),
             event_time_ms: millis(raw.event_time).or(millis(raw.time_stamp_camel)).or(millis(raw.time_stamp_pascal)),
             chat_id: first_text([
@@ -121,11 +180,11 @@ impl EventHeader {
                 raw.open_conversation_camel,
                 raw.open_conversation_pascal,
             ]),
-            user_id: text(raw.user_id_camel)
-                .or_else(|| text(raw.user_id_pascal))
-                .or_else(|| text(raw.staff_id))
-                .or_else(|| text(raw.operator_camel))
-                .or_else(|| text(raw.operator_pascal)),
+            user_id: owned(raw.user_id_camel)
+                .or_else(|| owned(raw.user_id_pascal))
+                .or_else(|| owned(raw.staff_id))
+                .or_else(|| owned(raw.operator_camel))
+                .or_else(|| owned(raw.operator_pascal)),
             random: first_text([raw.random]),
         })
     }
@@ -176,5 +235,14 @@ mod tests {
         assert!(EventHeader::parse(b"[1,2]").is_err());
         assert!(EventHeader::parse(b"not json").is_err());
         assert_eq!(parse(r#"{"eventId":{"nested":1},"userId":true}"#).event_id, None);
+    }
+
+    #[test]
+    fn lenient_fields_skip_what_is_not_an_id_and_keep_reading() {
+        let event = parse(r#"{"userId":[{"a":[1]},null,7,"u"],"EventTime":1.5,"timeStamp":"12","BizId":[],"x":[{}]}"#);
+        assert_eq!(event.user_id.as_deref(), Some("7"), "objects and nulls in the array are passed over");
+        assert_eq!(event.event_time_ms, Some(12), "a fractional time is absent, the next spelling is read");
+        assert_eq!(event.biz_id, None);
+        assert_eq!(parse(r#"{"eventId":18446744073709551615}"#).event_id.as_deref(), Some("18446744073709551615"));
     }
 }
