@@ -45,8 +45,6 @@ CREATE TABLE IF NOT EXISTS log_consumer_offsets (
 );
 ";
 
-const PAGE_SIZE: u32 = 8192;
-
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -122,13 +120,8 @@ impl EmbeddedLog {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
         };
-        // Only a new, empty file takes the page size. Each commit rewrites the partly filled pages at the end of
-        // the table and of each partition's run in the index; 8 KiB pages halve the WAL frames (and their write
-        // calls) a commit of a few dozen records needs, where 16 KiB pages rewrite too many bytes.
-        conn.execute_batch(&format!(
-            "PRAGMA page_size={PAGE_SIZE}; PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000;"
-        ))
-        .map_err(storage)?;
+        conn.execute_batch(&format!("PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000;"))
+            .map_err(storage)?;
         conn.execute_batch(SCHEMA).map_err(storage)?;
         let (ops, rx) = sync_channel(options.queue_depth);
         let (notify, committed) = watch::channel(0u64);
