@@ -164,3 +164,15 @@ impl Service {
         Ok(tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await??)
     }
 }
+
+impl Drop for Service {
+    /// Reaps the child before the test returns: it writes to the test's stderr, and a child still dying after the
+    /// test ended makes the runner report the test as leaking.
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
