@@ -140,13 +140,58 @@ impl<'de> Visitor<'de> for LooseVisitor {
     }
 }
 
-/// A time in milliseconds, as a number or a quoted number; anything else is absent.
+/// A time in milliseconds, as a whole number or a quoted one; anything else is absent. Read as a number, not
+/// through [`Loose`]: every event carries its times as numbers, and rendering them as text only to parse them back
+/// would cost each callback two allocations.
 struct Millis(Option<i64>);
 
 impl<'de> Deserialize<'de> for Millis {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let loose = deserializer.deserialize_any(LooseVisitor)?;
-        Ok(Millis(loose.0.and_then(|text| text.parse().ok())))
+        deserializer.deserialize_any(MillisVisitor)
+    }
+}
+
+struct MillisVisitor;
+
+impl<'de> Visitor<'de> for MillisVisitor {
+    type Value = Millis;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Millis(Some(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Millis(i64::try_from(v).ok()))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Millis(None))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Millis(v.parse().ok()))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Millis(None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Millis(None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Millis(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Millis(None))
     }
 }
 
@@ -243,6 +288,8 @@ mod tests {
         assert_eq!(event.user_id.as_deref(), Some("7"), "objects and nulls in the array are passed over");
         assert_eq!(event.event_time_ms, Some(12), "a fractional time is absent, the next spelling is read");
         assert_eq!(event.biz_id, None);
+        let times = parse(r#"{"EventTime":["5"],"timeStamp":18446744073709551615,"TimeStamp":-3}"#);
+        assert_eq!(times.event_time_ms, Some(-3), "a time in an array, or beyond i64, is absent");
         assert_eq!(parse(r#"{"eventId":18446744073709551615}"#).event_id.as_deref(), Some("18446744073709551615"));
     }
 }
