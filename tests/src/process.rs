@@ -119,7 +119,7 @@ impl Service {
             Some(path) => Stdio::from(std::fs::File::create(path)?),
             None => Stdio::inherit(),
         };
-        let mut child = command(args, &envs)?.stdout(Stdio::piped()).stderr(stderr).kill_on_drop(true).spawn()?;
+        let mut child = command(args, &envs)?.stdout(Stdio::piped()).stderr(stderr).spawn()?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let mut banner = String::new();
@@ -166,8 +166,8 @@ impl Service {
 }
 
 impl Drop for Service {
-    /// Reaps the child before the test returns: it writes to the test's stderr, and a child still dying after the
-    /// test ended makes the runner report the test as leaking.
+    /// Kills and reaps the child before the test returns (rather than tokio's kill-on-drop, which does not wait): it
+    /// writes to the test's stderr, and a child still dying after the test ended makes the runner report a leak.
     fn drop(&mut self) {
         let _ = self.child.start_kill();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
