@@ -195,8 +195,9 @@ impl<'de> Visitor<'de> for MillisVisitor {
     }
 }
 
-fn owned(value: Option<Loose<'_>>) -> Option<String> {
-    value.and_then(|v| v.0).map(Cow::into_owned)
+/// The first of the spellings that holds an id: one that is present but holds none never hides the others.
+fn first_id<const N: usize>(spellings: [Option<Loose<'_>>; N]) -> Option<String> {
+    spellings.into_iter().flatten().find_map(|l| l.0).map(Cow::into_owned)
 }
 
 fn millis(value: Option<Millis>) -> Option<i64> {
@@ -215,8 +216,8 @@ impl EventHeader {
         let raw: Raw<'_> = serde_json::from_slice(message).map_err(|e| PayloadError::NotJsonObject(e.to_string()))?;
         Ok(Self {
             event_type: first_text([raw.event_type_pascal, raw.event_type_camel]),
-            event_id: owned(raw.event_id.or(raw.event_id_pascal)),
-            biz_id: owned(raw.biz_id.or(raw.biz_id_camel)),
+            event_id: first_id([raw.event_id, raw.event_id_pascal]),
+            biz_id: first_id([raw.biz_id, raw.biz_id_camel]),
             corp_id: first_text([raw.corp_id_pascal, raw.corp_id_camel]),
             event_time_ms: millis(raw.event_time).or(millis(raw.time_stamp_camel)).or(millis(raw.time_stamp_pascal)),
             chat_id: first_text([
@@ -225,11 +226,13 @@ impl EventHeader {
                 raw.open_conversation_camel,
                 raw.open_conversation_pascal,
             ]),
-            user_id: owned(raw.user_id_camel)
-                .or_else(|| owned(raw.user_id_pascal))
-                .or_else(|| owned(raw.staff_id))
-                .or_else(|| owned(raw.operator_camel))
-                .or_else(|| owned(raw.operator_pascal)),
+            user_id: first_id([
+                raw.user_id_camel,
+                raw.user_id_pascal,
+                raw.staff_id,
+                raw.operator_camel,
+                raw.operator_pascal,
+            ]),
             random: first_text([raw.random]),
         })
     }
@@ -291,5 +294,13 @@ mod tests {
         let times = parse(r#"{"EventTime":["5"],"timeStamp":18446744073709551615,"TimeStamp":-3}"#);
         assert_eq!(times.event_time_ms, Some(-3), "a time in an array, or beyond i64, is absent");
         assert_eq!(parse(r#"{"eventId":18446744073709551615}"#).event_id.as_deref(), Some("18446744073709551615"));
+    }
+
+    #[test]
+    fn an_id_spelling_that_holds_no_id_does_not_hide_the_other() {
+        let event = parse(r#"{"eventId":"","EventId":"e2","BizId":null,"bizId":"b2","userId":{},"staffId":"s"}"#);
+        assert_eq!(event.event_id.as_deref(), Some("e2"));
+        assert_eq!(event.biz_id.as_deref(), Some("b2"));
+        assert_eq!(event.user_id.as_deref(), Some("s"));
     }
 }
