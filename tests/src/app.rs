@@ -103,13 +103,16 @@ pub async fn spawn_app(options: TestOptions) -> Result<TestApp> {
     let mut registry = Registry::default();
     let receiver =
         Receiver::new(apps, log.clone(), topics.clone(), options.settings, Arc::new(clock.clone()), &mut registry);
-    let router = receiver.router().merge(ops_routes(Arc::new(registry), receiver.readiness()));
+    let router = receiver
+        .router()
+        .merge(ops_routes(Arc::new(registry), receiver.readiness()))
+        .layer(dingguard_web::HeaderPolicyLayer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+        let _ = dingguard_web::serve(listener, router, Default::default(), Default::default(), stop).await;
     });
     let watch = shutdown.clone();
     tokio::spawn(async move { receiver.watch_log(watch).await });

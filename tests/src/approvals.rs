@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use dingguard_approver::{Approver, ApproverSettings};
+use dingguard_approver::{Approver, ApproverSettings, RequestLimits};
 use dingguard_console::{Console, ConsoleSettings};
 use dingguard_directory::{DEMO_YAML, Directory};
 use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
@@ -61,8 +61,20 @@ impl Drop for ApprovalApp {
     }
 }
 
-/// One replica over `store`. Replicas of one test share `work` and `clock` by passing them in.
+/// One replica over `store`. Replicas of one test share `work` and `clock` by passing them in. Tests here make
+/// many requests of one requester, so the per-requester limits are wide; [`spawn_approvals_limited`] sets them.
 pub async fn spawn_approvals(store: Store, clock: ManualClock, work: Arc<WorkStandIn>) -> Result<ApprovalApp> {
+    let limits = RequestLimits { max_open_per_requester: 1000, max_per_hour: 10_000 };
+    spawn_approvals_limited(store, clock, work, limits).await
+}
+
+/// [`spawn_approvals`] with the given per-requester limits.
+pub async fn spawn_approvals_limited(
+    store: Store,
+    clock: ManualClock,
+    work: Arc<WorkStandIn>,
+    limits: RequestLimits,
+) -> Result<ApprovalApp> {
     let dir = tempfile::tempdir()?;
     let log = EventLog::Embedded(EmbeddedLog::open(dir.path().join("eventlog.db"), EmbeddedOptions::default())?);
     let topics = Topics::new(&TopicPrefix::default());
@@ -84,6 +96,7 @@ pub async fn spawn_approvals(store: Store, clock: ManualClock, work: Arc<WorkSta
             tick_interval: Duration::from_millis(25),
             notifier: Some(notifier.clone()),
             public_url: public_url.clone(),
+            limits,
             ..ApproverSettings::default()
         },
         Arc::new(clock.clone()),
@@ -97,14 +110,16 @@ pub async fn spawn_approvals(store: Store, clock: ManualClock, work: Arc<WorkSta
     settings.approvals = Some(approver.clone());
     let mut registry = prometheus_client::registry::Registry::default();
     let console = Console::new(store.clone(), directory, passwords, settings, Arc::new(clock.clone()), &mut registry)?;
-    let router = approver.router().merge(console.router());
+    let router = approver.router().merge(console.router()).layer(dingguard_web::HeaderPolicyLayer);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+        let _ = dingguard_web::serve(listener, router, Default::default(), Default::default(), stop).await;
     });
     let (runner, stop) = (approver.clone(), shutdown.clone());
     tokio::spawn(async move { runner.run(stop).await });
+    let (console_runner, stop) = (console.clone(), shutdown.clone());
+    tokio::spawn(async move { console_runner.run(stop).await });
     Ok(ApprovalApp {
         addr,
         store,

@@ -53,6 +53,9 @@ pub struct DecisionRecord {
     pub decision: Decision,
     pub at_ms: i64,
     pub comment: String,
+    /// How the person got in to decide (`password`, `sign_in_link`, `api_token`), set by whoever took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +241,7 @@ impl Request {
             decision,
             at_ms: now_ms,
             comment: comment.into(),
+            via: None,
         });
         Ok(match decision {
             Decision::Reject => {

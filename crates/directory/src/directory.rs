@@ -61,6 +61,19 @@ impl Directory {
         self.user(user_id).is_some_and(|u| u.active && u.roles.contains(&role))
     }
 
+    /// Whether a current member holds any say over others' data: a role, a department to head (or deputise for),
+    /// or someone to stand in for. Such people decide approvals, so nobody may mint a way into their account.
+    pub fn holds_responsibility(&self, user_id: &str) -> bool {
+        let Some(user) = self.user(user_id).filter(|u| u.active) else { return false };
+        !user.roles.is_empty()
+            || self.dpos.iter().any(|d| d.as_str() == user_id)
+            || self.departments.values().any(|d| {
+                d.head.as_ref().is_some_and(|h| h.as_str() == user_id)
+                    || d.deputy_head.as_ref().is_some_and(|h| h.as_str() == user_id)
+            })
+            || self.users.values().any(|u| u.deputy.as_ref().is_some_and(|d| d.as_str() == user_id))
+    }
+
     /// The DPOs who can act now.
     pub fn dpos(&self) -> Vec<UserId> {
         self.dpos.iter().filter(|id| self.is_member(id.as_str())).cloned().collect()

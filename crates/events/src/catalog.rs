@@ -73,6 +73,7 @@ fields! {
     // Set by the consumer's enrichment, never by `CanonicalEvent::fields`: facts one payload cannot know.
     FileSensitive = "file.sensitive": Bool,
     FileGranted = "file.granted": Bool,
+    FileGrantMismatch = "file.grant_mismatch": Bool,
     GroupPersonalData = "group.personal_data": Bool,
 }
 
@@ -126,7 +127,8 @@ impl Field {
 /// | `request.id`, `request.reason` | string | `download_requested` |
 /// | `approval.instance_id`, `.process_code`, `.change`, `.result` | string | both approval kinds |
 /// | `approval.task_id`, `approval.remark` | string | `approval_task_changed` |
-/// | `file.sensitive`, `file.granted` | bool | events with a file, added by the alerter: the classification says the file is sensitive; an approval grant covers this download |
+/// | `file.sensitive`, `file.granted` | bool | events with a file, added by the alerter: the classification says the file is sensitive; an approval grant in force when the event happened covers this download (same user, file id, and the name and space the grant was decided on) |
+/// | `file.grant_mismatch` | bool | events with a file, added by the alerter: a grant for this user and file id was in force, but the event names the file differently (name or space) from the facts the grant was decided on |
 /// | `group.personal_data` | bool | events with a group, added by the alerter: the group is classified as holding personal data |
 ///
 /// `file.extension` is the lower-cased text after the last dot of the file name.

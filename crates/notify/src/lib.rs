@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 mod error;
 mod http;
+mod markdown;
 mod oa;
 mod retry;
 mod robot;
@@ -21,6 +22,7 @@ mod work;
 
 pub use error::{NotifyError, RobotFailure};
 pub use http::install_crypto_provider;
+pub use markdown::{Markdown, inert};
 pub use oa::{DINGTALK_API, OaClient, OaConfig, OaInstance};
 pub use retry::{
     DeliveryStats, RetryPolicy, Sleeper, StatsSnapshot, TokioSleeper, deliver_with_retry, deliver_with_retry_using,
@@ -43,7 +45,8 @@ pub struct Notification {
     pub id: String,
     pub title: String,
     pub severity: String,
-    pub markdown: String,
+    /// Built with [`Markdown`], so outside text in it is inert.
+    pub markdown: Markdown,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
     /// DingTalk user ids, used only by work notifications.
@@ -100,9 +103,9 @@ fn truncate_bytes(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Alert text lands inside our own markdown structure; a newline in a title would break a digest's list.
+/// A title or severity inside our own markdown structure: disarmed, on one line, and cut to `max` bytes.
 fn one_line(text: &str, max: usize) -> String {
-    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let flat = inert(text);
     let cut = truncate_bytes(flat.trim(), max);
     if cut.len() < flat.trim().len() { format!("{cut}…") } else { cut.to_owned() }
 }
@@ -123,7 +126,7 @@ mod tests {
             id: id.to_owned(),
             title: "t".to_owned(),
             severity: "high".to_owned(),
-            markdown: String::new(),
+            markdown: Markdown::new(),
             link: None,
             recipients: vec![],
         }

@@ -63,8 +63,13 @@ impl WebhookNotifier {
 
     async fn send_one(&self, n: &Notification) -> Result<Delivered, NotifyError> {
         n.validate()?;
-        let body =
-            Body { id: &n.id, title: &n.title, severity: &n.severity, markdown: &n.markdown, link: n.link.as_deref() };
+        let body = Body {
+            id: &n.id,
+            title: &n.title,
+            severity: &n.severity,
+            markdown: n.markdown.as_str(),
+            link: n.link.as_deref(),
+        };
         let body = serde_json::to_vec(&body).expect("a struct of strings serialises");
         // Each attempt is signed afresh: a retry keeps the id but must not carry a timestamp that went stale.
         let timestamp = self.clock.now_ms().div_euclid(1000);

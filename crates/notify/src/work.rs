@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    BoxFuture, DINGTALK_OAPI, Delivered, DeliveryStats, Notification, Notifier, NotifyError, Secret, http,
+    BoxFuture, DINGTALK_OAPI, Delivered, DeliveryStats, Notification, Notifier, NotifyError, Secret, http, inert,
     is_plain_url, one_line, truncate_bytes,
 };
 
@@ -197,11 +197,11 @@ fn render_msg(n: &Notification) -> Value {
     let severity = one_line(&n.severity, 32);
     let head = format!("#### [{severity}] {title}\n\n");
     // DingTalk silently drops content a user already got the same day; the id makes every message unique.
-    let foot = format!("\n\nRef `{}`", n.id);
+    let foot = format!("\n\nRef `{}`", inert(&n.id));
     let link = n.link.as_deref().filter(|l| is_plain_url(l) && l.len() <= SINGLE_URL_MAX);
     let mut room = n.markdown.len();
     loop {
-        let body = truncate_bytes(&n.markdown, room);
+        let body = truncate_bytes(n.markdown.as_str(), room);
         let ellipsis = if body.len() < n.markdown.len() { "…" } else { "" };
         let text = format!("{head}{body}{ellipsis}{foot}");
         let msg = match link {
@@ -228,7 +228,7 @@ mod tests {
             id: "alert-7".to_owned(),
             title: "Bulk download by external member".to_owned(),
             severity: "critical".to_owned(),
-            markdown: "**who:** u-1".to_owned(),
+            markdown: crate::Markdown::new().raw("**who:** ").text("u-1"),
             link: Some("https://dingguard.example/alerts/alert-7".to_owned()),
             recipients: vec!["u1".to_owned(), "u2".to_owned(), "u1".to_owned()],
         }
@@ -247,8 +247,8 @@ mod tests {
 
     #[test]
     fn long_text_is_cut_to_2048_bytes_keeping_the_id() {
-        for markdown in ["澳門\n\"x\"".repeat(800), "a".repeat(5000)] {
-            let msg = render_msg(&Notification { markdown, ..alert() });
+        for text in ["澳門\n\"x\"".repeat(800), "a".repeat(5000)] {
+            let msg = render_msg(&Notification { markdown: crate::Markdown::new().text(&text), ..alert() });
             assert!(serde_json::to_vec(&msg).unwrap().len() <= MSG_MAX_BYTES);
             let text = msg["action_card"]["markdown"].as_str().unwrap();
             assert!(text.contains('…') && text.ends_with("Ref `alert-7`"));

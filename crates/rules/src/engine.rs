@@ -282,7 +282,7 @@ fn render(rule: &Rule, fields: &Fields<'_>, key: Option<String>, count: u64) -> 
         rule: rule.name.clone(),
         severity: rule.severity,
         pdpa: rule.pdpa.clone(),
-        message: rule.output.render(fields, Some(&builtins)),
+        message: rule.output.render_text(fields, Some(&builtins)),
         key,
         dedup: rule.dedup.as_ref().map(|d| (d.key.render(fields, Some(&builtins)), d.period_ms)),
         count,

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::catalog::Catalog;
-use crate::fields::{Fields, Slot, write_field};
+use crate::fields::{FieldValue, Fields, Slot, write_field};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Piece {
@@ -45,8 +45,9 @@ impl Template {
         Ok(Self { pieces })
     }
 
-    /// Renders with the event's fields and, where a template names them, the built-ins of a match. A missing
-    /// field renders as `?`.
+    /// Renders a key (dedup, threshold, sequence) with the event's fields and, where a template names them, the
+    /// built-ins of a match: every value in full, so two different keys never render alike. A missing field
+    /// renders as `?`.
     pub fn render(&self, fields: &Fields<'_>, builtins: Option<&Builtins<'_>>) -> String {
         let mut out = String::with_capacity(self.pieces.len() * 16);
         for piece in &self.pieces {
@@ -60,6 +61,66 @@ impl Template {
             }
         }
         out
+    }
+
+    /// Renders alert text: like [`render`](Self::render), but a list shows its first [`LIST_IN_TEXT`] items and
+    /// "and N more", a text value its first [`VALUE_IN_TEXT`] bytes, and the whole at most [`TEXT_MAX`] bytes.
+    /// Twenty thousand outsiders in one event must not make a message of megabytes; the full values stay in the
+    /// alert's stored fields.
+    pub fn render_text(&self, fields: &Fields<'_>, builtins: Option<&Builtins<'_>>) -> String {
+        let mut out = String::with_capacity(self.pieces.len() * 16);
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Field(slot) => match fields.get(*slot) {
+                    Some(FieldValue::List(items)) => write_capped_list(items, &mut out),
+                    Some(FieldValue::Text(text)) => push_capped(text, VALUE_IN_TEXT, &mut out),
+                    other => write_field(other, &mut out),
+                },
+                Piece::Builtin(name) => match builtins {
+                    Some(b) => b.write(name, &mut out),
+                    None => out.push('?'),
+                },
+            }
+        }
+        if out.len() > TEXT_MAX {
+            let mut cut = String::with_capacity(TEXT_MAX + 3);
+            push_capped(&out, TEXT_MAX, &mut cut);
+            return cut;
+        }
+        out
+    }
+}
+
+/// Items of a list shown in alert text.
+pub const LIST_IN_TEXT: usize = 10;
+/// Bytes of one text value shown in alert text.
+pub const VALUE_IN_TEXT: usize = 256;
+/// Bytes of a whole alert text.
+pub const TEXT_MAX: usize = 2048;
+
+fn push_capped(text: &str, max: usize, out: &mut String) {
+    if text.len() <= max {
+        out.push_str(text);
+        return;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.push_str(&text[..end]);
+    out.push('…');
+}
+
+fn write_capped_list(items: &[std::borrow::Cow<'_, str>], out: &mut String) {
+    for (i, item) in items.iter().take(LIST_IN_TEXT).enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_capped(item, VALUE_IN_TEXT, out);
+    }
+    if items.len() > LIST_IN_TEXT {
+        let _ = write!(out, " and {} more", items.len() - LIST_IN_TEXT);
     }
 }
 

@@ -302,3 +302,30 @@ fn distinct_counts_follow_the_window_as_events_enter_and_leave_it() {
     }
     assert!(fired > 50, "the rule fired {fired} times: the test must exercise it");
 }
+
+#[test]
+fn alert_text_caps_long_lists_and_values_while_keys_keep_them_whole() {
+    let rules = Arc::new(load(
+        r#"
+- rule: outsiders
+  description: Outsiders joined.
+  when: [members_added]
+  condition: members.external_count > 0
+  severity: high
+  output: "{members.external_ids} joined {group.title}"
+  dedup: { key: "{members.external_ids}", period: 1h }
+"#,
+    ));
+    let ids: Vec<String> = (0..20_000).map(|i| format!("ext_{i:05}")).collect();
+    let title = "客".repeat(1000);
+    let event = fields(json!({"event.type": "members_added", "members.external_count": 20_000,
+        "members.external_ids": ids, "group.title": title}));
+    let outcome = Engine::new(rules).evaluate(&event, 0);
+    let m = &outcome.matches[0];
+    assert!(m.message.starts_with("ext_00000, ext_00001,"), "{}", m.message);
+    assert!(m.message.contains("ext_00009 and 19990 more joined "), "{}", m.message);
+    assert!(!m.message.contains("ext_00010"));
+    assert!(m.message.len() <= 2048 + 3 && m.message.ends_with('…'), "{}", m.message.len());
+    let (key, _) = m.dedup.clone().unwrap();
+    assert!(key.contains("ext_19999"), "keys are never cut: two long lists must not share a key");
+}

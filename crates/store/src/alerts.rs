@@ -303,15 +303,19 @@ impl Store {
         rows.iter().map(alert_from).collect()
     }
 
-    pub async fn alert(&self, id: &str) -> Result<(Alert, Vec<AlertEvent>), StoreError> {
+    /// An alert with its triggering events, `limit` of them from `offset` in the order they happened, and how
+    /// many it has in all: an alert that folded thousands of events is read a page at a time.
+    pub async fn alert(&self, id: &str, limit: i64, offset: i64) -> Result<(Alert, Vec<AlertEvent>, i64), StoreError> {
         let mut tx = self.db.begin().await?;
         let rows = tx.query(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1"), &[id.into()]).await?;
         let alert = alert_from(rows.first().ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?)?;
+        let total = tx.query("SELECT COUNT(*) FROM alert_events WHERE alert_id = $1", &[id.into()]).await?;
+        let total = total.first().map_or(Ok(0), |r| r.int(0))?;
         let events = tx
             .query(
                 "SELECT ce_id, event_type, occurred_at_ms, fields FROM alert_events WHERE alert_id = $1 \
-                 ORDER BY occurred_at_ms, ce_id",
-                &[id.into()],
+                 ORDER BY occurred_at_ms, ce_id LIMIT $2 OFFSET $3",
+                &[id.into(), Val::Int(limit.clamp(1, 1000)), Val::Int(offset.max(0))],
             )
             .await?
             .iter()
@@ -324,12 +328,14 @@ impl Store {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        Ok((alert, events))
+        Ok((alert, events, total))
     }
 
-    /// Moves an alert along its lifecycle; a move the lifecycle does not allow is a conflict and changes nothing.
+    /// Moves an alert along its lifecycle as `by`, on the audit chain in the same transaction; a move the
+    /// lifecycle does not allow is a conflict and changes nothing.
     pub async fn transition(&self, id: &str, to: AlertStatus, by: &str, at_ms: i64) -> Result<Alert, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut atx = AlertTx::new(self.db.begin().await?);
+        let tx = &mut atx.tx;
         let rows = tx.query("SELECT status FROM alerts WHERE id = $1", &[id.into()]).await?;
         let from =
             AlertStatus::parse(&rows.first().ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?.text(0)?)?;
@@ -353,7 +359,10 @@ impl Store {
         tx.execute(sql, &[id.into(), by.into(), Val::Int(at_ms)]).await?;
         let rows = tx.query(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1"), &[id.into()]).await?;
         let alert = alert_from(rows.first().ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?)?;
-        tx.commit().await?;
+        let action = format!("{} alert", to.as_str());
+        let details = serde_json::json!({"from": from.as_str(), "rule": alert.rule});
+        atx.append_audit(by, &action, id, details, at_ms).await?;
+        atx.commit().await?;
         Ok(alert)
     }
 
@@ -364,7 +373,8 @@ impl Store {
         if silence.reason.trim().is_empty() || silence.creator.trim().is_empty() {
             return Err(StoreError::Conflict("a silence needs a creator and a reason".into()));
         }
-        let mut tx = self.db.begin().await?;
+        let mut atx = AlertTx::new(self.db.begin().await?);
+        let tx = &mut atx.tx;
         tx.execute(
             "INSERT INTO silences (id, rule, dedup_key, creator, reason, created_at_ms, expires_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -379,7 +389,10 @@ impl Store {
             ],
         )
         .await?;
-        tx.commit().await
+        let details = serde_json::json!({"rule": silence.rule, "dedup_key": silence.dedup_key, "reason": silence.reason,
+            "expires_at_ms": silence.expires_at_ms});
+        atx.append_audit(&silence.creator, "created silence", &silence.id, details, silence.created_at_ms).await?;
+        atx.commit().await
     }
 
     pub async fn silences(&self) -> Result<Vec<Silence>, StoreError> {

@@ -1,7 +1,7 @@
 //! Download requests and grants. The request's state machine is stored whole as JSON; the columns beside it are
 //! what queries need. Updates are optimistic: each names the version it read, and a stale one changes nothing.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::alerts::AlertTx;
 use crate::console::TokenKind;
@@ -21,6 +21,37 @@ pub struct StoredRequest {
     pub created_ms: i64,
     pub updated_ms: i64,
     pub next_deadline_ms: Option<i64>,
+}
+
+/// What is known of a file besides its id: its name and space as one source stated them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileFact {
+    pub name: Option<String>,
+    pub space: Option<String>,
+}
+
+/// A grant as the alerter judges downloads by it: whose, for which file, when, and the file facts it was decided
+/// on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub request_id: String,
+    pub user_id: String,
+    pub file_id: String,
+    pub granted_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub facts: Vec<FileFact>,
+}
+
+/// Distinct facts kept per file: renames are few, and an outsider who controls file names must not be able to
+/// grow the table without bound.
+const MAX_FACTS_PER_FILE: i64 = 32;
+
+fn stated(value: Option<&str>) -> String {
+    value.map(str::trim).unwrap_or_default().to_owned()
+}
+
+fn unstated(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
 }
 
 const COLUMNS: &str = "id, source_id, requester, status, file_id, file_name, state, version, created_ms, updated_ms, \
@@ -98,21 +129,78 @@ impl AlertTx<'_> {
         Ok(n == 1)
     }
 
-    pub async fn insert_grant(
+    pub async fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError> {
+        let facts = serde_json::to_string(&grant.facts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.tx
+            .execute(
+                "INSERT INTO grants (request_id, user_id, file_id, granted_at_ms, expires_at_ms, facts) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING",
+                &[
+                    grant.request_id.as_str().into(),
+                    grant.user_id.as_str().into(),
+                    grant.file_id.as_str().into(),
+                    Val::Int(grant.granted_at_ms),
+                    Val::Int(grant.expires_at_ms),
+                    facts.into(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Remembers what an event of `source` said about a file; a fact already known, or one past the file's
+    /// bound, changes nothing.
+    pub async fn record_file_fact(
         &mut self,
-        request_id: &str,
-        user_id: &str,
         file_id: &str,
-        granted_at_ms: i64,
-        expires_at_ms: i64,
+        fact: &FileFact,
+        source: &str,
+        at_ms: i64,
     ) -> Result<(), StoreError> {
         self.tx
             .execute(
-                "INSERT INTO grants (request_id, user_id, file_id, granted_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (request_id) DO NOTHING",
-                &[request_id.into(), user_id.into(), file_id.into(), Val::Int(granted_at_ms), Val::Int(expires_at_ms)],
+                "INSERT INTO file_facts (file_id, name, space, source, first_seen_ms) \
+                 SELECT $1, $2, $3, $4, CAST($5 AS BIGINT) \
+                 WHERE (SELECT COUNT(*) FROM file_facts WHERE file_id = $1) < CAST($6 AS BIGINT) \
+                 ON CONFLICT (file_id, name, space) DO NOTHING",
+                &[
+                    file_id.into(),
+                    stated(fact.name.as_deref()).into(),
+                    stated(fact.space.as_deref()).into(),
+                    source.into(),
+                    Val::Int(at_ms),
+                    Val::Int(MAX_FACTS_PER_FILE),
+                ],
             )
             .await?;
+        Ok(())
+    }
+
+    /// Replaces the people a request waits on (none once it is decided or expired).
+    pub async fn set_waiting(
+        &mut self,
+        request_id: &str,
+        requester: &str,
+        created_ms: i64,
+        expires_ms: i64,
+        users: &[String],
+    ) -> Result<(), StoreError> {
+        self.tx.execute("DELETE FROM request_waiting WHERE request_id = $1", &[request_id.into()]).await?;
+        for user in users {
+            self.tx
+                .execute(
+                    "INSERT INTO request_waiting (request_id, user_id, requester, created_ms, expires_ms) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, user_id) DO NOTHING",
+                    &[
+                        request_id.into(),
+                        user.as_str().into(),
+                        requester.into(),
+                        Val::Int(created_ms),
+                        Val::Int(expires_ms),
+                    ],
+                )
+                .await?;
+        }
         Ok(())
     }
 }
@@ -147,12 +235,124 @@ impl Store {
         rows.iter().map(request_from).collect()
     }
 
-    /// Every unexpired grant as (user, file).
-    pub async fn active_grants(&self, now_ms: i64) -> Result<Vec<(String, String)>, StoreError> {
+    /// Every grant still in force after `floor_ms`: the grants an event that happened since then may fall under.
+    pub async fn grants_after(&self, floor_ms: i64) -> Result<Vec<Grant>, StoreError> {
         let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT request_id, user_id, file_id, granted_at_ms, expires_at_ms, facts FROM grants \
+                 WHERE expires_at_ms > $1",
+                &[Val::Int(floor_ms)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Grant {
+                    request_id: r.text(0)?,
+                    user_id: r.text(1)?,
+                    file_id: r.text(2)?,
+                    granted_at_ms: r.int(3)?,
+                    expires_at_ms: r.int(4)?,
+                    facts: serde_json::from_str(&r.text(5)?)
+                        .map_err(|e| StoreError::Corrupt(format!("grant facts: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    /// What dingguard has itself seen of a file.
+    pub async fn file_facts(&self, file_id: &str) -> Result<Vec<FileFact>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT name, space FROM file_facts WHERE file_id = $1 ORDER BY first_seen_ms, name, space",
+                &[file_id.into()],
+            )
+            .await?;
+        rows.iter().map(|r| Ok(FileFact { name: unstated(r.text(0)?), space: unstated(r.text(1)?) })).collect()
+    }
+
+    /// How many of `requester`'s requests are pending, and the soonest one of them expires.
+    pub async fn open_requests_of(&self, requester: &str) -> Result<(i64, Option<i64>), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT COUNT(*) FROM download_requests WHERE requester = $1 AND status = 'pending'",
+                &[requester.into()],
+            )
+            .await?;
+        let open = rows.first().map_or(Ok(0), |r| r.int(0))?;
         let rows =
-            tx.query("SELECT user_id, file_id FROM grants WHERE expires_at_ms > $1", &[Val::Int(now_ms)]).await?;
-        rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
+            tx.query("SELECT MIN(expires_ms) FROM request_waiting WHERE requester = $1", &[requester.into()]).await?;
+        let soonest = rows.first().map(|r| r.opt_int(0)).transpose()?.flatten();
+        Ok((open, soonest))
+    }
+
+    /// How many requests `requester` made after `since_ms`, and when the first of them was.
+    pub async fn requests_made_since(&self, requester: &str, since_ms: i64) -> Result<(i64, Option<i64>), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT COUNT(*), MIN(created_ms) FROM download_requests WHERE requester = $1 AND created_ms > $2",
+                &[requester.into(), Val::Int(since_ms)],
+            )
+            .await?;
+        let row = rows.first().ok_or_else(|| StoreError::Corrupt("COUNT returned no row".into()))?;
+        Ok((row.int(0)?, row.opt_int(1)?))
+    }
+
+    /// Pending requests waiting on `user`, or on one of `principals` (people `user` stands in for) when `user` is
+    /// not their requester: oldest first, `limit` from `offset`, with how many there are in all.
+    pub async fn inbox(
+        &self,
+        user: &str,
+        principals: &[String],
+        now_ms: i64,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<StoredRequest>, i64), StoreError> {
+        let mut params: Vec<Val> = vec![user.into(), Val::Int(now_ms)];
+        let mut stand_in = String::new();
+        for principal in principals.iter().take(100) {
+            params.push(principal.as_str().into());
+            let n = params.len();
+            stand_in.push_str(if stand_in.is_empty() { "" } else { ", " });
+            stand_in.push_str(&format!("${n}"));
+        }
+        let who = if stand_in.is_empty() {
+            "w.user_id = $1".to_owned()
+        } else {
+            format!("(w.user_id = $1 OR (w.user_id IN ({stand_in}) AND w.requester <> $1))")
+        };
+        let matching = format!(
+            "FROM download_requests WHERE status = 'pending' AND id IN \
+             (SELECT w.request_id FROM request_waiting w WHERE w.expires_ms > $2 AND {who})"
+        );
+        let mut tx = self.db.begin().await?;
+        let total = tx.query(&format!("SELECT COUNT(*) {matching}"), &params).await?;
+        let total = total.first().map_or(Ok(0), |r| r.int(0))?;
+        let n = params.len();
+        params.push(Val::Int(limit.clamp(1, 500)));
+        params.push(Val::Int(offset.max(0)));
+        let sql = format!("SELECT {COLUMNS} {matching} ORDER BY created_ms, id LIMIT ${} OFFSET ${}", n + 1, n + 2);
+        let rows = tx.query(&sql, &params).await?;
+        Ok((rows.iter().map(request_from).collect::<Result<_, _>>()?, total))
+    }
+
+    /// Pending requests with no record of whom they wait on (made before that was kept), for the approver to
+    /// fill in at start-up.
+    pub async fn pending_without_waiting(&self, limit: i64) -> Result<Vec<StoredRequest>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM download_requests WHERE status = 'pending' AND id NOT IN \
+                     (SELECT request_id FROM request_waiting) ORDER BY created_ms, id LIMIT $1"
+                ),
+                &[Val::Int(limit)],
+            )
+            .await?;
+        rows.iter().map(request_from).collect()
     }
 
     /// Whether `user` holds an unexpired grant for `file`.
@@ -217,19 +417,5 @@ impl Store {
         let subject = rows.first().map(|r| r.opt_text(0)).transpose()?.flatten();
         tx.commit().await?;
         Ok(subject)
-    }
-
-    /// Pending requests, oldest first, for approval inboxes.
-    pub async fn pending_requests(&self, limit: i64) -> Result<Vec<StoredRequest>, StoreError> {
-        let mut tx = self.db.begin().await?;
-        let rows = tx
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM download_requests WHERE status = 'pending' ORDER BY created_ms, id LIMIT $1"
-                ),
-                &[Val::Int(limit)],
-            )
-            .await?;
-        rows.iter().map(request_from).collect()
     }
 }

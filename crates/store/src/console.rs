@@ -15,6 +15,8 @@ pub struct ConsoleSession {
     pub csrf_token: String,
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
+    /// How the session was started (`password`, `sign_in_link`): decisions taken in it record it.
+    pub via: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,11 +40,35 @@ impl TokenKind {
     }
 }
 
-/// Failed sign-ins of one user inside the rate-limit window.
+/// Failed sign-ins against one subject inside the back-off window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginFailures {
     pub count: i64,
-    pub oldest_at_ms: Option<i64>,
+    pub latest_at_ms: Option<i64>,
+}
+
+/// What a failed sign-in counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureScope {
+    /// The user id tried, from a browser that never signed that user in.
+    User,
+    /// The client address the attempt came from, whatever user id it tried.
+    Client,
+    /// A browser that signed the user in before.
+    Device,
+    /// Every attempt anywhere: the global budget.
+    Global,
+}
+
+impl FailureScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Client => "client",
+            Self::Device => "device",
+            Self::Global => "global",
+        }
+    }
 }
 
 impl Store {
@@ -54,14 +80,15 @@ impl Store {
         tx.execute("DELETE FROM console_sessions WHERE expires_at_ms <= $1", &[Val::Int(now)]).await?;
         tx.execute("DELETE FROM console_tokens WHERE expires_at_ms <= $1", &[Val::Int(now)]).await?;
         tx.execute(
-            "INSERT INTO console_sessions (id_hash, user_id, csrf_token, created_at_ms, expires_at_ms) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO console_sessions (id_hash, user_id, csrf_token, created_at_ms, expires_at_ms, via) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
             &[
                 id_hash.into(),
                 session.user_id.as_str().into(),
                 session.csrf_token.as_str().into(),
                 Val::Int(session.created_at_ms),
                 Val::Int(session.expires_at_ms),
+                session.via.as_str().into(),
             ],
         )
         .await?;
@@ -73,7 +100,7 @@ impl Store {
         let mut tx = self.db.begin().await?;
         let rows = tx
             .query(
-                "SELECT user_id, csrf_token, created_at_ms, expires_at_ms FROM console_sessions \
+                "SELECT user_id, csrf_token, created_at_ms, expires_at_ms, via FROM console_sessions \
                  WHERE id_hash = $1 AND expires_at_ms > $2",
                 &[id_hash.into(), Val::Int(now_ms)],
             )
@@ -85,6 +112,7 @@ impl Store {
                     csrf_token: r.text(1)?,
                     created_at_ms: r.int(2)?,
                     expires_at_ms: r.int(3)?,
+                    via: r.text(4)?,
                 })
             })
             .transpose()
@@ -170,40 +198,84 @@ impl Store {
         rows.first().map_or(Ok(0), |r| r.int(0))
     }
 
-    /// Failed sign-ins of a user after `since_ms`.
-    pub async fn login_failures(&self, user_id: &str, since_ms: i64) -> Result<LoginFailures, StoreError> {
+    /// Failed sign-ins against `subject` after `since_ms`, and when the latest was.
+    pub async fn login_failures(
+        &self,
+        scope: FailureScope,
+        subject: &str,
+        since_ms: i64,
+    ) -> Result<LoginFailures, StoreError> {
         let mut tx = self.db.begin().await?;
         let rows = tx
             .query(
-                "SELECT COUNT(*), MIN(at_ms) FROM console_login_failures WHERE user_id = $1 AND at_ms > $2",
-                &[user_id.into(), Val::Int(since_ms)],
+                "SELECT COUNT(*), MAX(at_ms) FROM login_failures WHERE scope = $1 AND subject = $2 AND at_ms > $3",
+                &[scope.as_str().into(), subject.into(), Val::Int(since_ms)],
             )
             .await?;
         let row = rows.first().ok_or_else(|| StoreError::Corrupt("COUNT returned no row".into()))?;
-        Ok(LoginFailures { count: row.int(0)?, oldest_at_ms: row.opt_int(1)? })
+        Ok(LoginFailures { count: row.int(0)?, latest_at_ms: row.opt_int(1)? })
     }
 
-    /// Counts a failed sign-in; failures older than `forget_before_ms` (of anyone) are dropped on the way.
+    /// Counts one failed sign-in against each of `against`; failures older than `forget_before_ms` (of anyone)
+    /// are dropped on the way, so the table holds one window's worth.
     pub async fn record_login_failure(
         &self,
-        user_id: &str,
+        against: &[(FailureScope, &str)],
         at_ms: i64,
         forget_before_ms: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        tx.execute("DELETE FROM console_login_failures WHERE at_ms <= $1", &[Val::Int(forget_before_ms)]).await?;
+        tx.execute("DELETE FROM login_failures WHERE at_ms <= $1", &[Val::Int(forget_before_ms)]).await?;
+        for (scope, subject) in against {
+            tx.execute(
+                "INSERT INTO login_failures (scope, subject, at_ms) VALUES ($1, $2, $3)",
+                &[scope.as_str().into(), (*subject).into(), Val::Int(at_ms)],
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Forgets the failures against `subject` (after a successful sign-in).
+    pub async fn clear_login_failures(&self, scope: FailureScope, subject: &str) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
         tx.execute(
-            "INSERT INTO console_login_failures (user_id, at_ms) VALUES ($1, $2)",
-            &[user_id.into(), Val::Int(at_ms)],
+            "DELETE FROM login_failures WHERE scope = $1 AND subject = $2",
+            &[scope.as_str().into(), subject.into()],
         )
         .await?;
         tx.commit().await
     }
 
-    pub async fn clear_login_failures(&self, user_id: &str) -> Result<(), StoreError> {
+    /// Remembers a browser that signed `user_id` in, by the hash of its device token.
+    pub async fn create_console_device(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        created_at_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        tx.execute("DELETE FROM console_login_failures WHERE user_id = $1", &[user_id.into()]).await?;
+        tx.execute("DELETE FROM console_devices WHERE expires_at_ms <= $1", &[Val::Int(created_at_ms)]).await?;
+        tx.execute(
+            "INSERT INTO console_devices (token_hash, user_id, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (token_hash) DO NOTHING",
+            &[token_hash.into(), user_id.into(), Val::Int(created_at_ms), Val::Int(expires_at_ms)],
+        )
+        .await?;
         tx.commit().await
+    }
+
+    /// Whom the device with this token hash signed in before, if it is still remembered.
+    pub async fn console_device_user(&self, token_hash: &str, now_ms: i64) -> Result<Option<String>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT user_id FROM console_devices WHERE token_hash = $1 AND expires_at_ms > $2",
+                &[token_hash.into(), Val::Int(now_ms)],
+            )
+            .await?;
+        rows.first().map(|r| r.text(0)).transpose()
     }
 
     /// Alerts first seen, folded into, acknowledged or resolved after `since_ms`, most recently seen first.

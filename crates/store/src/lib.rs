@@ -13,7 +13,7 @@ mod outbox;
 use std::path::PathBuf;
 
 pub use alerts::{Alert, AlertEvent, AlertFilter, AlertStatus, AlertTx, NewAlert, Recorded, Silence};
-pub use approvals::StoredRequest;
+pub use approvals::{FileFact, Grant, StoredRequest};
 pub use delegations::Delegation;
 pub use outbox::OutboxItem;
 

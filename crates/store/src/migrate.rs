@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "decision_links", include_str!("../migrations/0006_decision_links.sql")),
     (7, "outbox_order", include_str!("../migrations/0007_outbox_order.sql")),
     (8, "delegations", include_str!("../migrations/0008_delegations.sql")),
+    (9, "hardening", include_str!("../migrations/0009_hardening.sql")),
 ];
 
 pub(crate) async fn run(db: &Db) -> Result<(), StoreError> {

@@ -5,19 +5,25 @@
 mod common;
 
 use common::fresh_postgres;
-use dingguard_store::console::{ConsoleSession, TokenKind};
+use dingguard_store::console::{ConsoleSession, FailureScope, TokenKind};
 use dingguard_store::{AlertEvent, AlertStatus, NewAlert, Store, StoreError};
 
 on_both_stores!(
     sessions_expire_and_end,
     tokens_are_single_use_and_expire,
-    login_failures_count_per_user,
+    login_failures_count_per_subject,
+    devices_are_remembered_for_their_user,
     feed_sees_changes
 );
 
 async fn sessions_expire_and_end(store: Store) -> Result<(), StoreError> {
-    let session =
-        ConsoleSession { user_id: "user_ops".into(), csrf_token: "c1".into(), created_at_ms: 0, expires_at_ms: 100 };
+    let session = ConsoleSession {
+        user_id: "user_ops".into(),
+        csrf_token: "c1".into(),
+        created_at_ms: 0,
+        expires_at_ms: 100,
+        via: "sign_in_link".into(),
+    };
     store.create_console_session("h1", &session).await?;
     assert_eq!(store.console_session("h1", 50).await?, Some(session.clone()));
     assert_eq!(store.console_session("h1", 100).await?, None, "expired");
@@ -46,20 +52,33 @@ async fn tokens_are_single_use_and_expire(store: Store) -> Result<(), StoreError
     Ok(())
 }
 
-async fn login_failures_count_per_user(store: Store) -> Result<(), StoreError> {
+async fn login_failures_count_per_subject(store: Store) -> Result<(), StoreError> {
     for at in [100, 200, 300] {
-        store.record_login_failure("user_ops", at, 0).await?;
+        store
+            .record_login_failure(&[(FailureScope::User, "user_ops"), (FailureScope::Client, "10.0.0.9")], at, 0)
+            .await?;
     }
-    store.record_login_failure("user_dpo", 300, 0).await?;
-    let failures = store.login_failures("user_ops", 0).await?;
-    assert_eq!((failures.count, failures.oldest_at_ms), (3, Some(100)));
-    assert_eq!(store.login_failures("user_ops", 150).await?.count, 2);
-    assert_eq!(store.login_failures("nobody", 0).await?.oldest_at_ms, None);
+    store.record_login_failure(&[(FailureScope::User, "user_dpo")], 300, 0).await?;
+    let failures = store.login_failures(FailureScope::User, "user_ops", 0).await?;
+    assert_eq!((failures.count, failures.latest_at_ms), (3, Some(300)));
+    assert_eq!(store.login_failures(FailureScope::User, "user_ops", 150).await?.count, 2);
+    assert_eq!(store.login_failures(FailureScope::Client, "10.0.0.9", 0).await?.count, 3);
+    assert_eq!(store.login_failures(FailureScope::Device, "user_ops", 0).await?.count, 0, "scopes do not mix");
+    assert_eq!(store.login_failures(FailureScope::User, "nobody", 0).await?.latest_at_ms, None);
     // Old failures are forgotten as new ones arrive.
-    store.record_login_failure("user_dpo", 1_000, 250).await?;
-    assert_eq!(store.login_failures("user_ops", 0).await?.count, 1);
-    store.clear_login_failures("user_dpo").await?;
-    assert_eq!(store.login_failures("user_dpo", 0).await?.count, 0);
+    store.record_login_failure(&[(FailureScope::User, "user_dpo")], 1_000, 250).await?;
+    assert_eq!(store.login_failures(FailureScope::User, "user_ops", 0).await?.count, 1);
+    store.clear_login_failures(FailureScope::User, "user_dpo").await?;
+    assert_eq!(store.login_failures(FailureScope::User, "user_dpo", 0).await?.count, 0);
+    assert_eq!(store.login_failures(FailureScope::Client, "10.0.0.9", 0).await?.count, 1, "other counts stay");
+    Ok(())
+}
+
+async fn devices_are_remembered_for_their_user(store: Store) -> Result<(), StoreError> {
+    store.create_console_device("d1", "user_ops", 0, 1_000).await?;
+    assert_eq!(store.console_device_user("d1", 999).await?.as_deref(), Some("user_ops"));
+    assert_eq!(store.console_device_user("d1", 1_000).await?, None, "forgotten after its time");
+    assert_eq!(store.console_device_user("nope", 1).await?, None);
     Ok(())
 }
 

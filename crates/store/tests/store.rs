@@ -4,7 +4,10 @@
 mod common;
 
 use common::fresh_postgres;
-use dingguard_store::{AlertEvent, AlertFilter, AlertStatus, NewAlert, Recorded, Silence, Store, StoreError};
+use dingguard_store::{
+    AlertEvent, AlertFilter, AlertStatus, FileFact, Grant, NewAlert, Recorded, Silence, Store, StoreError,
+    StoredRequest,
+};
 
 on_both_stores!(
     matches_create_fold_and_respect_silences,
@@ -13,6 +16,9 @@ on_both_stores!(
     outbox_and_state_round_trip,
     audit_chain_stays_linear_under_concurrent_writers,
     requests_are_one_per_source_and_updates_are_optimistic,
+    file_facts_are_kept_once_each_and_bounded_per_file,
+    inboxes_page_in_the_database_and_follow_whom_requests_wait_on,
+    alert_moves_and_silences_are_on_the_audit_chain,
 );
 
 fn new_alert(id: &str, dedup: Option<&str>, at_ms: i64) -> NewAlert {
@@ -42,7 +48,8 @@ async fn matches_create_fold_and_respect_silences(store: Store) -> Result<(), St
     // After the dedup period a new alert opens.
     assert_eq!(tx.record(&new_alert("a3", Some("g1"), 700_000)).await?, Recorded::Created("a3".into()));
     tx.commit().await?;
-    let (alert, events) = store.alert("a1").await?;
+    let (alert, events, total) = store.alert("a1", 100, 0).await?;
+    assert_eq!(total, 2);
     assert_eq!((alert.event_count, alert.last_seen_ms, alert.status), (2, 2_000, AlertStatus::Open));
     assert_eq!(alert.pdpa, ["15", "19"]);
     assert_eq!(events.len(), 2);
@@ -116,7 +123,7 @@ async fn events_are_claimed_once_and_rollback_changes_nothing(store: Store) -> R
     let mut tx = store.begin().await?;
     assert!(tx.claim_event("alerter", "ce2", 4).await?, "the rolled-back claim did not stick");
     tx.commit().await?;
-    assert!(matches!(store.alert("r1").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.alert("r1", 10, 0).await, Err(StoreError::NotFound(_))));
     Ok(())
 }
 
@@ -192,11 +199,123 @@ async fn requests_are_one_per_source_and_updates_are_optimistic(store: Store) ->
     assert!(store.due_requests(250, 10).await?.is_empty());
     assert_eq!(store.due_requests(300, 10).await?.len(), 1);
 
+    let facts = vec![FileFact { name: Some("身份證-scans.zip".into()), space: Some("space_hr".into()) }];
+    let grant = Grant {
+        request_id: "dlr_1".into(),
+        user_id: "user_hr_clerk".into(),
+        file_id: "f1".into(),
+        granted_at_ms: 20,
+        expires_at_ms: 1_000,
+        facts: facts.clone(),
+    };
     let mut tx = store.begin().await?;
-    tx.insert_grant("dlr_1", "user_hr_clerk", "f1", 20, 1_000).await?;
+    tx.insert_grant(&grant).await?;
     tx.commit().await?;
     assert!(store.has_grant("user_hr_clerk", "f1", 999).await?);
     assert!(!store.has_grant("user_hr_clerk", "f1", 1_000).await?, "grants expire");
     assert!(!store.has_grant("user_sales_rep", "f1", 500).await?, "grants are personal");
+    assert_eq!(store.grants_after(999).await?, vec![grant.clone()], "the facts it was decided on come back");
+    assert!(store.grants_after(1_000).await?.is_empty(), "an event after expiry falls under none");
+    Ok(())
+}
+
+async fn file_facts_are_kept_once_each_and_bounded_per_file(store: Store) -> Result<(), StoreError> {
+    let fact = |name: &str, space: Option<&str>| FileFact { name: Some(name.into()), space: space.map(str::to_owned) };
+    let mut tx = store.begin().await?;
+    tx.record_file_fact("f1", &fact("salaries.xlsx", Some("space_hr")), "download", 10).await?;
+    tx.record_file_fact("f1", &fact("salaries.xlsx", Some("space_hr")), "download", 20).await?;
+    tx.record_file_fact("f1", &FileFact { name: Some("renamed.xlsx".into()), space: None }, "download", 30).await?;
+    for i in 0..100 {
+        tx.record_file_fact("f2", &fact(&format!("name-{i}"), None), "download", i).await?;
+    }
+    tx.commit().await?;
+    let known = store.file_facts("f1").await?;
+    assert_eq!(
+        known,
+        vec![fact("salaries.xlsx", Some("space_hr")), FileFact { name: Some("renamed.xlsx".into()), space: None }]
+    );
+    assert_eq!(
+        store.file_facts("f2").await?.len(),
+        32,
+        "an outsider naming a file cannot grow its facts without bound"
+    );
+    assert!(store.file_facts("unknown").await?.is_empty());
+    Ok(())
+}
+
+fn pending(id: &str, requester: &str, created: i64) -> StoredRequest {
+    StoredRequest {
+        id: id.into(),
+        source_id: format!("api:{requester}:{id}"),
+        requester: requester.into(),
+        status: "pending".into(),
+        file_id: "f1".into(),
+        file_name: "x.xlsx".into(),
+        state: "{}".into(),
+        version: 1,
+        created_ms: created,
+        updated_ms: created,
+        next_deadline_ms: Some(created + 1_000),
+    }
+}
+
+async fn inboxes_page_in_the_database_and_follow_whom_requests_wait_on(store: Store) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    // A flood from one requester waiting on the DPO, and one real request waiting on the DPO and the head.
+    for i in 0..120 {
+        let id = format!("dlr_flood{i:03}");
+        tx.insert_request(&pending(&id, "user_flooder", 1_000 + i)).await?;
+        tx.set_waiting(&id, "user_flooder", 1_000 + i, 100_000, &["user_dpo".to_owned()]).await?;
+    }
+    tx.insert_request(&pending("dlr_real", "user_hr_clerk", 5_000)).await?;
+    tx.set_waiting("dlr_real", "user_hr_clerk", 5_000, 100_000, &["user_dpo".into(), "user_hr_manager".into()]).await?;
+    tx.commit().await?;
+    let (page, total) = store.inbox("user_dpo", &[], 10_000, 50, 0).await?;
+    assert_eq!((page.len(), total), (50, 121));
+    let (last, _) = store.inbox("user_dpo", &[], 10_000, 50, 100).await?;
+    assert_eq!(last.last().map(|r| r.id.as_str()), Some("dlr_real"), "the real request is on the last page, not lost");
+    let (head, total) = store.inbox("user_hr_manager", &[], 10_000, 50, 0).await?;
+    assert_eq!((head.len(), total), (1, 1));
+    // A delegate sees the principal's requests, except their own.
+    let (standing_in, _) = store.inbox("user_hr_clerk", &["user_hr_manager".to_owned()], 10_000, 50, 0).await?;
+    assert!(standing_in.is_empty(), "nobody decides their own request as a delegate");
+    let (standing_in, _) = store.inbox("user_gm", &["user_hr_manager".to_owned()], 10_000, 50, 0).await?;
+    assert_eq!(standing_in.len(), 1);
+    assert_eq!(store.inbox("user_dpo", &[], 100_000, 50, 0).await?.1, 0, "expired requests wait on nobody");
+    // Deciding clears whom it waits on.
+    let mut tx = store.begin().await?;
+    tx.set_waiting("dlr_real", "user_hr_clerk", 5_000, 100_000, &[]).await?;
+    tx.commit().await?;
+    assert_eq!(store.inbox("user_hr_manager", &[], 10_000, 50, 0).await?.1, 0);
+    assert_eq!(store.open_requests_of("user_flooder").await?, (120, Some(100_000)));
+    assert_eq!(store.requests_made_since("user_flooder", 1_099).await?, (20, Some(1_100)));
+    assert_eq!(
+        store.pending_without_waiting(10).await?.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["dlr_real"]
+    );
+    Ok(())
+}
+
+async fn alert_moves_and_silences_are_on_the_audit_chain(store: Store) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    tx.record(&new_alert("m1", Some("g9"), 1_000)).await?;
+    tx.commit().await?;
+    store.transition("m1", AlertStatus::Acknowledged, "user_ops", 2_000).await?;
+    let silence = Silence {
+        id: "sil_1".into(),
+        rule: Some("bulk_download".into()),
+        dedup_key: None,
+        creator: "user_it_admin".into(),
+        reason: "migration".into(),
+        created_at_ms: 3_000,
+        expires_at_ms: 9_000,
+        matched_count: 0,
+    };
+    store.create_silence(&silence).await?;
+    let chain = store.audit_entries().await?;
+    let actions: Vec<(&str, &str, &str)> =
+        chain.iter().map(|e| (e.actor.as_str(), e.action.as_str(), e.subject.as_str())).collect();
+    assert_eq!(actions, [("user_ops", "acknowledged alert", "m1"), ("user_it_admin", "created silence", "sil_1")]);
+    assert!(dingguard_audit::verify(&chain).is_ok());
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! What the alerter does to one event before anything is stored: normalise, remember, enrich, evaluate. The
 //! consumer loop and the benchmark share it.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use dingguard_directory::{Directory, DirectoryChange};
@@ -10,7 +9,7 @@ use dingguard_events::{CanonicalEvent, InMemoryGroupTracker, NormaliseError, fie
 use dingguard_rules::{Engine, Outcome, RuleSet};
 use serde_json::{Map, Value};
 
-use crate::enrich::{Classification, GroupTitles, enrich};
+use crate::enrich::{Classification, Grants, GroupTitles, enrich};
 
 /// One canonical event with what the rules made of it, and its named fields when an alert needs them.
 pub(crate) struct Judged {
@@ -35,14 +34,14 @@ pub(crate) fn judge(
     titles: &mut GroupTitles,
     engine: &mut Engine,
     classification: &Classification,
-    grants: &HashSet<String>,
+    grants: &Grants,
 ) -> Result<Vec<Judged>, NormaliseError> {
     let events = normalise_with_tracker(event_type(record), ce_id, &record.value, directory, now_ms, groups)?;
     let mut judged = Vec::with_capacity(events.len());
     for event in events {
         let mut record = event.fields();
         titles.remember(&record);
-        enrich(&mut record, classification, titles, grants);
+        enrich(&mut record, classification, titles, grants, event.occurred_at_ms);
         let outcome = engine.evaluate(&record, event.occurred_at_ms);
         // Named fields are only needed to store next to an alert.
         let fields = if outcome.matches.is_empty() { Map::new() } else { fields_to_json(&record) };
@@ -64,7 +63,7 @@ pub struct Evaluator {
     groups: InMemoryGroupTracker,
     titles: GroupTitles,
     classification: Classification,
-    grants: HashSet<String>,
+    grants: Grants,
 }
 
 impl Evaluator {
@@ -75,7 +74,7 @@ impl Evaluator {
             groups: InMemoryGroupTracker::default(),
             titles: GroupTitles::default(),
             classification,
-            grants: HashSet::new(),
+            grants: Grants::default(),
         }
     }
 

@@ -26,7 +26,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use enrich::Classification;
+pub use enrich::{Classification, Coverage, Grants};
 pub use judge::Evaluator;
 pub use notifiers::Route;
 pub use rules_source::SourceError;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use dingguard_notify::{Notification, Notifier, RobotNotifier};
+use dingguard_notify::{Markdown, Notification, Notifier, RobotNotifier};
 use dingguard_rules::Severity;
 use dingguard_store::NewAlert;
 
@@ -36,13 +36,19 @@ impl Route {
 pub(crate) fn notification(alert: &NewAlert, route: &Route, console_url: Option<&str>) -> Notification {
     let articles = alert.pdpa.join(", ");
     let link = console_url.map(|base| format!("{}/alerts/{}", base.trim_end_matches('/'), alert.id));
-    let markdown = format!(
-        "### [{}] {}\n\n{}\n\nMay implicate PDPA (Law 8/2005) art. {articles}.\n\nAlert `{}`",
-        alert.severity.to_uppercase(),
-        alert.rule,
-        alert.message,
-        alert.id
-    );
+    // The message holds field values from outside (group titles, file names): it goes in as text, never markup.
+    let markdown = Markdown::new()
+        .raw("### [")
+        .text(&alert.severity.to_uppercase())
+        .raw("] ")
+        .text(&alert.rule)
+        .raw("\n\n")
+        .text(&alert.message)
+        .raw("\n\nMay implicate PDPA (Law 8/2005) art. ")
+        .text(&articles)
+        .raw(".\n\nAlert `")
+        .text(&alert.id)
+        .raw("`");
     Notification {
         id: format!("{}-{}", alert.id, route.notifier.name()),
         title: format!("[{}] {}", alert.severity.to_uppercase(), alert.rule),

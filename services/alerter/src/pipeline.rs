@@ -1,6 +1,5 @@
 //! The consumer loop and what one batch does.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -9,17 +8,19 @@ use dingguard_directory::{Directory, DirectoryChange};
 use dingguard_eventlog::LoggedRecord;
 use dingguard_events::InMemoryGroupTracker;
 use dingguard_rules::{Engine, Match, WindowState};
-use dingguard_store::{AlertEvent, AlertTx, NewAlert, Recorded, StoreError};
+use dingguard_store::{AlertEvent, AlertTx, FileFact, NewAlert, Recorded, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::enrich::GroupTitles;
+use crate::enrich::{Grants, GroupTitles};
 use crate::judge::{Judged, judge};
 use crate::metrics::{KindLabels, RuleLabels};
 
 const CONSUMER: &str = "alerter";
+/// How long after a grant expired a late download is still judged against it.
+pub(crate) const GRANT_LOOKBACK_MS: i64 = 7 * 24 * 3_600_000;
 const STATE: &str = "alerter";
 
 /// Everything the alerter remembers between batches, saved with each batch's alerts.
@@ -90,14 +91,8 @@ async fn run_once(shared: &Shared, shutdown: &CancellationToken) -> Result<(), B
         if records.is_empty() {
             continue;
         }
-        // Grants made by the approval router: a download they cover is not "without a grant".
-        let grants: HashSet<String> = shared
-            .store
-            .active_grants(shared.clock.now_ms())
-            .await?
-            .into_iter()
-            .map(|(user, file)| format!("{user}\u{1f}{file}"))
-            .collect();
+        // Grants made by the approval router: a download they covered when it happened is not "without a grant".
+        let grants = Grants::new(shared.store.grants_after(shared.clock.now_ms() - GRANT_LOOKBACK_MS).await?);
         let mut tx = shared.store.begin().await?;
         for record in &records {
             process(shared, &mut tx, record, &mut engine, &mut state, &mut directory, &grants).await?;
@@ -123,7 +118,7 @@ async fn process(
     engine: &mut Engine,
     state: &mut AlerterState,
     directory: &mut Directory,
-    grants: &HashSet<String>,
+    grants: &Grants,
 ) -> Result<(), BatchError> {
     let Some(ce_id) = record.header("ce_id") else {
         shared.metrics.event("invalid");
@@ -167,6 +162,12 @@ async fn process(
     };
     shared.metrics.event("processed");
     for Judged { event, fields, outcome, directory_changes } in judged {
+        // What the download said of the file is what dingguard knows of it; a requester's description of the same
+        // file id is then judged against it.
+        if let dingguard_events::EventKind::FileDownloaded { file_id, file_name, space_id, .. } = &event.kind {
+            let fact = FileFact { name: file_name.clone(), space: space_id.clone() };
+            tx.record_file_fact(file_id, &fact, "download", event.occurred_at_ms).await?;
+        }
         for s in &outcome.suppressed {
             tx.count_suppressed(&s.rule, "exception", &s.exception, event.occurred_at_ms).await?;
             shared.metrics.suppressed.get_or_create(&KindLabels { kind: "exception".into() }).inc();

@@ -7,12 +7,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use dingguard_directory::Role;
+use dingguard_web::ApiJson;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::ApproverError;
+use crate::requests::Source;
 use crate::view::FileRef;
 use crate::{Shared, decisions, requests};
+
+/// How a bearer-token caller got in, for the record of their decisions.
+const VIA_TOKEN: &str = "api_token";
 
 pub(crate) fn routes(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -52,10 +57,21 @@ struct CreateBody {
     requester: Option<String>,
 }
 
+/// `Idempotency-Key`: a retry of the same call sends the same key and gets the same request back. The key is the
+/// caller's own: another caller's identical key names a different request.
+fn idempotency_key(headers: &HeaderMap, caller: &str) -> Result<Option<Source>, ApproverError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value.to_str().ok().map(str::trim).filter(|k| (1..=128).contains(&k.len()));
+    let key = key
+        .filter(|k| k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| ApproverError::Invalid("Idempotency-Key must be 1 to 128 visible ASCII characters".into()))?;
+    Ok(Some(Source::Api { caller: caller.to_owned(), key: key.to_owned() }))
+}
+
 async fn create(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Json(body): Json<CreateBody>,
+    ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApproverError> {
     let caller = caller(&shared, &headers).await?;
     let requester = body.requester.clone().unwrap_or_else(|| caller.clone());
@@ -64,7 +80,7 @@ async fn create(
             "only a gateway (admin) token may request on someone else's behalf".into(),
         ));
     }
-    let source = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let source = idempotency_key(&headers, &caller)?;
     let (created, view) = requests::open_request(&shared, &caller, &requester, body.file, body.reason, source).await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
 }
@@ -90,10 +106,10 @@ async fn decide(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Json(body): Json<DecisionBody>,
+    ApiJson(body): ApiJson<DecisionBody>,
 ) -> Result<Json<Value>, ApproverError> {
     let caller = caller(&shared, &headers).await?;
-    Ok(Json(decisions::decide(&shared, &caller, &id, &body.decision, &body.comment).await?))
+    Ok(Json(decisions::decide(&shared, &caller, &id, &body.decision, &body.comment, VIA_TOKEN).await?))
 }
 
 #[derive(Deserialize)]
@@ -116,7 +132,7 @@ async fn delegation(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Re
 async fn delegate(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Json(body): Json<DelegationBody>,
+    ApiJson(body): ApiJson<DelegationBody>,
 ) -> Result<Json<Value>, ApproverError> {
     let caller = caller(&shared, &headers).await?;
     let now = shared.clock.now_ms();

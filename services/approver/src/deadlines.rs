@@ -1,6 +1,6 @@
 //! Expiry, reminders and escalation for every request whose next deadline has passed, by the approver's clock.
 
-use dingguard_approval::Timer;
+use dingguard_approval::{Status, Timer};
 use serde_json::json;
 
 use crate::error::ApproverError;
@@ -23,6 +23,8 @@ pub(crate) async fn apply(shared: &Shared) -> Result<(), ApproverError> {
         if !tx.update_request(&row.id, status, &state, request.next_deadline(), row.version, now).await? {
             continue;
         }
+        let still_waiting = if request.status == Status::Pending { waiting_on(&request) } else { Vec::new() };
+        tx.set_waiting(&row.id, &row.requester, request.created_ms, request.expires_ms, &still_waiting).await?;
         let notices = Notices { shared, stored: &stored, version, now_ms: now };
         for timer in timers {
             let (action, details) = match &timer {

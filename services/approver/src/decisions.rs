@@ -60,18 +60,33 @@ fn awaits(row: &StoredRequest, stored: &Stored, user: &str, principals: &[String
     request.status == Status::Pending && request.expires_ms > now_ms && waiting_on(request).iter().any(mine)
 }
 
-/// Pending requests waiting on `user`'s decision, oldest first.
-pub(crate) async fn inbox(shared: &Shared, user: &str) -> Result<Vec<Value>, ApproverError> {
+/// One page of the requests waiting on someone's decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxPage {
+    pub requests: Vec<Value>,
+    /// Requests waiting in all, over every page.
+    pub total: i64,
+    /// 1-based.
+    pub page: i64,
+    pub per_page: i64,
+}
+
+/// Page `page` (from 1) of the pending requests waiting on `user`'s decision, oldest first. The query pages in
+/// the database, so however many other requests are open, a person's own stay in view.
+pub(crate) async fn inbox(shared: &Shared, user: &str, page: i64, per_page: i64) -> Result<InboxPage, ApproverError> {
     let now = shared.clock.now_ms();
     let principals = principals_of(shared, user).await?;
-    let mut out = Vec::new();
-    for row in shared.store.pending_requests(1000).await? {
+    let (page, per_page) = (page.max(1), per_page.clamp(1, 200));
+    let (rows, total) = shared.store.inbox(user, &principals, now, per_page, (page - 1) * per_page).await?;
+    let mut requests = Vec::with_capacity(rows.len());
+    for row in rows {
         let stored = parse(&row)?;
+        // The index says who is asked; the frozen request is the authority (a decision may have just landed).
         if awaits(&row, &stored, user, &principals, now) {
-            out.push(view(&row, &stored));
+            requests.push(view(&row, &stored));
         }
     }
-    Ok(out)
+    Ok(InboxPage { requests, total, page, per_page })
 }
 
 /// Whether request `id` waits on `user`'s decision.
@@ -106,6 +121,7 @@ pub(crate) async fn decide(
     id: &str,
     decision: &str,
     comment: &str,
+    via: &str,
 ) -> Result<Value, ApproverError> {
     let decision_kind = match decision {
         "approve" => Decision::Approve,
@@ -137,9 +153,14 @@ pub(crate) async fn decide(
         }
         other => other?,
     };
+    if let Some(last) = request.decisions.last_mut() {
+        last.via = Some(via.to_owned());
+    }
     let status = status_name(request.status);
     let next_deadline = request.next_deadline();
     let on_behalf_of = request.decisions.last().and_then(|d| d.on_behalf_of.clone());
+    let still_waiting = if request.status == Status::Pending { waiting_on(request) } else { Vec::new() };
+    let (created, expires) = (request.created_ms, request.expires_ms);
     let version = row.version + 1;
     if transition == Transition::Granted {
         stored.granted_until_ms = Some(now + shared.settings.grant_ttl_ms);
@@ -149,8 +170,9 @@ pub(crate) async fn decide(
     if !tx.update_request(id, status, &state, next_deadline, row.version, now).await? {
         return Err(ApproverError::Concurrent);
     }
+    tx.set_waiting(id, &row.requester, created, expires, &still_waiting).await?;
     let details = json!({"decision": decision, "comment": comment, "transition": format!("{transition:?}"),
-        "on_behalf_of": on_behalf_of});
+        "on_behalf_of": on_behalf_of, "via": via});
     let action = if decision_kind == Decision::Approve { "approved" } else { "rejected" };
     tx.append_audit(caller, action, id, details, now).await?;
     let decided = json!({"by": caller, "on_behalf_of": on_behalf_of, "decision": decision});
@@ -158,8 +180,9 @@ pub(crate) async fn decide(
     let outcome = match transition {
         Transition::Granted => {
             let until = stored.granted_until_ms.unwrap_or(now);
-            tx.insert_grant(id, &row.requester, &row.file_id, now, until).await?;
-            let grant = json!({"user": row.requester, "file": stored.file, "expires_at_ms": until});
+            let (grant, facts) = crate::requests::grant_of(id, &row.requester, &stored, now, until);
+            tx.insert_grant(&grant).await?;
+            let grant = json!({"user": row.requester, "file": stored.file, "facts": facts, "expires_at_ms": until});
             tx.append_audit("dingguard", "granted", id, grant.clone(), now).await?;
             events::enqueue(&mut tx, "granted", id, version, grant, now).await?;
             Some("granted")

@@ -24,6 +24,9 @@ pub enum ApproverError {
     Concurrent,
     #[error("DingTalk could not be reached: {0}")]
     Upstream(String),
+    /// A limit on how many requests one person may have open or make; the caller may retry after the wait.
+    #[error("{message}")]
+    TooMany { message: String, retry_after_secs: i64 },
     #[error("state store failed")]
     Store(#[from] StoreError),
 }
@@ -42,6 +45,7 @@ impl ApproverError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::Approval(_) | Self::Concurrent => StatusCode::CONFLICT,
+            Self::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Store(StoreError::Unavailable(_)) | Self::Upstream(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -61,6 +65,11 @@ impl ApproverError {
 
 impl IntoResponse for ApproverError {
     fn into_response(self) -> Response {
-        (self.status(), Json(serde_json::json!({ "error": self.public_message() }))).into_response()
+        let mut response = (self.status(), Json(serde_json::json!({ "error": self.public_message() }))).into_response();
+        if let Self::TooMany { retry_after_secs, .. } = self {
+            let value = axum::http::HeaderValue::from(retry_after_secs.max(1));
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }

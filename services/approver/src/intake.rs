@@ -8,7 +8,7 @@ use dingguard_events::{EventKind, normalise};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApproverError;
-use crate::requests::open_request;
+use crate::requests::{Source, open_request};
 use crate::view::FileRef;
 use crate::{Shared, address_book};
 
@@ -51,7 +51,9 @@ async fn consume(shared: &Shared, shutdown: &CancellationToken) -> Result<(), di
             match outcome {
                 Ok(()) => {}
                 // A refusal is final for this callback; the audit already says why where it matters.
-                Err(error @ (ApproverError::Invalid(_) | ApproverError::Approval(_))) => {
+                Err(
+                    error @ (ApproverError::Invalid(_) | ApproverError::Approval(_) | ApproverError::TooMany { .. }),
+                ) => {
                     tracing::warn!(%error, ce_id, "download request callback refused");
                 }
                 Err(error) => {
@@ -83,7 +85,19 @@ async fn download_request(shared: &Shared, ce_id: &str, value: &[u8]) -> Result<
         let name = file_name.unwrap_or_else(|| file_id.clone());
         let file = FileRef { name, id: file_id, space: space_id, folder: None, labels: Vec::new() };
         let reason = reason.unwrap_or_else(|| "(no reason given)".into());
-        open_request(shared, "dingtalk", &user, file, reason, Some(ce_id.to_owned())).await?;
+        let refused =
+            match open_request(shared, "dingtalk", &user, file, reason, Some(Source::Callback(ce_id.to_owned()))).await
+            {
+                Err(error @ ApproverError::TooMany { .. }) => error,
+                other => {
+                    other?;
+                    continue;
+                }
+            };
+        // Over the requester's limits: nothing is opened, and the refusal is on the record for the DPO.
+        let details = serde_json::json!({"requester": user, "error": refused.to_string()});
+        shared.store.append_audit("dingtalk", "refused", &format!("cb:{ce_id}"), details, now).await?;
+        return Err(refused);
     }
     Ok(())
 }
@@ -131,7 +145,7 @@ async fn oa_instance(shared: &Shared, ce_id: &str, value: &[u8]) -> Result<(), A
             labels: Vec::new(),
         };
         let reason = instance.field(&oa.fields.reason).unwrap_or(&instance.title).to_owned();
-        open_request(shared, "dingtalk-oa", &requester, file, reason, Some(format!("oa:{instance_id}"))).await?;
+        open_request(shared, "dingtalk-oa", &requester, file, reason, Some(Source::Oa(instance_id))).await?;
     }
     Ok(())
 }

@@ -25,7 +25,23 @@ use dingguard_store::{Store, StoreError, StoredRequest};
 use parking_lot::RwLock;
 use tokio_util::sync::CancellationToken;
 
+pub use decisions::InboxPage;
 pub use error::ApproverError;
+
+/// How many requests one person may have open and make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Pending requests of one requester at once.
+    pub max_open_per_requester: u32,
+    /// Requests one requester may make within an hour, granted ones included.
+    pub max_per_hour: u32,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self { max_open_per_requester: 10, max_per_hour: 30 }
+    }
+}
 
 #[derive(Clone)]
 pub struct ApproverSettings {
@@ -41,6 +57,7 @@ pub struct ApproverSettings {
     pub public_url: String,
     /// DingTalk OA approvals that are download requests, when configured.
     pub oa: Option<OaSource>,
+    pub limits: RequestLimits,
 }
 
 /// OA approvals of these process codes become download requests; their forms name the file and the reason.
@@ -81,6 +98,7 @@ impl Default for ApproverSettings {
             notifier: None,
             public_url: String::new(),
             oa: None,
+            limits: RequestLimits::default(),
         }
     }
 }
@@ -122,6 +140,9 @@ impl Approver {
 
     /// Applies deadlines (expiry, reminders, escalation) and publishes outcomes until `shutdown`.
     pub async fn run(&self, shutdown: CancellationToken) {
+        if let Err(error) = self.index_waiting().await {
+            tracing::warn!(%error, "could not record whom older pending requests wait on; their inboxes miss them");
+        }
         let intake = intake::run(&self.shared, shutdown.clone());
         let deadlines = self.deadlines_and_publish(shutdown);
         tokio::join!(intake, deadlines);
@@ -177,20 +198,44 @@ impl Approver {
         decisions::awaits_decision(&self.shared, user, id).await
     }
 
-    /// Pending requests waiting on `user`'s decision.
-    pub async fn inbox(&self, user: &str) -> Result<Vec<serde_json::Value>, ApproverError> {
-        decisions::inbox(&self.shared, user).await
+    /// Page `page` (from 1) of the pending requests waiting on `user`'s decision.
+    pub async fn inbox(&self, user: &str, page: i64, per_page: i64) -> Result<InboxPage, ApproverError> {
+        decisions::inbox(&self.shared, user, page, per_page).await
     }
 
-    /// `user`'s decision (`approve` or `reject`) on request `id`.
+    /// `user`'s decision (`approve` or `reject`) on request `id`; `via` says how they signed in.
     pub async fn decide(
         &self,
         user: &str,
         id: &str,
         decision: &str,
         comment: &str,
+        via: &str,
     ) -> Result<serde_json::Value, ApproverError> {
-        decisions::decide(&self.shared, user, id, decision, comment).await
+        decisions::decide(&self.shared, user, id, decision, comment, via).await
+    }
+
+    /// Pending requests made before whom they wait on was recorded get their record now.
+    async fn index_waiting(&self) -> Result<(), ApproverError> {
+        loop {
+            let rows = self.shared.store.pending_without_waiting(200).await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.shared.store.begin().await?;
+            let mut indexed = 0;
+            for row in &rows {
+                let Some(request) = parse(row)?.request else { continue };
+                let waiting = notices::waiting_on(&request);
+                tx.set_waiting(&row.id, &row.requester, request.created_ms, request.expires_ms, &waiting).await?;
+                indexed += usize::from(!waiting.is_empty());
+            }
+            tx.commit().await?;
+            // A pending request nobody waits on would come back every round.
+            if indexed == 0 {
+                return Ok(());
+            }
+        }
     }
 
     /// Uses up a decision link presented by `user`; the id of the request it opens.

@@ -3,7 +3,7 @@
 //! that request, alive until the request expires, stored only as its hash.
 
 use dingguard_approval::Request;
-use dingguard_notify::Notification;
+use dingguard_notify::{Markdown, Notification};
 use dingguard_store::{AlertTx, StoreError};
 use time::macros::{format_description, offset};
 
@@ -75,7 +75,6 @@ impl Notices<'_> {
             return Ok(());
         }
         let file = &stored.file;
-        let space = file.space.as_deref().map_or_else(String::new, |s| format!(" in space `{s}`"));
         let (label, title, opening) = match why {
             Ask::New => ("new", "Approval needed", "Your approval is needed"),
             Ask::Reminder => ("reminder", "Reminder: approval needed", "Still waiting for your decision"),
@@ -95,17 +94,27 @@ impl Notices<'_> {
             let token = dingguard_model::token::random_token();
             let token_hash = dingguard_model::token::token_hash(&token);
             tx.create_decision_link(&token_hash, user, &request.id, now_ms, request.expires_ms).await?;
-            let stand_in = standing_in_for.as_deref().map_or_else(String::new, |principal| {
-                format!("You decide in place of {}, who is away.\n\n", name_of(shared, principal))
-            });
-            let markdown = format!(
-                "{stand_in}{opening}.\n\n**{}** asks to download **{}**{space}.\n\nReason: {}\n\nDecide by {} (Macau time); \
-             the DPO and the department head must both approve.",
-                name_of(shared, &request.requester),
-                file.name,
-                stored.reason,
-                macau_time(request.expires_ms),
-            );
+            // Names, file, space and reason all come from outside: text, never markup.
+            let mut markdown = Markdown::new();
+            if let Some(principal) = standing_in_for.as_deref() {
+                markdown =
+                    markdown.raw("You decide in place of ").text(&name_of(shared, principal)).raw(", who is away.\n\n");
+            }
+            markdown = markdown
+                .raw(opening)
+                .raw(".\n\n")
+                .bold(&name_of(shared, &request.requester))
+                .raw(" asks to download ")
+                .bold(&file.name);
+            if let Some(space) = &file.space {
+                markdown = markdown.raw(" in space ").bold(space);
+            }
+            let markdown = markdown
+                .raw(".\n\nReason: ")
+                .text(&stored.reason)
+                .raw("\n\nDecide by ")
+                .text(&macau_time(request.expires_ms))
+                .raw(" (Macau time); the DPO and the department head must both approve.");
             let note = Notification {
                 id: format!("{}-v{version}-{label}-{user}", request.id),
                 title: format!("{title}: {}", file.name),
@@ -132,22 +141,29 @@ impl Notices<'_> {
         if shared.settings.notifier.is_none() {
             return Ok(());
         }
-        let detail = match (outcome, stored.granted_until_ms) {
-            ("granted", Some(until)) => format!("You may download it until {} (Macau time).", macau_time(until)),
-            ("rejected", _) => "An approver rejected it; the request page shows who and why.".to_owned(),
-            ("expired", _) => "Nobody decided in time; ask again if you still need it.".to_owned(),
-            ("unroutable", _) => {
-                "Nobody in the directory can fill one of its approvals, so it cannot be decided; ask the DPO to \
-                 check the directory (department heads, DPOs)."
-                    .to_owned()
+        let markdown = Markdown::new()
+            .raw("Your request to download ")
+            .bold(&stored.file.name)
+            .raw(" was ")
+            .bold(outcome)
+            .raw(".\n\n");
+        let markdown = match (outcome, stored.granted_until_ms) {
+            ("granted", Some(until)) => {
+                markdown.raw("You may download it until ").text(&macau_time(until)).raw(" (Macau time).")
             }
-            _ => String::new(),
+            ("rejected", _) => markdown.raw("An approver rejected it; the request page shows who and why."),
+            ("expired", _) => markdown.raw("Nobody decided in time; ask again if you still need it."),
+            ("unroutable", _) => markdown.raw(
+                "Nobody in the directory can fill one of its approvals, so it cannot be decided; ask the DPO to \
+                 check the directory (department heads, DPOs).",
+            ),
+            _ => markdown,
         };
         let note = Notification {
             id: format!("{request_id}-v{version}-{outcome}"),
             title: format!("Download request {outcome}: {}", stored.file.name),
             severity: outcome.to_owned(),
-            markdown: format!("Your request to download **{}** was **{outcome}**.\n\n{detail}", stored.file.name),
+            markdown,
             // An unroutable request was never stored: there is no page to open.
             link: (outcome != "unroutable").then(|| format!("{}/approvals/{request_id}", base_url(shared))),
             recipients: vec![requester.to_owned()],

@@ -1,7 +1,7 @@
 //! What is stored for a request and what callers see of it.
 
 use dingguard_approval::{Request, Status};
-use dingguard_store::StoredRequest;
+use dingguard_store::{FileFact, StoredRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -28,6 +28,24 @@ pub(crate) struct Stored {
     /// Absent for a file that needed no approval.
     pub request: Option<Request>,
     pub granted_until_ms: Option<i64>,
+    /// What dingguard itself had seen of the file when the request was judged; its sensitivity and the grant
+    /// went by these as well as by the description.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known_facts: Vec<FileFact>,
+}
+
+impl Stored {
+    /// The file facts a grant of this request is decided on: the description and everything known besides.
+    pub(crate) fn grant_facts(&self) -> Vec<FileFact> {
+        let described = FileFact { name: Some(self.file.name.clone()), space: self.file.space.clone() };
+        let mut facts = vec![described];
+        for known in &self.known_facts {
+            if !facts.contains(known) {
+                facts.push(known.clone());
+            }
+        }
+        facts
+    }
 }
 
 pub(crate) fn status_name(status: Status) -> &'static str {

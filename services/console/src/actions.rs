@@ -118,8 +118,9 @@ pub(crate) async fn create_silence(
     Ok(silence)
 }
 
-/// A single-use sign-in URL and when it stops working.
-pub(crate) async fn sign_in_link(shared: &Shared, user_id: &str) -> Result<(String, i64), ConsoleError> {
+/// A single-use sign-in URL for `user_id` and when it stops working, issued at `actor`'s request and recorded on
+/// the audit chain as such.
+pub(crate) async fn sign_in_link(shared: &Shared, actor: &str, user_id: &str) -> Result<(String, i64), ConsoleError> {
     auth::member_access(shared, user_id)?;
     let token = auth::random_token();
     let now = shared.clock.now_ms();
@@ -128,7 +129,9 @@ pub(crate) async fn sign_in_link(shared: &Shared, user_id: &str) -> Result<(Stri
         .store
         .create_console_token(&auth::token_hash(&token), TokenKind::SignInLink, user_id, now, Some(expires))
         .await?;
-    tracing::info!(user = user_id, "sign-in link issued");
+    let details = serde_json::json!({"expires_at_ms": expires});
+    shared.store.append_audit(actor, "issued sign-in link", user_id, details, now).await?;
+    tracing::info!(user = user_id, actor, "sign-in link issued");
     Ok((format!("{}/login/link/{token}", shared.settings.public_url.trim_end_matches('/')), expires))
 }
 

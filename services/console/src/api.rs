@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use dingguard_store::AlertStatus;
+use dingguard_web::ApiJson;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -35,10 +36,6 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-fn invalid_body(rejection: JsonRejection) -> ConsoleError {
-    ConsoleError::Invalid(format!("The body must be a JSON object as documented: {}", rejection.body_text()))
-}
-
 async fn list(
     State(shared): State<Arc<Shared>>,
     ApiViewer(_): ApiViewer,
@@ -54,9 +51,10 @@ async fn show(
     ApiViewer(_): ApiViewer,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let (alert, events) = shared.store.alert(&id).await?;
+    // The first events; an alert that folded more says how many it has.
+    let (alert, events, total) = shared.store.alert(&id, 100, 0).await?;
     let note = pdpa_note(&alert.pdpa);
-    Ok(Json(json!({ "alert": alert, "events": events, "pdpa_note": note })).into_response())
+    Ok(Json(json!({ "alert": alert, "events": events, "events_total": total, "pdpa_note": note })).into_response())
 }
 
 async fn acknowledge(
@@ -105,35 +103,56 @@ async fn create_silence(
     State(shared): State<Arc<Shared>>,
     ApiViewer(viewer): ApiViewer,
     headers: HeaderMap,
-    body: Result<Json<SilenceInput>, JsonRejection>,
+    ApiJson(input): ApiJson<SilenceInput>,
 ) -> Result<Response, ConsoleError> {
     viewer.check_csrf(header_csrf(&headers))?;
-    let Json(input) = body.map_err(invalid_body)?;
     let silence = actions::create_silence(&shared, &viewer, input).await?;
     Ok((StatusCode::CREATED, Json(json!({ "silence": silence }))).into_response())
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SignInLinkRequest {
     user_id: String,
 }
 
-/// Admins hand out sign-in links, e.g. to send by DingTalk message to someone without a password.
+/// Admins can have a sign-in link sent to a member without a password. It goes to that member by DingTalk work
+/// notification and never back to the admin, so no one can sign in as someone else; and no admin may have one
+/// sent to anyone who holds a role or decides approvals, who sign in themselves. On the audit chain either way.
 async fn sign_in_link(
     State(shared): State<Arc<Shared>>,
     ApiViewer(viewer): ApiViewer,
     headers: HeaderMap,
-    body: Result<Json<SignInLinkRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<SignInLinkRequest>,
 ) -> Result<Response, ConsoleError> {
     viewer.check_csrf(header_csrf(&headers))?;
     if !viewer.admin {
-        return Err(ConsoleError::Forbidden("Issuing sign-in links needs the admin role".into()));
+        return Err(ConsoleError::Forbidden("Having sign-in links sent needs the admin role".into()));
     }
-    let Json(request) = body.map_err(invalid_body)?;
     let user_id = request.user_id.trim();
+    if shared.settings.messenger.is_none() {
+        return Err(ConsoleError::Invalid(
+            "Sign-in links go out by DingTalk work notification, which is not set up here ([notify.work])".into(),
+        ));
+    }
     // Whether the person the link is for may use the console is a fact about the request, not about the caller.
     crate::auth::member_access(&shared, user_id).map_err(|e| ConsoleError::Invalid(e.public_message()))?;
-    let (url, expires_at_ms) = actions::sign_in_link(&shared, user_id).await?;
-    tracing::info!(user = user_id, by = %viewer.user_id, "sign-in link issued through the API");
-    Ok((StatusCode::CREATED, Json(json!({ "url": url, "expires_at_ms": expires_at_ms }))).into_response())
+    let now = shared.clock.now_ms();
+    if shared.directory().holds_responsibility(user_id) {
+        let details = json!({"refused": "the user holds a role or decides approvals"});
+        shared.store.append_audit(&viewer.user_id, "refused sign-in link", user_id, details, now).await?;
+        tracing::warn!(user = user_id, by = %viewer.user_id, "sign-in link for a responsible user refused");
+        return Err(ConsoleError::Forbidden(format!(
+            "{user_id} holds a role, heads or deputises a department, or stands in for someone: they sign in \
+             themselves (password, or a link they ask for on the sign-in page), never through a link an admin has sent"
+        )));
+    }
+    let request =
+        crate::messages::LinkRequest { user_id: user_id.to_owned(), next: None, actor: viewer.user_id.clone() };
+    if !crate::messages::queue(&shared, request) {
+        return Err(ConsoleError::Store(dingguard_store::StoreError::Unavailable("sign-in link queue full".into())));
+    }
+    tracing::info!(user = user_id, by = %viewer.user_id, "sign-in link to be sent by DingTalk");
+    let message = "A single-use sign-in link goes to them by DingTalk work notification";
+    Ok((StatusCode::ACCEPTED, Json(json!({ "sent_to": user_id, "message": message }))).into_response())
 }

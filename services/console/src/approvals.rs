@@ -50,9 +50,42 @@ fn when(value: &Value, key: &str) -> String {
     value.get(key).and_then(Value::as_i64).map_or_else(|| "—".into(), html::time)
 }
 
-async fn inbox(State(shared): State<Arc<Shared>>, MemberViewer(viewer): MemberViewer) -> Result<Response, PageError> {
-    let requests = approver(&shared)?.inbox(&viewer.user_id).await.map_err(ConsoleError::from)?;
-    let body = if requests.is_empty() {
+/// Requests on one page of the inbox.
+const PER_PAGE: i64 = 50;
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct PageQuery {
+    page: Option<i64>,
+}
+
+fn pager(page: i64, total: i64) -> String {
+    let pages = (total + PER_PAGE - 1) / PER_PAGE;
+    if pages <= 1 {
+        return String::new();
+    }
+    let prev = if page > 1 {
+        format!(r#"<a rel="prev" href="/approvals?page={}">Newer</a> "#, page - 1)
+    } else {
+        String::new()
+    };
+    let next = if page < pages {
+        format!(r#" <a rel="next" href="/approvals?page={}">Older</a>"#, page + 1)
+    } else {
+        String::new()
+    };
+    format!(r#"<nav class="pager">{prev}page {page} of {pages}{next}</nav>"#)
+}
+
+async fn inbox(
+    State(shared): State<Arc<Shared>>,
+    MemberViewer(viewer): MemberViewer,
+    query: Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let page = query.ok().and_then(|q| q.0.page).unwrap_or(1).clamp(1, 100_000);
+    let found = approver(&shared)?.inbox(&viewer.user_id, page, PER_PAGE).await.map_err(ConsoleError::from)?;
+    let requests = &found.requests;
+    let body = if found.total == 0 {
         r#"<h1>Approvals</h1><p id="inbox-empty">Nothing waits for your decision.</p>"#.to_owned()
     } else {
         let rows: String = requests
@@ -72,8 +105,10 @@ async fn inbox(State(shared): State<Arc<Shared>>, MemberViewer(viewer): MemberVi
             r#"<h1>Approvals</h1>
 <p>{} request(s) wait for your decision.</p>
 <table id="inbox"><thead><tr><th>File</th><th>Requester</th><th>Reason</th><th>Decide by</th></tr></thead>
-<tbody>{rows}</tbody></table>"#,
-            requests.len()
+<tbody>{rows}</tbody></table>
+{}"#,
+            found.total,
+            pager(found.page, found.total)
         )
     };
     Ok(html::page("Approvals", Some(&viewer), &body).into_response())
@@ -217,7 +252,7 @@ async fn decide(
     viewer.check_csrf(form_csrf(&fields))?;
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
     approver(&shared)?
-        .decide(&viewer.user_id, &id, field("decision"), field("comment").trim())
+        .decide(&viewer.user_id, &id, field("decision"), field("comment").trim(), &viewer.via)
         .await
         .map_err(ConsoleError::from)?;
     Ok(html::see_other(&format!("/approvals/{}", encode_query(&id))))

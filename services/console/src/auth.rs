@@ -62,6 +62,10 @@ pub(crate) struct Viewer {
     pub alerts: bool,
     /// The session's CSRF token; `None` for a bearer token, which no other site can make a browser send.
     pub csrf: Option<String>,
+    /// How this person got in: `password`, `sign_in_link` or `api_token`. Decisions record it.
+    pub via: String,
+    /// The hash of the session id, so a long-lived response (the live feed) can check the session still exists.
+    pub session_hash: Option<String>,
 }
 
 impl Viewer {
@@ -101,7 +105,7 @@ pub(crate) fn console_access(shared: &Shared, user_id: &str) -> Result<Access, C
     Ok(access)
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -126,8 +130,24 @@ pub(crate) fn clear_cookie(shared: &Shared) -> String {
     format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}")
 }
 
+/// How a session was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    Password,
+    SignInLink,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::SignInLink => "sign_in_link",
+        }
+    }
+}
+
 /// Starts a session for a user who just proved who they are; returns the `Set-Cookie` value.
-pub(crate) async fn start_session(shared: &Shared, user_id: &str) -> Result<String, ConsoleError> {
+pub(crate) async fn start_session(shared: &Shared, user_id: &str, via: Via) -> Result<String, ConsoleError> {
     let id = random_token();
     let now = shared.clock.now_ms();
     let ttl = i64::try_from(shared.settings.session_ttl.as_millis()).unwrap_or(i64::MAX);
@@ -136,9 +156,10 @@ pub(crate) async fn start_session(shared: &Shared, user_id: &str) -> Result<Stri
         csrf_token: random_token(),
         created_at_ms: now,
         expires_at_ms: now.saturating_add(ttl),
+        via: via.as_str().to_owned(),
     };
     shared.store.create_console_session(&token_hash(&id), &session).await?;
-    tracing::info!(user = user_id, "console session started");
+    tracing::info!(user = user_id, via = via.as_str(), "console session started");
     Ok(session_cookie(shared, &id))
 }
 
@@ -150,7 +171,8 @@ pub(crate) async fn member_from_session(shared: &Shared, headers: &HeaderMap) ->
 async fn from_session(shared: &Shared, headers: &HeaderMap) -> Result<Viewer, ConsoleError> {
     let id = session_id(headers).ok_or(ConsoleError::Unauthenticated)?;
     let now = shared.clock.now_ms();
-    let session = shared.store.console_session(&token_hash(id), now).await?.ok_or(ConsoleError::Unauthenticated)?;
+    let hash = token_hash(id);
+    let session = shared.store.console_session(&hash, now).await?.ok_or(ConsoleError::Unauthenticated)?;
     let access = member_access(shared, &session.user_id)?;
     Ok(Viewer {
         user_id: session.user_id,
@@ -158,6 +180,8 @@ async fn from_session(shared: &Shared, headers: &HeaderMap) -> Result<Viewer, Co
         admin: access.admin,
         alerts: access.alerts,
         csrf: Some(session.csrf_token),
+        via: session.via,
+        session_hash: Some(hash),
     })
 }
 
@@ -170,7 +194,15 @@ async fn from_bearer(shared: &Shared, value: &HeaderValue) -> Result<Viewer, Con
         ConsoleError::Unauthenticated
     })?;
     let access = member_access(shared, &user)?;
-    Ok(Viewer { user_id: user, name: access.name, admin: access.admin, alerts: access.alerts, csrf: None })
+    Ok(Viewer {
+        user_id: user,
+        name: access.name,
+        admin: access.admin,
+        alerts: access.alerts,
+        csrf: None,
+        via: "api_token".to_owned(),
+        session_hash: None,
+    })
 }
 
 fn with_alerts(viewer: Viewer) -> Result<Viewer, ConsoleError> {
@@ -215,30 +247,19 @@ impl FromRequestParts<Arc<Shared>> for ApiViewer {
     }
 }
 
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// Refuses state changes a browser reports as coming from another site, and adds the headers every console
-/// response carries: no caching of alert data, no framing, no referrer (a sign-in link's token is in its URL).
+/// Refuses state changes a browser reports as coming from another site. The headers every response carries
+/// (no caching, no framing, no referrer, the script policy) are `dingguard_web`'s header policy.
 pub(crate) async fn guard_requests(request: Request, next: Next) -> Response {
     let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let cross_site = request.headers().get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site");
-    let mut response = if changes_state && cross_site {
-        if request.uri().path().starts_with("/api/") {
+    if changes_state && cross_site {
+        return if request.uri().path().starts_with("/api/") {
             ConsoleError::CrossSite.into_response()
         } else {
             PageError(ConsoleError::CrossSite).into_response()
-        }
-    } else {
-        next.run(request).await
-    };
-    let headers = response.headers_mut();
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
-    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
-    response
+        };
+    }
+    next.run(request).await
 }
 
 /// The CSRF token of a form post, whichever field order the browser used.

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use dingguard_store::{Alert, AlertEvent, AlertStatus};
 
@@ -51,18 +52,58 @@ fn actions(viewer: &Viewer, alert: &Alert) -> String {
     }
 }
 
-fn field_value(value: &serde_json::Value) -> String {
+/// Triggering events on one page of an alert.
+pub(crate) const EVENTS_PER_PAGE: i64 = 20;
+/// Items of a list field shown at once; the rest are a page further.
+const ITEMS_PER_PAGE: usize = 100;
+
+/// `?page=` for the events, `?items=` for the items of their list fields (member ids, file names).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub(crate) struct DetailQuery {
+    page: Option<i64>,
+    items: Option<usize>,
+}
+
+/// One field's value as text; a list shows page `items` of its entries and says how many there are.
+fn field_value(id: &str, value: &serde_json::Value, page: i64, items: usize) -> String {
     match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+        serde_json::Value::String(s) => esc(s),
+        serde_json::Value::Array(list) => {
+            let start = (items - 1).saturating_mul(ITEMS_PER_PAGE);
+            let shown: Vec<String> = list
+                .iter()
+                .skip(start)
+                .take(ITEMS_PER_PAGE)
+                .map(|v| esc(v.as_str().map_or_else(|| v.to_string(), str::to_owned).as_str()))
+                .collect();
+            if list.len() <= ITEMS_PER_PAGE {
+                return shown.join(", ");
+            }
+            let last = (start + shown.len()).min(list.len());
+            let mut out =
+                format!(r#"{}<br><span class="muted">{}–{last} of {}"#, shown.join(", "), start + 1, list.len());
+            let link = |n: usize, label: &str| {
+                format!(r#" <a href="/alerts/{}?page={page}&amp;items={n}">{label}</a>"#, esc(id))
+            };
+            if items > 1 {
+                out.push_str(&link(items - 1, "previous"));
+            }
+            if last < list.len() {
+                out.push_str(&link(items + 1, "next"));
+            }
+            out.push_str("</span>");
+            out
+        }
+        other => esc(&other.to_string()),
     }
 }
 
-fn event_block(event: &AlertEvent) -> String {
+fn event_block(alert_id: &str, event: &AlertEvent, page: i64, items: usize) -> String {
     let fields = match &event.fields {
         serde_json::Value::Object(map) => map
             .iter()
-            .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&field_value(v))))
+            .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), field_value(alert_id, v, page, items)))
             .collect::<Vec<_>>()
             .join("\n"),
         other => format!(r#"<tr><td colspan="2">{}</td></tr>"#, esc(&other.to_string())),
@@ -81,16 +122,32 @@ fn event_block(event: &AlertEvent) -> String {
     )
 }
 
+fn events_pager(id: &str, page: i64, total: i64) -> String {
+    let pages = (total + EVENTS_PER_PAGE - 1) / EVENTS_PER_PAGE;
+    if pages <= 1 {
+        return String::new();
+    }
+    let link = |n: i64, label: &str| format!(r#"<a href="/alerts/{}?page={n}">{label}</a>"#, esc(id));
+    let prev = if page > 1 { link(page - 1, "earlier events") } else { String::new() };
+    let next = if page < pages { link(page + 1, "later events") } else { String::new() };
+    format!(r#"<nav class="pager">{prev} page {page} of {pages} {next}</nav>"#)
+}
+
 pub(crate) async fn show(
     State(shared): State<Arc<Shared>>,
     PageViewer(viewer): PageViewer,
     Path(id): Path<String>,
+    query: Result<Query<DetailQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
-    let (alert, events) = shared.store.alert(&id).await?;
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let page = query.page.unwrap_or(1).clamp(1, 1_000_000);
+    let items = query.items.unwrap_or(1).clamp(1, 1_000_000);
+    let (alert, events, total) = shared.store.alert(&id, EVENTS_PER_PAGE, (page - 1) * EVENTS_PER_PAGE).await?;
     let events_html = if events.is_empty() {
         "<p>No events are recorded for this alert.</p>".to_owned()
     } else {
-        events.iter().map(event_block).collect::<Vec<_>>().join("\n")
+        let blocks = events.iter().map(|e| event_block(&alert.id, e, page, items)).collect::<Vec<_>>().join("\n");
+        format!("{blocks}\n{}", events_pager(&alert.id, page, total))
     };
     let body = format!(
         r#"<p><a href="/alerts">← All alerts</a></p>
@@ -131,7 +188,7 @@ pub(crate) async fn show(
         pdpa = esc(&pdpa_note(&alert.pdpa)),
         actions = actions(&viewer, &alert),
         silence = pages::silence_form(&viewer, &alert.rule, alert.dedup_key.as_deref().unwrap_or_default()),
-        n = events.len(),
+        n = total,
     );
     Ok(html::page(&alert.message, Some(&viewer), &body).into_response())
 }

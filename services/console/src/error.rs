@@ -20,8 +20,8 @@ pub enum ConsoleError {
     Csrf,
     #[error("Cross-site request refused")]
     CrossSite,
-    #[error("Too many failed sign-ins for this user id; try again in {retry_after_minutes} minutes")]
-    RateLimited { retry_after_minutes: i64 },
+    #[error("Too many failed sign-ins; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: i64 },
     #[error("This sign-in link is invalid, has already been used or has expired; ask for a new one")]
     LinkInvalid,
     #[error("{0} not found")]
@@ -47,6 +47,14 @@ impl ConsoleError {
             "{user_id} has no access to the security console: it is for users with the security or admin role. \
              Approvers decide requests from their approval inbox at /approvals."
         ))
+    }
+
+    /// The wait a 429 asks for, for its `Retry-After`.
+    pub fn retry_after_secs(&self) -> Option<i64> {
+        match self {
+            Self::RateLimited { retry_after_secs } => Some((*retry_after_secs).max(1)),
+            _ => None,
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -88,7 +96,11 @@ impl ConsoleError {
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         self.log();
-        (self.status(), Json(serde_json::json!({ "error": self.public_message() }))).into_response()
+        let mut response = (self.status(), Json(serde_json::json!({ "error": self.public_message() }))).into_response();
+        if let Some(secs) = self.retry_after_secs() {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 

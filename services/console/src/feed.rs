@@ -114,27 +114,67 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     tracing::info!("live feed stopped");
 }
 
+/// Whether a feed opened by `user` in session `session_hash` may go on: the session still exists (not signed
+/// out, not expired) and the person still has the security or admin role as a current member. A store that
+/// cannot answer ends the feed too; the browser reconnects, and the reconnection is checked afresh.
+async fn still_allowed(shared: &Shared, session_hash: Option<&str>, user: &str) -> bool {
+    let session = match session_hash {
+        Some(hash) => shared.store.console_session(hash, shared.clock.now_ms()).await,
+        None => return false,
+    };
+    matches!(session, Ok(Some(s)) if s.user_id == user) && crate::auth::console_access(shared, user).is_ok()
+}
+
+struct Client {
+    shared: Arc<Shared>,
+    receiver: tokio::sync::broadcast::Receiver<Arc<str>>,
+    recheck: tokio::time::Interval,
+    session_hash: Option<String>,
+    user: String,
+    _guard: ClientGuard,
+}
+
+impl Client {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            tokio::select! {
+                () = self.shared.feed_stopped.cancelled() => return None,
+                _ = self.recheck.tick() => {
+                    if !still_allowed(&self.shared, self.session_hash.as_deref(), &self.user).await {
+                        tracing::info!(user = %self.user, "live feed closed: the session ended or access was withdrawn");
+                        return None;
+                    }
+                }
+                received = self.receiver.recv() => return match received {
+                    Ok(json) => Some(Event::default().event("alert").data(&*json)),
+                    Err(RecvError::Lagged(missed)) => Some(Event::default().event("resync").data(missed.to_string())),
+                    Err(RecvError::Closed) => None,
+                },
+            }
+        }
+    }
+}
+
 /// `GET /alerts/stream`: `alert` events carry an alert as JSON; `resync` tells a client that fell behind to
-/// reload, since it missed some.
+/// reload, since it missed some. The stream checks every few seconds that its session and its person's access
+/// still hold, and ends when either does not: signing out, or leaving the company, ends every open feed.
 pub(crate) async fn stream(
     State(shared): State<Arc<Shared>>,
     PageViewer(viewer): PageViewer,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let receiver = shared.feed.subscribe();
-    let guard = ClientGuard::new(&shared.metrics.sse_clients);
-    let stopped = shared.feed_stopped.clone();
+    let period = shared.settings.stream_recheck.max(Duration::from_millis(50));
+    let client = Client {
+        receiver: shared.feed.subscribe(),
+        recheck: tokio::time::interval_at(Instant::now() + period, period),
+        session_hash: viewer.session_hash.clone(),
+        user: viewer.user_id.clone(),
+        _guard: ClientGuard::new(&shared.metrics.sse_clients),
+        shared,
+    };
     tracing::debug!(user = %viewer.user_id, "live feed client connected");
-    let events =
-        futures_util::stream::unfold((receiver, guard, stopped), |(mut receiver, guard, stopped)| async move {
-            let event = tokio::select! {
-                () = stopped.cancelled() => return None,
-                received = receiver.recv() => match received {
-                    Ok(json) => Event::default().event("alert").data(&*json),
-                    Err(RecvError::Lagged(missed)) => Event::default().event("resync").data(missed.to_string()),
-                    Err(RecvError::Closed) => return None,
-                },
-            };
-            Some((Ok(event), (receiver, guard, stopped)))
-        });
+    let events = futures_util::stream::unfold(client, |mut client| async move {
+        let event = client.next().await?;
+        Some((Ok(event), client))
+    });
     Sse::new(events).keep_alive(KeepAlive::default())
 }

@@ -17,6 +17,7 @@ mod login;
 mod messages;
 mod metrics;
 mod pages;
+mod throttle;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use auth::hash_password;
 pub use error::ConsoleError;
+pub use throttle::LoginThrottle;
 
 #[derive(Clone)]
 pub struct ConsoleSettings {
@@ -48,8 +50,11 @@ pub struct ConsoleSettings {
     /// (relative links when empty).
     pub public_url: String,
     pub sign_in_link_ttl: Duration,
-    /// Failed sign-ins of one user id allowed within `failed_login_window` before further attempts are refused.
-    pub max_failed_logins: i64,
+    /// How failed sign-ins slow further attempts down.
+    pub login_throttle: LoginThrottle,
+    /// Proxies in front of the console whose `X-Forwarded-For` names the client; any other peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Window for sign-in links asked for by DingTalk: at most `max_link_requests` per user id within it.
     pub failed_login_window: Duration,
     /// How often the live feed asks the store for changed alerts.
     pub poll_interval: Duration,
@@ -59,6 +64,8 @@ pub struct ConsoleSettings {
     pub max_link_requests: i64,
     /// The approval pages (inbox, request, decisions, decision links) when this process routes approvals.
     pub approvals: Option<Approver>,
+    /// How often an open live feed checks that its session and its person's membership still hold.
+    pub stream_recheck: Duration,
 }
 
 impl std::fmt::Debug for ConsoleSettings {
@@ -81,12 +88,14 @@ impl ConsoleSettings {
             secure_cookies: public_url.starts_with("https://"),
             public_url,
             sign_in_link_ttl: Duration::from_secs(10 * 60),
-            max_failed_logins: 5,
+            login_throttle: LoginThrottle::default(),
+            trusted_proxies: Vec::new(),
             failed_login_window: Duration::from_secs(15 * 60),
             poll_interval: Duration::from_millis(300),
             messenger: None,
             max_link_requests: 3,
             approvals: None,
+            stream_recheck: Duration::from_secs(2),
         }
     }
 }
@@ -106,6 +115,9 @@ pub(crate) struct Shared {
     feed: broadcast::Sender<Arc<str>>,
     /// Cancelled when the live feed stops, which ends every open event stream so the server can shut down.
     feed_stopped: CancellationToken,
+    /// Sign-in links asked for on the sign-in page, handled after the answer went out (see `messages`).
+    link_requests: tokio::sync::mpsc::Sender<messages::LinkRequest>,
+    link_queue: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<messages::LinkRequest>>>,
 }
 
 impl Shared {
@@ -116,6 +128,18 @@ impl Shared {
             Some(approver) => approver.directory(),
             None => self.directory.read().clone(),
         }
+    }
+}
+
+/// The client's address as the listener saw it, when it recorded one (`dingguard_web::serve` does).
+pub(crate) struct Peer(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(Self(info.map(|axum::extract::ConnectInfo(addr)| *addr)))
     }
 }
 
@@ -151,6 +175,7 @@ impl Console {
             tracing::warn!(user = %user, "a console password is configured for a user the directory does not know");
         }
         let (feed, _) = broadcast::channel(256);
+        let (link_requests, link_queue) = tokio::sync::mpsc::channel(messages::QUEUE);
         Ok(Self {
             shared: Arc::new(Shared {
                 store,
@@ -163,6 +188,8 @@ impl Console {
                 metrics: metrics::ConsoleMetrics::register(registry),
                 feed,
                 feed_stopped: CancellationToken::new(),
+                link_requests,
+                link_queue: parking_lot::Mutex::new(Some(link_queue)),
             }),
         })
     }
@@ -178,15 +205,24 @@ impl Console {
     }
 
     /// Polls the store for alerts created or changed (by an alerter in this or another process, or by another
-    /// console replica) and pushes them to every open alert list, until `shutdown`.
-    pub async fn run_live_feed(&self, shutdown: CancellationToken) {
-        feed::run(self.shared.clone(), shutdown).await;
+    /// console replica) and pushes them to every open alert list, and sends the sign-in links people ask for,
+    /// until `shutdown`.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let queue = self.shared.link_queue.lock().take();
+        let links = async {
+            match queue {
+                Some(queue) => messages::run(self.shared.clone(), queue, shutdown.clone()).await,
+                None => tracing::error!("the console's sign-in link queue is already served by another task"),
+            }
+        };
+        tokio::join!(feed::run(self.shared.clone(), shutdown.clone()), links);
     }
 
-    /// A single-use sign-in URL for a console user, valid for `sign_in_link_ttl`; meant to be sent to them by
-    /// DingTalk message. Only its hash is stored.
-    pub async fn issue_sign_in_link(&self, user_id: &str) -> Result<String, ConsoleError> {
-        Ok(actions::sign_in_link(&self.shared, user_id).await?.0)
+    /// A single-use sign-in URL for a console user, valid for `sign_in_link_ttl`, for operator tools that deliver
+    /// it themselves; on the audit chain as issued by `actor`. Never offered over HTTP: there, links go only to
+    /// their owner, by DingTalk. Only its hash is stored.
+    pub async fn issue_sign_in_link(&self, actor: &str, user_id: &str) -> Result<String, ConsoleError> {
+        Ok(actions::sign_in_link(&self.shared, actor, user_id).await?.0)
     }
 
     /// A bearer token for the JSON API, acting as `user_id` for as long as they keep a console role. Only its
@@ -197,6 +233,7 @@ impl Console {
         let token = format!("dgc_{}", auth::random_token());
         let now = shared.clock.now_ms();
         shared.store.create_console_token(&auth::token_hash(&token), TokenKind::Api, user_id, now, None).await?;
+        shared.store.append_audit("operator", "issued API token", user_id, serde_json::json!({}), now).await?;
         tracing::info!(user = user_id, "API token issued");
         Ok(token)
     }

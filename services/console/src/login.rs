@@ -11,10 +11,11 @@ use axum::{Form, Router};
 use dingguard_store::console::TokenKind;
 use serde::Deserialize;
 
-use crate::auth::{self, member_access, start_session, token_hash};
+use crate::auth::{self, Via, member_access, start_session, token_hash};
 use crate::error::{ConsoleError, PageError};
 use crate::html::{self, esc};
-use crate::{Shared, ms};
+use crate::throttle::{self, Attempt, DEVICE_COOKIE};
+use crate::{Peer, Shared};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -89,19 +90,37 @@ async fn login_page(State(shared): State<Arc<Shared>>, query: Result<Query<NextQ
     login_form(&shared, None, "", &next).into_response()
 }
 
-async fn login(State(shared): State<Arc<Shared>>, form: Result<Form<LoginForm>, FormRejection>) -> Response {
+async fn login(
+    State(shared): State<Arc<Shared>>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
     let Ok(Form(form)) = form else {
         let page = login_form(&shared, Some("Send the sign-in form."), "", "");
         return html::with_status(StatusCode::UNPROCESSABLE_ENTITY, page);
     };
     let user_id = form.user_id.trim();
-    match attempt(&shared, user_id, form.password).await {
-        Ok(cookie) => signed_in(&shared, user_id, cookie, &form.next),
+    let client = throttle::client_address(&shared, &headers, peer);
+    match attempt(&shared, user_id, form.password, client, auth::cookie(&headers, DEVICE_COOKIE)).await {
+        Ok((session, device)) => {
+            let mut response = signed_in(&shared, user_id, session, &form.next);
+            if let Ok(value) = axum::http::HeaderValue::from_str(&device) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
+        }
         Err(error) => {
             if error.status().is_server_error() {
                 return PageError(error).into_response();
             }
-            html::with_status(error.status(), login_form(&shared, Some(&error.public_message()), user_id, &form.next))
+            let retry_after = error.retry_after_secs();
+            let page = login_form(&shared, Some(&error.public_message()), user_id, &form.next);
+            let mut response = html::with_status(error.status(), page);
+            if let Some(secs) = retry_after {
+                response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+            }
+            response
         }
     }
 }
@@ -114,30 +133,34 @@ pub(crate) fn signed_in(shared: &Shared, user_id: &str, cookie: String, next: &s
     (StatusCode::SEE_OTHER, [(header::LOCATION, location), (header::SET_COOKIE, cookie)]).into_response()
 }
 
-/// Checks the rate limit first, then the password (against a dummy hash when there is no account, so both
+/// Checks the throttle first, then the password (against a dummy hash when there is no account, so both
 /// cases take the same time and say the same thing), and only then current membership: a refusal for that
-/// tells the person something true only once they have proved who they are.
-async fn attempt(shared: &Shared, user_id: &str, password: String) -> Result<String, ConsoleError> {
-    if user_id.is_empty() || password.is_empty() {
+/// tells the person something true only once they have proved who they are. On success, the session cookie and
+/// the device cookie that remembers this browser for this user.
+async fn attempt(
+    shared: &Shared,
+    user_id: &str,
+    password: String,
+    client: String,
+    device_cookie: Option<&str>,
+) -> Result<(String, String), ConsoleError> {
+    if user_id.is_empty() || password.is_empty() || user_id.len() > 256 || password.len() > 1024 {
         return Err(ConsoleError::Invalid("Enter your user id and password.".into()));
     }
-    let now = shared.clock.now_ms();
-    let window = ms(shared.settings.failed_login_window);
-    let failures = shared.store.login_failures(user_id, now - window).await?;
-    if failures.count >= shared.settings.max_failed_logins {
+    let attempt = Attempt::new(shared, user_id, client, device_cookie).await?;
+    if let Some(wait_ms) = throttle::wait_for(shared, &attempt).await? {
         shared.metrics.login("rate_limited");
-        let until = failures.oldest_at_ms.unwrap_or(now) + window;
-        tracing::warn!(user = user_id, failures = failures.count, "console sign-in refused: too many failures");
-        return Err(ConsoleError::RateLimited { retry_after_minutes: ((until - now + 59_999) / 60_000).max(1) });
+        tracing::warn!(user = user_id, client = %attempt.client, wait_ms, "console sign-in held back after failures");
+        return Err(ConsoleError::RateLimited { retry_after_secs: (wait_ms + 999) / 1000 });
     }
     let member = shared.directory().is_member(user_id);
     let stored = shared.passwords.get(user_id).filter(|_| member).cloned();
     let phc = stored.clone().unwrap_or_else(|| shared.dummy_hash.clone());
     let verified = auth::verify_password(shared, phc, password).await && stored.is_some();
     if !verified {
-        shared.store.record_login_failure(user_id, now, now - window).await?;
+        throttle::failed(shared, &attempt).await?;
         shared.metrics.login("bad_credentials");
-        tracing::info!(user = user_id, "console sign-in failed");
+        tracing::info!(user = user_id, client = %attempt.client, "console sign-in failed");
         return Err(ConsoleError::BadCredentials);
     }
     if let Err(error) = member_access(shared, user_id) {
@@ -145,9 +168,9 @@ async fn attempt(shared: &Shared, user_id: &str, password: String) -> Result<Str
         tracing::info!(user = user_id, "console sign-in refused: not a current member");
         return Err(error);
     }
-    shared.store.clear_login_failures(user_id).await?;
+    let device = throttle::succeeded(shared, &attempt).await?;
     shared.metrics.login("ok");
-    start_session(shared, user_id).await
+    Ok((start_session(shared, user_id, Via::Password).await?, device))
 }
 
 /// Opening a link only shows a button: link previews and mail scanners fetch URLs, and must not use it up.
@@ -188,7 +211,7 @@ async fn redeem_link(
     }
     shared.metrics.login("ok");
     let next = query.map(|Query(q)| q.next).unwrap_or_default();
-    Ok(signed_in(&shared, &user, start_session(&shared, &user).await?, &next))
+    Ok(signed_in(&shared, &user, start_session(&shared, &user, Via::SignInLink).await?, &next))
 }
 
 async fn logout(
@@ -212,6 +235,7 @@ async fn logout(
     if !auth::ct_eq(&session.csrf_token, presented) {
         return Err(ConsoleError::Csrf.into());
     }
+    // Open live feeds of this session notice within seconds that it is gone, and close.
     shared.store.end_console_session(&hash).await?;
     tracing::info!(user = %session.user_id, "console session ended");
     Ok(signed_out().into_response())

@@ -76,7 +76,7 @@ async fn without_the_csrf_token_nothing_changes() {
     let api = client.api_post("/api/v1/alerts/alr_c/resolve", None, false).await;
     assert_eq!((api.status, api.error().contains("CSRF")), (403, true));
 
-    let (alert, _) = app.store.alert("alr_c").await.unwrap();
+    let (alert, _, _) = app.store.alert("alr_c", 10, 0).await.unwrap();
     assert_eq!((alert.status, alert.acknowledged_by), (AlertStatus::Open, None));
     assert!(app.store.silences().await.unwrap().is_empty());
 }

@@ -17,6 +17,10 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    /// A second, internal listener for `/metrics` (and `/healthz`, `/readyz`); then `/metrics` leaves the main one.
+    pub ops_listen: Option<String>,
+    #[serde(default)]
+    pub http: HttpSection,
     pub data_dir: Option<PathBuf>,
     pub log_format: Option<String>,
     #[serde(default)]
@@ -49,6 +53,15 @@ pub struct LogSection {
     pub unique_ids: Option<usize>,
     #[serde(default)]
     pub kafka_properties: std::collections::BTreeMap<String, String>,
+}
+
+/// What every listener lets one client hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    pub max_connections: Option<usize>,
+    pub header_read_timeout_ms: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +123,8 @@ pub enum LogFormat {
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub ops_listen: Option<SocketAddr>,
+    pub http: dingguard_web::HttpLimits,
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
     pub backend: LogBackend,
@@ -198,6 +213,17 @@ impl Config {
         let listen: SocketAddr = listen_raw
             .parse()
             .with_context(|| format!("listen address {listen_raw:?} is not HOST:PORT with a numeric IP"))?;
+        let ops_listen = match env.var("DINGGUARD_OPS_LISTEN").or(file.ops_listen) {
+            Some(raw) => Some(
+                raw.parse::<SocketAddr>()
+                    .with_context(|| format!("ops listen address {raw:?} is not HOST:PORT with a numeric IP"))?,
+            ),
+            None => None,
+        };
+        if ops_listen.is_some_and(|ops| ops.port() != 0 && ops == listen) {
+            bail!("DINGGUARD_OPS_LISTEN must differ from DINGGUARD_LISTEN: it is the internal listener for /metrics");
+        }
+        let http = http_limits(&file.http, env)?;
         let data_dir =
             env.var("DINGGUARD_DATA_DIR").map(PathBuf::from).or(file.data_dir).unwrap_or_else(|| "data".into());
         let log_format = match env.var("DINGGUARD_LOG_FORMAT").or(file.log_format).as_deref() {
@@ -339,6 +365,8 @@ impl Config {
         let alerting = alerting::alerting(file.alerter, env)?;
         Ok(Self {
             listen,
+            ops_listen,
+            http,
             data_dir,
             log_format,
             backend,
@@ -353,6 +381,32 @@ impl Config {
             approver: approver::approver(file.approver, env)?,
         })
     }
+}
+
+fn http_limits(section: &HttpSection, env: &dyn Env) -> Result<dingguard_web::HttpLimits> {
+    let defaults = dingguard_web::HttpLimits::default();
+    let max_connections = parse_env::<usize>(env, "DINGGUARD_HTTP_MAX_CONNECTIONS")?
+        .or(section.max_connections)
+        .unwrap_or(defaults.max_connections);
+    let header_ms = parse_env::<u64>(env, "DINGGUARD_HTTP_HEADER_TIMEOUT_MS")?.or(section.header_read_timeout_ms);
+    let request_ms = parse_env::<u64>(env, "DINGGUARD_HTTP_REQUEST_TIMEOUT_MS")?.or(section.request_timeout_ms);
+    let limits = dingguard_web::HttpLimits {
+        max_connections,
+        header_read_timeout: header_ms.map_or(defaults.header_read_timeout, Duration::from_millis),
+        request_timeout: request_ms.map_or(defaults.request_timeout, Duration::from_millis),
+        ..defaults
+    };
+    if !(1..=1_000_000).contains(&limits.max_connections) {
+        bail!("http max_connections must be between 1 and 1000000");
+    }
+    let second = Duration::from_secs(1);
+    if limits.header_read_timeout < second / 10 || limits.header_read_timeout > Duration::from_secs(600) {
+        bail!("http header_read_timeout_ms must be between 100 ms and 10 minutes");
+    }
+    if limits.request_timeout < second || limits.request_timeout > Duration::from_secs(3600) {
+        bail!("http request_timeout_ms must be between 1 s and one hour");
+    }
+    Ok(limits)
 }
 
 fn app_from_section(section: AppSection) -> Result<App> {

@@ -10,7 +10,7 @@ use dingguard_approver::{Approver, ApproverSettings};
 use dingguard_console::{Console, ConsoleSettings};
 use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, KafkaLog, KafkaOptions};
 use dingguard_model::SystemClock;
-use dingguard_receiver::{LogReadiness, Receiver, ops_routes, probe_log};
+use dingguard_receiver::{LogReadiness, Receiver, health_routes, metrics_route, probe_log};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -72,8 +72,13 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let ops_listener = match config.ops_listen {
+        Some(at) => Some(tokio::net::TcpListener::bind(at).await.with_context(|| format!("cannot listen on {at}"))?),
+        None => None,
+    };
     let shutdown = CancellationToken::new();
     let mut registry = Registry::default();
+    let http_metrics = dingguard_web::HttpMetrics::register(&mut registry);
     let mut demo_login = None;
     let mut tasks = tokio::task::JoinSet::new();
     let mut router = axum::Router::new();
@@ -125,6 +130,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
                 classification: config.alerting.classification.clone(),
                 grant_ttl_ms: config.approver.grant_ttl_ms,
                 tick_interval: config.approver.tick_interval,
+                limits: config.approver.limits,
                 notifier: work.clone().map(|w| w as Arc<dyn dingguard_notify::Notifier>),
                 public_url: public_url.clone(),
                 oa: match &config.approver.oa {
@@ -192,6 +198,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         let mut settings = ConsoleSettings::new(public_url.clone());
         settings.messenger = work.clone().map(|w| w as Arc<dyn dingguard_notify::Notifier>);
         settings.approvals = approvals;
+        settings.trusted_proxies.clone_from(&config.console.trusted_proxies);
         let console = Console::new(
             store.clone(),
             config.alerting.directory.clone(),
@@ -203,10 +210,20 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         .context("cannot start the console")?;
         router = router.merge(console.router());
         let stop = shutdown.clone();
-        tasks.spawn(async move { console.run_live_feed(stop).await });
+        tasks.spawn(async move { console.run(stop).await });
     }
 
-    let app = router.merge(ops_routes(Arc::new(registry), readiness));
+    // `/metrics` moves to the internal listener when there is one; health and readiness answer on both.
+    let registry = Arc::new(registry);
+    let mut app = router.merge(health_routes(readiness.clone()));
+    let ops_app = match ops_listener {
+        Some(listener) => Some((listener, health_routes(readiness).merge(metrics_route(registry)))),
+        None => {
+            app = app.merge(metrics_route(registry));
+            None
+        }
+    };
+    let app = app.layer(dingguard_web::HeaderPolicyLayer);
     let role = match mode {
         Mode::AllInOne => "serve",
         Mode::Receiver => "receiver",
@@ -234,6 +251,9 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
             );
         }
     }
+    if let Some((listener, _)) = &ops_app {
+        println!("dingguard {role} serves /metrics on http://{}", listener.local_addr()?);
+    }
     // Printed last: scripts and tests wait for this line.
     println!("dingguard {role} listening on http://{addr} ({})", describe(&config.backend));
 
@@ -243,8 +263,16 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         tracing::info!("shutdown requested; finishing in-flight work");
         signal.cancel();
     });
-    let stop = shutdown.clone();
-    axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await?;
+    if let Some((listener, ops)) = ops_app {
+        let (metrics, stop, limits) = (http_metrics.listener("ops"), shutdown.clone(), config.http.clone());
+        let ops = ops.layer(dingguard_web::HeaderPolicyLayer);
+        tasks.spawn(async move {
+            if let Err(error) = dingguard_web::serve(listener, ops, limits, metrics, stop).await {
+                tracing::error!(%error, "the ops listener failed");
+            }
+        });
+    }
+    dingguard_web::serve(listener, app, config.http.clone(), http_metrics.listener("main"), shutdown.clone()).await?;
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     log.flush(Duration::from_secs(5)).await.context("flushing the event log")?;

@@ -24,7 +24,12 @@ pub async fn token(config_file: Option<&Path>, user_id: &str) -> Result<()> {
     }
     let store = Store::open(&config.store).await.context("cannot open the state store")?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
-    let token = dingguard_approver::Approver::issue_token(&store, user_id, i64::try_from(now)?).await?;
+    let now = i64::try_from(now)?;
+    let token = dingguard_approver::Approver::issue_token(&store, user_id, now).await?;
+    // Whoever runs this on the host can act as the user through the API: the chain says who and when.
+    let operator = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let details = serde_json::json!({"tool": "dingguard users token"});
+    store.append_audit(&format!("operator:{operator}"), "issued API token", user_id, details, now).await?;
     println!("{token}");
     Ok(())
 }

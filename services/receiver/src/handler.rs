@@ -49,7 +49,8 @@ enum Accepted {
 
 async fn serve(state: &State, app: Option<AppName>, query: Option<String>, body: Body) -> Response {
     let started = Instant::now();
-    let app_label = app.as_ref().map_or("-", AppName::as_str).to_owned();
+    // Only configured apps name a series; any other path segment, whatever a caller made up, is `unknown`.
+    let app_label = app.as_ref().filter(|a| state.apps.contains_key(*a)).map_or("unknown", AppName::as_str).to_owned();
     let span = tracing::info_span!("callback", app = %app_label, ce_id = tracing::field::Empty, event_type = tracing::field::Empty);
     let result = handle(state, app, query, body).instrument(span.clone()).await;
     state.metrics.callback_duration.observe(started.elapsed().as_secs_f64());

@@ -169,4 +169,4 @@ pub async fn probe_log(
     }
 }
 
-pub use ops::ops_routes;
+pub use ops::{health_routes, metrics_route, ops_routes};

@@ -12,38 +12,45 @@ use crate::LogReadiness;
 
 /// `/healthz` says the process serves requests; `/readyz` says it can also take callbacks (the log accepts
 /// writes), so a load balancer stops sending pushes DingTalk would only have to retry.
+pub fn health_routes(readiness: LogReadiness) -> Router {
+    Router::new().route("/healthz", get(|| async { (StatusCode::OK, "ok\n") })).route(
+        "/readyz",
+        get(move || {
+            let ready = readiness.is_ready();
+            async move {
+                if ready {
+                    (StatusCode::OK, "ready\n")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "event log unavailable\n")
+                }
+            }
+        }),
+    )
+}
+
+/// `/metrics` in the OpenMetrics text format.
+pub fn metrics_route(registry: Arc<Registry>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let registry = registry.clone();
+            async move {
+                let mut body = String::new();
+                match prometheus_client::encoding::text::encode(&mut body, &registry) {
+                    Ok(()) => (
+                        StatusCode::OK,
+                        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                        body,
+                    )
+                        .into_response(),
+                    Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                }
+            }
+        }),
+    )
+}
+
+/// Health, readiness and metrics on one router.
 pub fn ops_routes(registry: Arc<Registry>, readiness: LogReadiness) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
-        .route(
-            "/readyz",
-            get(move || {
-                let ready = readiness.is_ready();
-                async move {
-                    if ready {
-                        (StatusCode::OK, "ready\n")
-                    } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "event log unavailable\n")
-                    }
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(move || {
-                let registry = registry.clone();
-                async move {
-                    let mut body = String::new();
-                    match prometheus_client::encoding::text::encode(&mut body, &registry) {
-                        Ok(()) => (
-                            StatusCode::OK,
-                            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-                            body,
-                        )
-                            .into_response(),
-                        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-                    }
-                }
-            }),
-        )
+    health_routes(readiness).merge(metrics_route(registry))
 }

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::{Notification, is_plain_url, one_line, truncate_bytes};
+use crate::{Notification, inert, is_plain_url, one_line, truncate_bytes};
 
 const WINDOW_MS: i64 = 60_000;
 /// DingTalk holds a robot for 10 minutes once it goes over its limit (dingtalk-protocol.md §4.1).
@@ -180,7 +180,7 @@ fn line(n: &Notification) -> String {
         Some(link) if is_plain_url(link) => format!("[{title}]({link})"),
         _ => title,
     };
-    format!("- **{severity}** {title} · `{}`", n.id)
+    format!("- **{severity}** {title} · `{}`", inert(&n.id))
 }
 
 fn format_utc(ms: i64) -> String {
@@ -199,9 +199,9 @@ pub(super) fn render_single(n: &Notification) -> (String, String) {
         Some(link) if is_plain_url(link) => format!("\n\n[查看详情]({link})"),
         _ => String::new(),
     };
-    let head = format!("#### {title}\n\n**{severity}** · `{}`\n\n", n.id);
+    let head = format!("#### {title}\n\n**{severity}** · `{}`\n\n", inert(&n.id));
     let room = TEXT_BUDGET.saturating_sub(head.len() + link.len() + 3);
-    let body = truncate_bytes(&n.markdown, room);
+    let body = truncate_bytes(n.markdown.as_str(), room);
     let ellipsis = if body.len() < n.markdown.len() { "…" } else { "" };
     (format!("[{severity}] {title}"), format!("{head}{body}{ellipsis}{link}"))
 }
@@ -215,7 +215,7 @@ mod tests {
             id: format!("a-{i}"),
             title: format!("External member added #{i}"),
             severity: "high".to_owned(),
-            markdown: String::new(),
+            markdown: crate::Markdown::new(),
             link: None,
             recipients: vec![],
         }
@@ -263,19 +263,19 @@ mod tests {
         state.enqueue(Notification { link: Some("https://x/a".into()), title: "multi\nline".into(), ..alert(3) }, 0);
         let (title, text, _) = state.take_batch().render(20);
         assert_eq!(title, "4 alerts since 1970-01-01 00:00:00 UTC");
-        assert!(text.contains("- **high** External member added #2 · `a-2`"));
+        assert!(text.contains("- **high** External member added ＃2 · `a-2`"), "titles are disarmed: {text}");
         assert!(text.contains("- **high** [multi line](https://x/a) · `a-3`"));
     }
 
     #[test]
     fn single_messages_are_cut_to_the_budget_and_hostile_links_dropped() {
         let n = Notification {
-            markdown: "澳".repeat(10_000),
+            markdown: crate::Markdown::new().text(&"澳".repeat(10_000)),
             link: Some("https://x/a) [y](https://evil".into()),
             ..alert(1)
         };
         let (title, text) = render_single(&n);
-        assert_eq!(title, "[high] External member added #1");
+        assert_eq!(title, "[high] External member added ＃1");
         assert!(text.len() <= TEXT_BUDGET && text.ends_with('…') && !text.contains("evil"));
     }
 }

@@ -77,13 +77,15 @@ pub async fn spawn_app() -> TestApp {
             }
         }),
     );
+    let router = router.layer(dingguard_web::HeaderPolicyLayer);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+        let limits = dingguard_web::HttpLimits::default();
+        let _ = dingguard_web::serve(listener, router, limits, Default::default(), stop).await;
     });
     let (feed, stop) = (console.clone(), shutdown.clone());
-    tokio::spawn(async move { feed.run_live_feed(stop).await });
+    tokio::spawn(async move { feed.run(stop).await });
     TestApp { addr, store, clock, console, shutdown, server: Some(server), _dir: dir }
 }
 
@@ -106,7 +108,7 @@ impl TestApp {
 
     pub fn client(&self) -> Client {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Client { http, base: self.url(""), session: None, csrf: None, bearer: None }
+        Client { http, base: self.url(""), session: None, csrf: None, bearer: None, device: None }
     }
 
     /// Writes an alert the way the alerter does.
@@ -143,7 +145,12 @@ impl TestApp {
 pub struct Reply {
     pub status: u16,
     pub location: Option<String>,
+    /// The session cookie a reply sets (or clears), if any.
     pub set_cookie: Option<String>,
+    /// The device cookie a sign-in sets.
+    pub device_cookie: Option<String>,
+    pub retry_after: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
     pub body: String,
 }
 
@@ -164,13 +171,22 @@ pub struct Client {
     pub session: Option<String>,
     pub csrf: Option<String>,
     pub bearer: Option<String>,
+    /// The `dg_device` cookie of a browser that signed someone in before.
+    pub device: Option<String>,
 }
 
 impl Client {
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
+        let mut cookies = Vec::new();
         if let Some(session) = &self.session {
-            request = request.header("cookie", format!("dg_session={session}"));
+            cookies.push(format!("dg_session={session}"));
+        }
+        if let Some(device) = &self.device {
+            cookies.push(format!("dg_device={device}"));
+        }
+        if !cookies.is_empty() {
+            request = request.header("cookie", cookies.join("; "));
         }
         if let Some(token) = &self.bearer {
             request = request.bearer_auth(token);
@@ -181,8 +197,25 @@ impl Client {
     async fn send(request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.unwrap();
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let (location, set_cookie) = (header("location"), header("set-cookie"));
-        Reply { status: response.status().as_u16(), location, set_cookie, body: response.text().await.unwrap() }
+        let cookies: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        let named = |name: &str| cookies.iter().find(|c| c.starts_with(name)).cloned();
+        let (set_cookie, device_cookie) = (named("dg_session="), named("dg_device="));
+        let (location, retry_after, headers) = (header("location"), header("retry-after"), response.headers().clone());
+        Reply {
+            status: response.status().as_u16(),
+            location,
+            set_cookie,
+            device_cookie,
+            retry_after,
+            headers,
+            body: response.text().await.unwrap(),
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -216,6 +249,9 @@ impl Client {
     /// Signs in through the form; on success keeps the session and reads its CSRF token from a page.
     pub async fn login(&mut self, user: &str, password: &str) -> Reply {
         let reply = self.post_form("/login", &[("user_id", user), ("password", password)]).await;
+        if let Some(device) = &reply.device_cookie {
+            self.device = device.strip_prefix("dg_device=").and_then(|v| v.split(';').next()).map(str::to_owned);
+        }
         if let Some(cookie) = &reply.set_cookie {
             self.adopt(cookie).await;
         }

@@ -16,6 +16,10 @@ pub struct ApproverSection {
     pub grant_ttl_hours: Option<u64>,
     pub oa: Option<OaSection>,
     pub policy: Option<PolicySection>,
+    /// Pending requests one person may have at once.
+    pub max_open_requests_per_requester: Option<u32>,
+    /// Requests one person may make within an hour.
+    pub max_requests_per_hour: Option<u32>,
 }
 
 /// Who must approve: slots combined with AND, e.g. two DPOs and the department head, or `any_of` named people.
@@ -45,6 +49,7 @@ pub struct ApproverConfig {
     pub grant_ttl_ms: i64,
     pub oa: Option<OaConfigured>,
     pub policy: dingguard_approval::Policy,
+    pub limits: dingguard_approver::RequestLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -111,7 +116,36 @@ pub fn approver(section: ApproverSection, env: &dyn Env) -> Result<ApproverConfi
              escalate_before_hours must be under request_ttl_hours ({request_ttl})"
         );
     }
-    Ok(ApproverConfig { tick_interval: Duration::from_millis(tick), grant_ttl_ms: hours(grant_ttl), oa, policy })
+    let defaults = dingguard_approver::RequestLimits::default();
+    let limits = dingguard_approver::RequestLimits {
+        max_open_per_requester: parse_env::<u32>(env, "DINGGUARD_APPROVER_MAX_OPEN_PER_REQUESTER")?
+            .or(section.max_open_requests_per_requester)
+            .unwrap_or(defaults.max_open_per_requester),
+        max_per_hour: parse_env::<u32>(env, "DINGGUARD_APPROVER_MAX_REQUESTS_PER_HOUR")?
+            .or(section.max_requests_per_hour)
+            .unwrap_or(defaults.max_per_hour),
+    };
+    if !(1..=1000).contains(&limits.max_open_per_requester) || !(1..=10_000).contains(&limits.max_per_hour) {
+        bail!(
+            "approver.max_open_requests_per_requester must be 1 to 1000 and approver.max_requests_per_hour 1 to \
+             10000: they keep one person's requests from flooding every approver's inbox"
+        );
+    }
+    if limits.max_per_hour < limits.max_open_per_requester {
+        bail!(
+            "approver.max_requests_per_hour ({}) is below max_open_requests_per_requester ({}): nobody could reach \
+             the open limit; raise the hourly one",
+            limits.max_per_hour,
+            limits.max_open_per_requester
+        );
+    }
+    Ok(ApproverConfig {
+        tick_interval: Duration::from_millis(tick),
+        grant_ttl_ms: hours(grant_ttl),
+        oa,
+        policy,
+        limits,
+    })
 }
 
 #[cfg(test)]

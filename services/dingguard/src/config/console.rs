@@ -18,12 +18,17 @@ pub struct ConsoleSection {
     #[serde(default)]
     pub passwords: BTreeMap<String, String>,
     pub passwords_file: Option<PathBuf>,
+    /// Reverse proxies in front of the console, by IP: their `X-Forwarded-For` names the client for sign-in
+    /// throttling. Any other peer is taken as the client itself.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ConsoleConfig {
     pub public_url: Option<String>,
     pub passwords: BTreeMap<String, String>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 pub fn console(section: ConsoleSection, env: &dyn Env) -> Result<ConsoleConfig> {
@@ -34,7 +39,18 @@ pub fn console(section: ConsoleSection, env: &dyn Env) -> Result<ConsoleConfig> 
             .with_context(|| format!("{} must be a TOML table of user id = hash", path.display()))?;
         passwords.extend(more);
     }
-    Ok(ConsoleConfig { public_url: env.var("DINGGUARD_CONSOLE_URL").or(section.public_url), passwords })
+    let proxies = env.var("DINGGUARD_TRUSTED_PROXIES").map_or(section.trusted_proxies, |v| {
+        v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
+    });
+    let trusted_proxies = proxies
+        .iter()
+        .map(|p| p.parse().with_context(|| format!("trusted proxy {p:?} is not an IP address")))
+        .collect::<Result<_>>()?;
+    Ok(ConsoleConfig {
+        public_url: env.var("DINGGUARD_CONSOLE_URL").or(section.public_url),
+        passwords,
+        trusted_proxies,
+    })
 }
 
 #[derive(Serialize, Deserialize)]

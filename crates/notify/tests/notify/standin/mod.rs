@@ -27,7 +27,10 @@ pub fn alert(i: usize) -> Notification {
         id: format!("alert-{i:03}"),
         title: format!("External member joined group #{i}"),
         severity: ["high", "critical"][i % 2].to_owned(),
-        markdown: format!("**Group:** g-{i}\n\n**Member:** external"),
+        markdown: dingguard_notify::Markdown::new()
+            .raw("**Group:** ")
+            .text(&format!("g-{i}"))
+            .raw("\n\n**Member:** external"),
         link: Some(format!("https://dingguard.example/alerts/alert-{i:03}")),
         recipients: vec!["u1".to_owned(), "u2".to_owned()],
     }
