@@ -47,6 +47,7 @@ pub struct ApprovalApp {
     pub store: Store,
     pub clock: ManualClock,
     pub approver: Approver,
+    pub console: Console,
     pub work: Arc<WorkStandIn>,
     pub log: EventLog,
     pub topics: Topics,
@@ -75,6 +76,17 @@ pub async fn spawn_approvals_limited(
     work: Arc<WorkStandIn>,
     limits: RequestLimits,
 ) -> Result<ApprovalApp> {
+    spawn_approvals_with(store, clock, work, limits, Directory::from_yaml(DEMO_YAML)?).await
+}
+
+/// [`spawn_approvals`] with the given limits and directory (every user in it gets [`PASSWORD`]).
+pub async fn spawn_approvals_with(
+    store: Store,
+    clock: ManualClock,
+    work: Arc<WorkStandIn>,
+    limits: RequestLimits,
+    directory: Directory,
+) -> Result<ApprovalApp> {
     let dir = tempfile::tempdir()?;
     let log = EventLog::Embedded(EmbeddedLog::open(dir.path().join("eventlog.db"), EmbeddedOptions::default())?);
     let topics = Topics::new(&TopicPrefix::default());
@@ -86,7 +98,6 @@ pub async fn spawn_approvals_limited(
     work_config.base_url.clone_from(&work.url);
     let notifier: Arc<dyn dingguard_notify::Notifier> =
         Arc::new(WorkNotifier::new(work_config, Arc::new(clock.clone()))?);
-    let directory = Directory::from_yaml(DEMO_YAML)?;
     let approver = Approver::new(
         store.clone(),
         log.clone(),
@@ -125,6 +136,7 @@ pub async fn spawn_approvals_limited(
         store,
         clock,
         approver,
+        console,
         work,
         log,
         topics,
@@ -150,13 +162,7 @@ impl ApprovalApp {
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Value)> {
-        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        Ok((status, response.json().await.unwrap_or(Value::Null)))
+        crate::call_json(&self.http, self.url(path), token, method, body).await
     }
 
     /// A sensitive request by `requester`; its id.

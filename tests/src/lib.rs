@@ -4,6 +4,9 @@
 pub mod app;
 pub mod approvals;
 pub mod broker;
+pub mod browser;
+pub mod deployment;
+pub mod hostile;
 pub mod pg;
 pub mod process;
 pub mod reference;
@@ -31,6 +34,23 @@ pub async fn eventually(what: &str, timeout: std::time::Duration, check: impl Fn
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     Ok(())
+}
+
+/// An API call with a bearer token: the status and the JSON body (`null` when it is not JSON).
+pub async fn call_json(
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+    method: reqwest::Method,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let mut request = http.request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.unwrap_or(serde_json::Value::Null)))
 }
 
 pub fn now_ms() -> i64 {

@@ -57,6 +57,11 @@ impl FilterQuery {
     }
 }
 
+/// A query string that does not parse; what it said is not repeated back.
+pub(crate) fn invalid_query() -> ConsoleError {
+    ConsoleError::Invalid("The query string has parameters of the wrong type; see the API document".into())
+}
+
 /// Acknowledge or resolve as the viewer; a move the lifecycle forbids is a conflict and changes nothing.
 pub(crate) async fn move_alert(
     shared: &Shared,

@@ -14,7 +14,7 @@ use dingguard_web::ApiJson;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::actions::{self, FilterQuery, SilenceInput};
+use crate::actions::{self, FilterQuery, SilenceInput, invalid_query};
 use crate::auth::{ApiViewer, header_csrf};
 use crate::detail::pdpa_note;
 use crate::{ConsoleError, Shared};
@@ -41,7 +41,7 @@ async fn list(
     ApiViewer(_): ApiViewer,
     query: Result<Query<FilterQuery>, QueryRejection>,
 ) -> Result<Response, ConsoleError> {
-    let query = query.map(|Query(q)| q).map_err(|e| ConsoleError::Invalid(e.body_text()))?;
+    let query = query.map(|Query(q)| q).map_err(|_| invalid_query())?;
     let alerts = shared.store.alerts(&query.to_filter()?).await?;
     Ok(Json(json!({ "alerts": alerts })).into_response())
 }

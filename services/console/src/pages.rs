@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dingguard_store::{Alert, AlertStatus};
 
-use crate::actions::{self, FilterQuery, SEVERITIES, STATUSES, SilenceInput};
+use crate::actions::{self, FilterQuery, SEVERITIES, STATUSES, SilenceInput, invalid_query};
 use crate::auth::{PageViewer, Viewer, form_csrf};
 use crate::error::{ConsoleError, PageError};
 use crate::html::{self, esc};
@@ -81,7 +81,7 @@ async fn list(
     PageViewer(viewer): PageViewer,
     query: Result<Query<FilterQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
-    let query = query.map(|Query(q)| q).map_err(|e| ConsoleError::Invalid(e.body_text()))?;
+    let query = query.map(|Query(q)| q).map_err(|_| invalid_query())?;
     let alerts = shared.store.alerts(&query.to_filter()?).await?;
     let suppressions = shared.store.suppressions().await?;
     let by_kind = |kind: &str| suppressions.iter().filter(|s| s.1 == kind).map(|s| s.3).sum::<i64>();

@@ -82,8 +82,10 @@ fn peak_rss_mib(pid: u32) -> f64 {
 }
 
 fn dingguard(args: &[&str], envs: &[(&str, String)]) -> Command {
+    // `DINGGUARD_BIN` measures another build (an earlier commit's, say) against the same ceiling and load.
     let exe = std::env::current_exe().expect("own path");
-    let mut cmd = Command::new(exe.with_file_name("dingguard"));
+    let bin = std::env::var_os("DINGGUARD_BIN").map_or_else(|| exe.with_file_name("dingguard"), Into::into);
+    let mut cmd = Command::new(bin);
     cmd.args(args)
         .env("DINGGUARD_LISTEN", "127.0.0.1:0")
         .env("DINGGUARD_LOG_FORMAT", "json")

@@ -87,6 +87,20 @@ fn bad_values_are_refused_with_a_reason() {
         (vec![("DINGGUARD_MAX_BODY_BYTES", "ten")], "DINGGUARD_MAX_BODY_BYTES"),
         (vec![("DINGGUARD_LOG_UNIQUE_IDS", "0")], "at least 1"),
         (vec![("DINGGUARD_LOG_UNIQUE_IDS", "many")], "DINGGUARD_LOG_UNIQUE_IDS"),
+        (vec![("DINGGUARD_OPS_LISTEN", "internal")], "ops listen address"),
+        (vec![("DINGGUARD_LISTEN", "127.0.0.1:9100"), ("DINGGUARD_OPS_LISTEN", "127.0.0.1:9100")], "must differ"),
+        (vec![("DINGGUARD_HTTP_MAX_CONNECTIONS", "0")], "max_connections"),
+        (vec![("DINGGUARD_HTTP_HEADER_TIMEOUT_MS", "5")], "header_read_timeout_ms"),
+        (vec![("DINGGUARD_HTTP_REQUEST_TIMEOUT_MS", "100")], "request_timeout_ms"),
+        (vec![("DINGGUARD_APPROVER_MAX_OPEN_PER_REQUESTER", "0")], "max_open_requests_per_requester"),
+        (
+            vec![
+                ("DINGGUARD_APPROVER_MAX_OPEN_PER_REQUESTER", "50"),
+                ("DINGGUARD_APPROVER_MAX_REQUESTS_PER_HOUR", "5"),
+            ],
+            "below max_open",
+        ),
+        (vec![("DINGGUARD_TRUSTED_PROXIES", "10.0.0.1, proxy.local")], "not an IP address"),
         (
             vec![
                 ("DINGGUARD_DINGTALK_TOKEN", "t"),
@@ -128,6 +142,36 @@ owner_key = "dingsales"
     let config = Config::build(file, &env(&[("DINGGUARD_DATA_DIR", dir.path().to_str().unwrap())]), true).unwrap();
     assert_eq!(config.apps.len(), 2);
     assert_eq!(config.listen.port(), 9000);
+    assert_eq!(config.ops_listen, None);
+    assert_eq!(config.http, dingguard_web::HttpLimits::default());
     assert!(config.demo.is_none());
     assert!(toml::from_str::<FileConfig>("unknown_key = 1").is_err());
+}
+
+#[test]
+fn limits_and_the_internal_listener_come_from_the_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+ops_listen = "127.0.0.1:9464"
+[http]
+max_connections = 64
+header_read_timeout_ms = 2000
+[approver]
+max_open_requests_per_requester = 3
+max_requests_per_hour = 12
+[console]
+trusted_proxies = ["10.0.0.5"]
+"#;
+    let file: FileConfig = toml::from_str(text).unwrap();
+    let e = env(&[("DINGGUARD_DATA_DIR", dir.path().to_str().unwrap()), ("DINGGUARD_HTTP_REQUEST_TIMEOUT_MS", "5000")]);
+    let config = Config::build(file, &e, true).unwrap();
+    assert_eq!(config.ops_listen, Some("127.0.0.1:9464".parse().unwrap()));
+    assert_eq!(config.http.max_connections, 64);
+    assert_eq!(config.http.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(config.http.request_timeout, Duration::from_secs(5), "the environment wins");
+    assert_eq!(
+        config.approver.limits,
+        dingguard_approver::RequestLimits { max_open_per_requester: 3, max_per_hour: 12 }
+    );
+    assert_eq!(config.console.trusted_proxies, vec!["10.0.0.5".parse::<std::net::IpAddr>().unwrap()]);
 }
