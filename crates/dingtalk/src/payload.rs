@@ -22,7 +22,8 @@ pub struct EventHeader {
     pub event_id: Option<String>,
     pub biz_id: Option<String>,
     pub corp_id: Option<String>,
-    /// When DingTalk says the event happened, in milliseconds.
+    /// When the payload says the event happened, as stated (milliseconds, or seconds in some payloads): the
+    /// first spelling that holds a positive number. Whether to believe it is `dingguard_model::event_time`'s call.
     pub event_time_ms: Option<i64>,
     pub chat_id: Option<String>,
     pub user_id: Option<String>,
@@ -219,7 +220,9 @@ impl EventHeader {
             event_id: first_id([raw.event_id, raw.event_id_pascal]),
             biz_id: first_id([raw.biz_id, raw.biz_id_camel]),
             corp_id: first_text([raw.corp_id_pascal, raw.corp_id_camel]),
-            event_time_ms: millis(raw.event_time).or(millis(raw.time_stamp_camel)).or(millis(raw.time_stamp_pascal)),
+            event_time_ms: [raw.event_time, raw.time_stamp_camel, raw.time_stamp_pascal]
+                .into_iter()
+                .find_map(|t| millis(t).filter(|ms| *ms > 0)),
             chat_id: first_text([
                 raw.chat_id_camel,
                 raw.chat_id_pascal,
@@ -292,7 +295,7 @@ mod tests {
         assert_eq!(event.event_time_ms, Some(12), "a fractional time is absent, the next spelling is read");
         assert_eq!(event.biz_id, None);
         let times = parse(r#"{"EventTime":["5"],"timeStamp":18446744073709551615,"TimeStamp":-3}"#);
-        assert_eq!(times.event_time_ms, Some(-3), "a time in an array, or beyond i64, is absent");
+        assert_eq!(times.event_time_ms, None, "a time in an array, beyond i64, or not positive is absent");
         assert_eq!(parse(r#"{"eventId":18446744073709551615}"#).event_id.as_deref(), Some("18446744073709551615"));
     }
 

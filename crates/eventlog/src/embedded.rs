@@ -369,7 +369,17 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let wrote = self.commit_batch(batch);
+            // The writer is the only way into the log: a panic in one batch refuses that batch (its callers hear
+            // the writer failed and DingTalk retries) and the thread goes on with the next, from a clean slate.
+            let wrote = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.commit_batch(batch))) {
+                Ok(wrote) => wrote,
+                Err(payload) => {
+                    dingguard_telemetry::panicked("eventlog-writer", payload.as_ref());
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    self.forget_uncommitted();
+                    false
+                }
+            };
             if wrote {
                 generation += 1;
                 notify.send_replace(generation);
@@ -432,12 +442,7 @@ impl Writer {
             Err(error) => {
                 tracing::error!(%error, "embedded log commit failed; the batch is refused");
                 let _ = self.conn.execute_batch("ROLLBACK");
-                // Offsets and ids handed out inside the failed transaction were never written.
-                self.next_offsets.clear();
-                self.partitions.clear();
-                for key in self.batch_ids.drain(..) {
-                    self.ids.forget(&key);
-                }
+                self.forget_uncommitted();
                 for p in pending {
                     match p {
                         Pending::Append(reply, _) => drop(reply.send(Err(LogError::Storage(error.to_string())))),
@@ -446,6 +451,15 @@ impl Writer {
                 }
                 false
             }
+        }
+    }
+
+    /// Offsets and ids handed out inside a transaction that did not commit were never written.
+    fn forget_uncommitted(&mut self) {
+        self.next_offsets.clear();
+        self.partitions.clear();
+        for key in self.batch_ids.drain(..) {
+            self.ids.forget(&key);
         }
     }
 

@@ -20,6 +20,10 @@ use crate::{Appended, LogError, LoggedRecord, next_positions};
 
 const DEFAULT_LINGER_MS: &str = "2";
 
+/// Consumer group timings unless the operator sets their own: see `KafkaLog::consumer`.
+const CONSUMER_DEFAULTS: &[(&str, &str)] =
+    &[("session.timeout.ms", "10000"), ("heartbeat.interval.ms", "1000"), ("max.poll.interval.ms", "15000")];
+
 #[derive(Debug, Clone)]
 pub struct KafkaOptions {
     pub brokers: String,
@@ -166,7 +170,17 @@ impl KafkaLog {
         }
         let future = FutureRecord::to(topic).key(record.key.as_bytes()).payload(&record.value[..]).headers(headers);
         let producer = self.producer.read().clone();
-        let result = producer.send(future, Duration::ZERO).await;
+        // librdkafka enforces `message.timeout.ms` by a scan about once a second, so a write to a broker that hung
+        // can take up to a second longer than asked: past DingTalk's 1.5 s. The bound is ours. A write still
+        // delivered after it becomes a duplicate, which every consumer drops by `ce_id`.
+        let timeout = self.options.delivery_timeout;
+        let result = match tokio::time::timeout(timeout, producer.send(future, Duration::ZERO)).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.write_failed.store(true, std::sync::atomic::Ordering::Release);
+                return Err(LogError::Timeout(timeout));
+            }
+        };
         self.write_failed.store(result.is_err(), std::sync::atomic::Ordering::Release);
         match result {
             Ok(delivery) => Ok(Appended { partition: delivery.partition, offset: delivery.offset, duplicate: false }),
@@ -267,6 +281,16 @@ impl KafkaLog {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false");
+        // A member killed without leaving holds its partitions (and, on some brokers, the group's next join)
+        // until its session times out or its poll interval passes: librdkafka's 45 s and 5 min would stall the
+        // replacement that long. A batch polls again within a second or two, so short bounds cost nothing.
+        let operator_set =
+            |key: &str| self.options.properties.iter().chain(&self.options.consumer_properties).any(|(k, _)| k == key);
+        for (key, value) in CONSUMER_DEFAULTS {
+            if !operator_set(key) {
+                config.set(*key, *value);
+            }
+        }
         for (k, v) in &self.options.consumer_properties {
             config.set(k, v);
         }

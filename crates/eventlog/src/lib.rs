@@ -62,6 +62,13 @@ impl LoggedRecord {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+
+    /// The record's `ce_time` in milliseconds: the event's own time, or when it was received where the payload
+    /// stated none worth believing. A consumer judging the record later passes this, never its own clock, as the
+    /// time an event without one was received.
+    pub fn time_ms(&self) -> Option<i64> {
+        self.header(dingguard_model::header::TIME).and_then(dingguard_model::parse_rfc3339_ms)
+    }
 }
 
 /// One interface over both back ends.

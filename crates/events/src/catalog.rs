@@ -29,6 +29,7 @@ fields! {
     TimeMs = "time.ms": Number,
     TimeHour = "time.hour": Number,
     TimeWeekday = "time.weekday": Number,
+    TimeFromReceipt = "time.from_receipt": Bool,
     ActorId = "actor.id": Text,
     ActorAffiliation = "actor.affiliation": Text,
     ActorDepartment = "actor.department": Text,
@@ -42,6 +43,7 @@ fields! {
     GroupInferred = "group.inferred": Bool,
     MembersIds = "members.ids": StringList,
     MembersCount = "members.count": Number,
+    MembersOmitted = "members.omitted": Number,
     MembersExternalIds = "members.external_ids": StringList,
     MembersExternalCount = "members.external_count": Number,
     MembersTrustedExternalIds = "members.trusted_external_ids": StringList,
@@ -105,6 +107,7 @@ impl Field {
 /// | `time.ms` | number | every event: when it happened, ms since the epoch |
 /// | `time.hour` | number | every event: 0–23, Macau time (UTC+8, no daylight saving) |
 /// | `time.weekday` | number | every event: 1 Monday … 7 Sunday, Macau time |
+/// | `time.from_receipt` | bool | events whose payload stated no believable time (none, before 2000, more than a day ahead): `time.*` is when dingguard received them |
 /// | `actor.id` | string | events with an actor: who acted, else whom the event is about |
 /// | `actor.affiliation` | string | with an actor: `internal`, `trusted_external` or `external` |
 /// | `actor.department`, `actor.departments` | string, list | with an actor the directory knows: primary, all |
@@ -115,7 +118,8 @@ impl Field {
 /// | `group.title` | string | `group_created` (when known), `group_renamed` |
 /// | `group.owner` | string | `group_created` (when known), `group_owner_changed` (the new owner) |
 /// | `group.inferred` | bool | `group_created`: true when inferred from a first membership event |
-/// | `members.ids`, `members.count` | list, number | `group_created`, `members_added`, `members_removed` |
+/// | `members.ids`, `members.count` | list, number | `group_created`, `members_added`, `members_removed`: the ids (at most 10,000 a list) and how many the event named in all |
+/// | `members.omitted` | number | same, when the event named more than 10,000: how many the id lists leave out |
 /// | `members.external_ids`, `members.external_count` | list, number | same: members the directory cannot vouch for |
 /// | `members.trusted_external_ids`, `…_count` | list, number | same: members from a trusted partner |
 /// | `contact.id`, `contact.name`, `contact.company` | string | `external_contact_added` |

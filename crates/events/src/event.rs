@@ -2,6 +2,11 @@ use dingguard_directory::{Affiliation, Directory, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Members of one event that rules see by id. An event may name far more (DingTalk's limit is a group's size, a
+/// gateway's the body limit): every member is classified and counted, but the id lists rules read and alerts
+/// store hold the first this many, and `members.omitted` says how many more there were.
+pub const MAX_MEMBERS: usize = 10_000;
+
 /// One compliance-relevant fact, whatever transport or spelling it arrived in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CanonicalEvent {
@@ -12,6 +17,10 @@ pub struct CanonicalEvent {
     /// The subscribing organisation (`CorpId`), not necessarily the organisation of every person named.
     pub corp_id: Option<String>,
     pub occurred_at_ms: i64,
+    /// True when the payload stated no believable time of its own (none, before 2000, or more than a day after it
+    /// arrived) and `occurred_at_ms` is when it was received instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub time_from_receipt: bool,
     /// The person the event is chiefly about: who acted where DingTalk says, else its subject (the joiner, the
     /// leaver, the new admin). Resolved against the directory as it stood before this event, and frozen here so a
     /// replay judges the event the same way.

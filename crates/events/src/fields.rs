@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use time::{OffsetDateTime, UtcOffset, macros::offset};
 
 use crate::catalog::{Field, field_catalog};
-use crate::{Actor, CanonicalEvent, EventKind, Member};
+use crate::{Actor, CanonicalEvent, EventKind, MAX_MEMBERS, Member};
 
 /// Macau keeps UTC+8 all year, so a fixed offset is exact.
 const MACAU: UtcOffset = offset!(+8);
@@ -48,13 +48,18 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// Counts over every member; id lists of at most [`MAX_MEMBERS`] each.
     fn members(&mut self, members: &'a [Member]) {
         let with = |a: Affiliation| members.iter().filter(move |m| m.affiliation == a).map(|m| m.id.as_str());
-        self.list(Field::MembersIds, members.iter().map(|m| m.id.as_str()));
+        let capped = |ids: &mut dyn Iterator<Item = &'a str>| ids.take(MAX_MEMBERS).collect::<Vec<_>>();
+        self.list(Field::MembersIds, capped(&mut members.iter().map(|m| m.id.as_str())));
         self.number(Field::MembersCount, members.len() as i64);
-        self.list(Field::MembersExternalIds, with(Affiliation::External));
+        if members.len() > MAX_MEMBERS {
+            self.number(Field::MembersOmitted, (members.len() - MAX_MEMBERS) as i64);
+        }
+        self.list(Field::MembersExternalIds, capped(&mut with(Affiliation::External)));
         self.number(Field::MembersExternalCount, with(Affiliation::External).count() as i64);
-        self.list(Field::MembersTrustedExternalIds, with(Affiliation::TrustedExternal));
+        self.list(Field::MembersTrustedExternalIds, capped(&mut with(Affiliation::TrustedExternal)));
         self.number(Field::MembersTrustedExternalCount, with(Affiliation::TrustedExternal).count() as i64);
     }
 
@@ -120,6 +125,9 @@ impl CanonicalEvent {
         f.text(Field::EventId, &self.id);
         f.opt(Field::CorpId, self.corp_id.as_ref());
         f.time(self.occurred_at_ms);
+        if self.time_from_receipt {
+            f.flag(Field::TimeFromReceipt, true);
+        }
         if let Some(actor) = &self.actor {
             f.actor(actor);
         }

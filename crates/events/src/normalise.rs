@@ -21,6 +21,7 @@ pub(crate) struct Ctx<'a> {
     ce_id: &'a str,
     corp_id: Option<String>,
     occurred_at_ms: i64,
+    time_from_receipt: bool,
     directory: &'a Directory,
 }
 
@@ -34,6 +35,7 @@ impl Ctx<'_> {
             id,
             corp_id: self.corp_id.clone(),
             occurred_at_ms: self.occurred_at_ms,
+            time_from_receipt: self.time_from_receipt,
             actor: actor.map(|a| Actor::resolve(a, self.directory)),
             kind,
         }
@@ -58,8 +60,9 @@ impl Ctx<'_> {
 
 /// Turns one stored payload into the events it means.
 ///
-/// `event_type` is the record's type as the receiver stored it; `received_ms` is used only when the payload
-/// carries no time of its own. Unknown types become [`EventKind::Other`]; only a payload that is not a JSON object,
+/// `event_type` is the record's type as the receiver stored it; `received_ms` is when it was received (its
+/// record's `ce_time` serves), used only when the payload states no believable time of its own. Times in
+/// seconds are read as seconds. Unknown types become [`EventKind::Other`]; only a payload that is not a JSON object,
 /// or a known type missing a field its meaning depends on, is an error.
 pub fn normalise(
     event_type: &str,
@@ -69,11 +72,14 @@ pub fn normalise(
     received_ms: i64,
 ) -> Result<Vec<CanonicalEvent>, NormaliseError> {
     let p = Payload::parse(event_type, payload)?;
+    // Same preference and the same judgement as the receiver's, so the record's `ce_time` and this agree.
+    let stated = p.millis(&["EventTime", "timeStamp", "TimeStamp"]);
+    let (occurred_at_ms, source) = dingguard_model::event_time(stated, received_ms);
     let ctx = Ctx {
         ce_id,
-        // Same preference as the receiver's header parse, so the record's `ce_time` and this agree.
         corp_id: p.text(&["CorpId", "corpId"]),
-        occurred_at_ms: p.millis(&["EventTime", "timeStamp", "TimeStamp"]).unwrap_or(received_ms),
+        occurred_at_ms,
+        time_from_receipt: source == dingguard_model::TimeSource::Received,
         directory,
     };
     if let Some(event) = crate::chat::normalise(&ctx, &p, event_type)? {
@@ -179,8 +185,9 @@ fn user_changes(p: &Payload<'_>) -> Result<Vec<(String, EventKind)>, NormaliseEr
         [only] if named(only).is_none() => (*only).clone(),
         _ => Value::Null,
     };
+    let with_diff: std::collections::HashSet<String> = out.iter().map(|(u, _)| u.clone()).collect();
     for user in p.ids(USERS) {
-        if !out.iter().any(|(u, _)| *u == user) {
+        if !with_diff.contains(&user) {
             out.push((user, anonymous.clone()));
         }
     }

@@ -70,6 +70,7 @@ fn inferred_creation(event: &CanonicalEvent, chat_id: &str) -> CanonicalEvent {
         id: format!("{}:group_created", event.id),
         corp_id: event.corp_id.clone(),
         occurred_at_ms: event.occurred_at_ms,
+        time_from_receipt: event.time_from_receipt,
         actor: event.actor.clone(),
         kind: EventKind::GroupCreated {
             chat_id: chat_id.to_owned(),

@@ -4,8 +4,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use common::{RECEIVED_MS, directory, events, payload};
 use dingguard_events::{
-    CanonicalEvent, Field, FieldType, InMemoryGroupTracker, event_types, field_catalog, fields_to_json, normalise,
-    normalise_with_tracker,
+    CanonicalEvent, Field, FieldType, InMemoryGroupTracker, MAX_MEMBERS, event_types, field_catalog, fields_to_json,
+    normalise, normalise_with_tracker,
 };
 use serde_json::{Value, json};
 
@@ -41,7 +41,30 @@ fn every_kind() -> Vec<CanonicalEvent> {
     // A download by someone who has left fills `actor.left_at_ms`.
     let late = json!({"userId": "user_sales_former", "fileId": "f1", "fileName": "pipeline.xlsx", "action": 2});
     all.extend(normalise("file_download", "late", late.to_string().as_bytes(), &directory(), RECEIVED_MS).unwrap());
+    // More members than are judged one by one fills `members.omitted`.
+    let crowd: Vec<String> = (0..MAX_MEMBERS + 5).map(|i| format!("ext_{i}")).collect();
+    let big = json!({"chatId": "g-big", "userId": crowd});
+    all.extend(normalise("chat_add_member", "big", big.to_string().as_bytes(), &directory(), RECEIVED_MS).unwrap());
     all
+}
+
+#[test]
+fn an_event_naming_more_members_than_are_judged_says_how_many_were_left_out() {
+    let crowd: Vec<String> = (0..200_000).map(|i| format!("ext_{i}")).collect();
+    let big = json!({"EventTime": RECEIVED_MS, "chatId": "g-big", "userId": crowd});
+    let started = std::time::Instant::now();
+    let event = normalise("chat_add_member", "big", big.to_string().as_bytes(), &directory(), RECEIVED_MS).unwrap();
+    let fields = fields_to_json(&event[0].fields());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}: work per event is not linear",
+        started.elapsed()
+    );
+    assert_eq!(fields["members.count"], 200_000);
+    assert_eq!(fields["members.omitted"], 200_000 - MAX_MEMBERS as i64);
+    assert_eq!(fields["members.ids"].as_array().unwrap().len(), MAX_MEMBERS);
+    assert_eq!(fields["members.external_count"], 200_000, "every member is classified and counted");
+    assert_eq!(fields["members.external_ids"].as_array().unwrap().len(), MAX_MEMBERS);
 }
 
 #[test]
@@ -132,7 +155,7 @@ fn user_changes_expose_field_names_not_values() {
 fn at(ms: i64) -> serde_json::Map<String, Value> {
     let body = json!({"EventTime": ms});
     fields_to_json(
-        &normalise("anything", "t", body.to_string().as_bytes(), &directory(), 0).unwrap().remove(0).fields(),
+        &normalise("anything", "t", body.to_string().as_bytes(), &directory(), ms).unwrap().remove(0).fields(),
     )
 }
 

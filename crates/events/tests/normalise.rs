@@ -12,7 +12,7 @@ fn legacy_pascal_case_members_added() {
     let event = one("chat_add_member_legacy");
     assert_eq!(event.corp_id.as_deref(), Some("dinge8a56572f80bxxxx"));
     assert_eq!(event.occurred_at_ms, 1_608_027_106_990);
-    let EventKind::MembersAdded { chat_id, operator, members } = event.kind else { panic!("{event:?}") };
+    let EventKind::MembersAdded { chat_id, operator, members, .. } = event.kind else { panic!("{event:?}") };
     assert_eq!(chat_id, "chat676e50a07xxxx");
     assert_eq!(operator.as_deref(), Some("10203029011219896"));
     // user456 is unknown to the directory, so they are an outsider.
@@ -70,7 +70,7 @@ fn group_events() {
 #[test]
 fn our_chat_create() {
     let event = one("chat_create");
-    let EventKind::GroupCreated { chat_id, title, owner, members, inferred } = event.kind else { panic!() };
+    let EventKind::GroupCreated { chat_id, title, owner, members, inferred, .. } = event.kind else { panic!() };
     assert_eq!(chat_id, "chat_hr_onboarding");
     assert_eq!(title.as_deref(), Some("HR onboarding files"));
     assert_eq!(owner.as_deref(), Some("user_hr_manager"));
@@ -167,8 +167,27 @@ fn unknown_types_are_other_never_errors() {
     assert_eq!(one("check_url").kind, EventKind::Other { event_type: "check_url".into() });
     let event = normalise("brand_new_type", "x", b"{}", &directory(), RECEIVED_MS).unwrap();
     assert_eq!(event[0].occurred_at_ms, RECEIVED_MS, "no time in the payload falls back to reception");
-    let zero = normalise("x", "x", br#"{"EventTime":0,"timeStamp":"1772420400000"}"#, &directory(), 0).unwrap();
+    assert!(event[0].time_from_receipt);
+    let zero =
+        normalise("x", "x", br#"{"EventTime":0,"timeStamp":"1772420400000"}"#, &directory(), RECEIVED_MS).unwrap();
     assert_eq!(zero[0].occurred_at_ms, 1_772_420_400_000, "a zero EventTime is not a time");
+    assert!(!zero[0].time_from_receipt);
+}
+
+#[test]
+fn times_in_seconds_or_implausible_are_read_as_the_receiver_reads_them() {
+    let at = |body: &str| {
+        let event = normalise("file_download", "x", body.as_bytes(), &directory(), RECEIVED_MS);
+        let event = event.map(|mut e| e.remove(0)).map_err(|e| e.to_string());
+        event.map(|e| (e.occurred_at_ms, e.time_from_receipt))
+    };
+    let body = |time: &str| format!(r#"{{"EventTime":{time},"userId":"u1","fileId":"f1"}}"#);
+    assert_eq!(at(&body("1772420400")), Ok((1_772_420_400_000, false)), "ten digits are seconds");
+    assert_eq!(at(&body("\"1772420400\"")), Ok((1_772_420_400_000, false)), "quoted seconds too");
+    for implausible in ["-380000000000000", "5", "9223372036854775807", "1.5", "\"2026\"", "946684799999"] {
+        assert_eq!(at(&body(implausible)), Ok((RECEIVED_MS, true)), "{implausible}");
+    }
+    assert_eq!(at(&body(&(RECEIVED_MS + 2 * 86_400_000).to_string())), Ok((RECEIVED_MS, true)), "two days ahead");
 }
 
 #[test]

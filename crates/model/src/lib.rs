@@ -6,9 +6,11 @@ mod clock;
 mod glob;
 mod ids;
 mod record;
+pub mod time;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use glob::glob_match;
 pub use ids::{AppName, CeId, CorpId, IdError, TopicPrefix, Topics};
-pub use record::{Record, callback_record, header};
+pub use record::{Record, callback_record, header, parse_rfc3339_ms, rfc3339_ms};
+pub use time::{TimeSource, event_time};

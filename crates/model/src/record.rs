@@ -6,6 +6,8 @@ use dingguard_dingtalk::EventHeader;
 use sha2::{Digest, Sha256};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
+use crate::time::{TimeSource, event_time};
+
 use crate::{AppName, CeId};
 
 /// Header names, spelled as the CloudEvents Kafka binding spells them.
@@ -18,6 +20,8 @@ pub mod header {
     pub const SUBJECT: &str = "ce_subject";
     pub const CORPID: &str = "corpid";
     pub const CONTENT_TYPE: &str = "content-type";
+    /// `received` when the payload stated no believable time and `ce_time` is when the event reached us.
+    pub const TIME_SOURCE: &str = "timesource";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,16 +52,26 @@ impl CeId {
     }
 }
 
-fn rfc3339_millis(ms: i64) -> String {
-    let nanos = i128::from(ms) * 1_000_000;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    at.format(&Rfc3339).expect("every timestamp formats as RFC 3339")
+/// Milliseconds since the epoch as RFC 3339. A time RFC 3339 cannot write (before year 0 or after 9999) is
+/// written as the epoch rather than failing: callers pass times already judged plausible.
+pub fn rfc3339_ms(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// An RFC 3339 time (a record's `ce_time`) as milliseconds since the epoch.
+pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// Builds the log record of an accepted callback. The value is the decrypted JSON exactly as DingTalk sent it.
 pub fn callback_record(app: &AppName, id: &CeId, event: &EventHeader, message: Bytes, received_ms: i64) -> Record {
     let corp = event.corp_id.as_deref().unwrap_or("unknown");
     let event_type = event.event_type.as_deref().unwrap_or("unknown");
+    let (time_ms, source) = event_time(event.event_time_ms, received_ms);
     let (key, subject) = match (event.is_chat_event(), &event.chat_id, &event.user_id) {
         (true, Some(chat), _) => (format!("{corp}/chat/{chat}"), Some(chat.as_str())),
         (_, _, Some(user)) => (format!("{corp}/user/{user}"), Some(user.as_str())),
@@ -69,10 +83,13 @@ pub fn callback_record(app: &AppName, id: &CeId, event: &EventHeader, message: B
         (header::ID.to_owned(), id.as_str().to_owned()),
         (header::SOURCE.to_owned(), format!("/dingtalk/{corp}/{app}")),
         (header::TYPE.to_owned(), format!("dingtalk.{event_type}")),
-        (header::TIME.to_owned(), rfc3339_millis(event.event_time_ms.unwrap_or(received_ms))),
+        (header::TIME.to_owned(), rfc3339_ms(time_ms)),
         (header::CORPID.to_owned(), corp.to_owned()),
         (header::CONTENT_TYPE.to_owned(), "application/json".to_owned()),
     ];
+    if source == TimeSource::Received {
+        headers.push((header::TIME_SOURCE.to_owned(), source.as_str().to_owned()));
+    }
     if let Some(subject) = subject {
         headers.push((header::SUBJECT.to_owned(), subject.to_owned()));
     }
@@ -103,15 +120,35 @@ mod tests {
         let chat =
             event(r#"{"EventType":"chat_add_member","CorpId":"dingc","chatId":"g1","userId":["u9"],"EventTime":0}"#);
         let id = CeId::parse("x").unwrap();
-        let record = callback_record(&app, &id, &chat, Bytes::from_static(b"{}"), 5);
+        let record = callback_record(&app, &id, &chat, Bytes::from_static(b"{}"), 1_700_000_000_000);
         assert_eq!(record.key, "dingc/chat/g1");
         assert_eq!(record.header(header::TYPE), Some("dingtalk.chat_add_member"));
         assert_eq!(record.header(header::SOURCE), Some("/dingtalk/dingc/default"));
-        assert_eq!(record.header(header::TIME), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(record.header(header::TIME), Some("2023-11-14T22:13:20Z"), "an EventTime of 0 is no time");
+        assert_eq!(record.header(header::TIME_SOURCE), Some("received"));
         let user = event(r#"{"EventType":"user_leave_org","CorpId":"dingc","userId":["u9"]}"#);
         let record = callback_record(&app, &id, &user, Bytes::from_static(b"{}"), 1_700_000_000_123);
         assert_eq!(record.key, "dingc/user/u9");
         assert_eq!(record.header(header::TIME), Some("2023-11-14T22:13:20.123Z"));
         assert_eq!(record.ce_id(), Some("x"));
+    }
+
+    #[test]
+    fn any_event_time_makes_a_record_and_believable_ones_are_kept() {
+        let app = AppName::default_app();
+        let id = CeId::parse("x").unwrap();
+        let received = 1_764_547_200_000;
+        for time in ["-380000000000000", "\"-62000000000000\"", "9223372036854775807", "1.5e300", "\"soon\"", "[1]"] {
+            let event = event(&format!(r#"{{"EventType":"file_download","EventTime":{time}}}"#));
+            let record = callback_record(&app, &id, &event, Bytes::from_static(b"{}"), received);
+            assert_eq!(record.header(header::TIME), Some("2025-12-01T00:00:00Z"), "{time}");
+            assert_eq!(record.header(header::TIME_SOURCE), Some("received"), "{time}");
+        }
+        let seconds = event(r#"{"EventType":"file_download","EventTime":1764540000}"#);
+        let record = callback_record(&app, &id, &seconds, Bytes::from_static(b"{}"), received);
+        assert_eq!(record.header(header::TIME), Some("2025-11-30T22:00:00Z"), "ten digits are seconds");
+        assert_eq!(record.header(header::TIME_SOURCE), None);
+        assert_eq!(parse_rfc3339_ms("2025-11-30T22:00:00Z"), Some(1_764_540_000_000));
+        assert_eq!(parse_rfc3339_ms("not a time"), None);
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -101,10 +102,9 @@ pub async fn serve(
     metrics: ListenerMetrics,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        limits.request_timeout,
-    ));
+    let app = app.layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_panic)).layer(
+        tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout),
+    );
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
@@ -149,6 +149,13 @@ pub async fn serve(
     Ok(())
 }
 
+/// A handler that panicked is answered like any internal error, counted and logged; the connection and the
+/// process carry on.
+fn answer_panic(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    dingguard_telemetry::panicked("http", payload.as_ref());
+    crate::JsonError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+}
+
 /// A full listener answers at once rather than leaving the client to time out; the write is best effort.
 fn refuse(stream: TcpStream, peer: SocketAddr, limit: usize) {
     let _ = stream.try_write(AT_CAPACITY);
@@ -164,5 +171,34 @@ async fn accept_failed(error: &std::io::Error) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     } else {
         tracing::debug!(%error, "accept failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("hostile input")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_and_the_server_goes_on() {
+        let app = Router::new().route("/boom", get(boom)).route("/ok", get(|| async { "fine" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let server =
+            tokio::spawn(serve(listener, app, HttpLimits::default(), ListenerMetrics::default(), stop.clone()));
+        let before = dingguard_telemetry::panic_count("http");
+        let boom = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+        assert_eq!(boom.status(), 500);
+        assert_eq!(boom.text().await.unwrap(), r#"{"error":"internal error"}"#, "nothing of the panic leaks");
+        assert_eq!(dingguard_telemetry::panic_count("http"), before + 1);
+        assert_eq!(reqwest::get(format!("http://{addr}/ok")).await.unwrap().text().await.unwrap(), "fine");
+        stop.cancel();
+        server.await.unwrap().unwrap();
     }
 }

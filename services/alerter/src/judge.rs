@@ -24,11 +24,12 @@ pub(crate) fn event_type(record: &LoggedRecord) -> &str {
     record.header("ce_type").and_then(|t| t.strip_prefix("dingtalk.")).unwrap_or("unknown")
 }
 
+/// `received_ms` is when the record's event was received (its `ce_time` serves), for a payload without a time.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn judge(
     record: &LoggedRecord,
     ce_id: &str,
-    now_ms: i64,
+    received_ms: i64,
     directory: &mut Directory,
     groups: &mut InMemoryGroupTracker,
     titles: &mut GroupTitles,
@@ -36,7 +37,7 @@ pub(crate) fn judge(
     classification: &Classification,
     grants: &Grants,
 ) -> Result<Vec<Judged>, NormaliseError> {
-    let events = normalise_with_tracker(event_type(record), ce_id, &record.value, directory, now_ms, groups)?;
+    let events = normalise_with_tracker(event_type(record), ce_id, &record.value, directory, received_ms, groups)?;
     let mut judged = Vec::with_capacity(events.len());
     for event in events {
         let mut record = event.fields();
@@ -84,7 +85,7 @@ impl Evaluator {
         let judged = judge(
             record,
             &ce_id,
-            now_ms,
+            record.time_ms().unwrap_or(now_ms),
             &mut self.directory,
             &mut self.groups,
             &mut self.titles,

@@ -130,22 +130,35 @@ async fn process(
         shared.metrics.event("duplicate");
         return Ok(());
     }
-    let judged = match judge(
-        record,
-        ce_id,
-        now,
-        directory,
-        &mut state.groups,
-        &mut state.titles,
-        engine,
-        &shared.classification,
-        grants,
-    ) {
+    // A panic while judging one event is that event's fault: it goes to the dead-letter topic like one that
+    // cannot be read, and the batch goes on.
+    let judging = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        judge(
+            record,
+            ce_id,
+            record.time_ms().unwrap_or(now),
+            directory,
+            &mut state.groups,
+            &mut state.titles,
+            engine,
+            &shared.classification,
+            grants,
+        )
+    }));
+    let failure = match judging {
+        Ok(Ok(judged)) => Ok(judged),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(payload) => {
+            dingguard_telemetry::panicked("alerter", payload.as_ref());
+            Err(format!("judging the event panicked: {}", dingguard_telemetry::panic_message(payload.as_ref())))
+        }
+    };
+    let judged = match failure {
         Ok(judged) => judged,
         Err(error) => {
             // Poison: parked on the dead-letter topic with where it came from, for `dlq redrive` once fixed.
             shared.metrics.event("dead_lettered");
-            tracing::warn!(%error, ce_id, "event cannot be normalised; sent to the dead-letter topic");
+            tracing::warn!(%error, ce_id, "event cannot be judged; sent to the dead-letter topic");
             let parked = serde_json::json!({
                 "ce_id": ce_id,
                 "ce_type": record.header("ce_type"),
@@ -153,7 +166,7 @@ async fn process(
                 "origin_partition": record.partition,
                 "origin_offset": record.offset,
                 "consumer": CONSUMER,
-                "error": error.to_string(),
+                "error": error,
                 "value": String::from_utf8_lossy(&record.value),
             });
             tx.enqueue(&format!("{ce_id}:dlq"), "dlq", &parked.to_string(), now).await?;

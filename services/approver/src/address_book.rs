@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use dingguard_directory::DirectoryChange;
-use dingguard_events::{may_change_directory, normalise};
+use dingguard_events::may_change_directory;
 use dingguard_store::StoreError;
 
 use crate::Shared;
@@ -39,7 +39,7 @@ pub(crate) fn absorb(
     }
     let now = shared.clock.now_ms();
     let current = shared.directory();
-    let events = match normalise(event_type, ce_id, value, &current, now) {
+    let events = match crate::normalise(event_type, ce_id, value, &current, now) {
         Ok(events) => events,
         Err(error) => {
             tracing::warn!(%error, ce_id, "address-book event cannot be read; the directory stays as it is");

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dingguard_events::{EventKind, normalise};
+use dingguard_events::EventKind;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApproverError;
@@ -71,7 +71,7 @@ async fn consume(shared: &Shared, shutdown: &CancellationToken) -> Result<(), di
 
 async fn download_request(shared: &Shared, ce_id: &str, value: &[u8]) -> Result<(), ApproverError> {
     let now = shared.clock.now_ms();
-    let events = match normalise("file_download_request", ce_id, value, &shared.directory(), now) {
+    let events = match crate::normalise("file_download_request", ce_id, value, &shared.directory(), now) {
         Ok(events) => events,
         Err(error) => {
             tracing::warn!(%error, ce_id, "download request callback cannot be read; skipped");
@@ -107,7 +107,7 @@ async fn download_request(shared: &Shared, ce_id: &str, value: &[u8]) -> Result<
 async fn oa_instance(shared: &Shared, ce_id: &str, value: &[u8]) -> Result<(), ApproverError> {
     let Some(oa) = &shared.settings.oa else { return Ok(()) };
     let now = shared.clock.now_ms();
-    let events = match normalise("bpms_instance_change", ce_id, value, &shared.directory(), now) {
+    let events = match crate::normalise("bpms_instance_change", ce_id, value, &shared.directory(), now) {
         Ok(events) => events,
         Err(error) => {
             tracing::warn!(%error, ce_id, "OA approval callback cannot be read; skipped");

@@ -259,6 +259,25 @@ impl Approver {
     }
 }
 
+/// [`dingguard_events::normalise`], where a panic on hostile input is that event's refusal, counted and logged,
+/// never the end of the intake.
+pub(crate) fn normalise(
+    event_type: &str,
+    ce_id: &str,
+    value: &[u8],
+    directory: &Directory,
+    received_ms: i64,
+) -> Result<Vec<dingguard_events::CanonicalEvent>, String> {
+    let run = || dingguard_events::normalise(event_type, ce_id, value, directory, received_ms);
+    match std::panic::catch_unwind(run) {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(payload) => {
+            dingguard_telemetry::panicked("approver", payload.as_ref());
+            Err(format!("reading the event panicked: {}", dingguard_telemetry::panic_message(payload.as_ref())))
+        }
+    }
+}
+
 pub(crate) fn parse(row: &StoredRequest) -> Result<view::Stored, ApproverError> {
     serde_json::from_str(&row.state)
         .map_err(|e| ApproverError::Store(StoreError::Corrupt(format!("request {}: {e}", row.id))))

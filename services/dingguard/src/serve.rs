@@ -79,6 +79,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
     let shutdown = CancellationToken::new();
     let mut registry = Registry::default();
     let http_metrics = dingguard_web::HttpMetrics::register(&mut registry);
+    dingguard_telemetry::register_panics(&mut registry);
     let mut demo_login = None;
     let mut tasks = tokio::task::JoinSet::new();
     let mut router = axum::Router::new();

@@ -74,15 +74,18 @@ pub(crate) struct Dedup {
     shard_capacity: usize,
 }
 
-/// The right, and the duty, to write one id; hand it back with [`Dedup::finish`].
-pub(crate) struct Owner {
+/// The right, and the duty, to write one id; hand it back with [`Owner::finish`]. An owner dropped unfinished
+/// (its request failed early, or panicked) releases the id as not written, so a retry can write it: a claim
+/// that outlived its request would refuse every later copy of the event forever.
+pub(crate) struct Owner<'a> {
+    dedup: &'a Dedup,
     key: IdDigest,
-    flight: watch::Sender<Option<bool>>,
+    flight: Option<watch::Sender<Option<bool>>>,
 }
 
-pub(crate) enum Claim {
+pub(crate) enum Claim<'a> {
     /// This request writes.
-    Owner(Owner),
+    Owner(Owner<'a>),
     /// Already written within the window.
     Seen,
     /// Another copy is writing right now.
@@ -103,7 +106,7 @@ impl Dedup {
         &self.shards[usize::from(key[0]) % self.shards.len()]
     }
 
-    pub(crate) fn claim(&self, id: &str, now_ms: i64) -> Claim {
+    pub(crate) fn claim(&self, id: &str, now_ms: i64) -> Claim<'_> {
         let key = digest(id);
         let mut shard = self.shard(&key).lock();
         if shard.written.get(&key).is_some_and(|expires| *expires > now_secs(now_ms)) {
@@ -114,31 +117,42 @@ impl Dedup {
         }
         let (flight, rx) = watch::channel(None);
         shard.in_flight.insert(key, rx);
-        Claim::Owner(Owner { key, flight })
-    }
-
-    /// Records the owner's outcome and wakes the waiting copies. A failed write is forgotten so that DingTalk's
-    /// retry writes again. Returns how many unexpired ids were forgotten early to stay within capacity.
-    pub(crate) fn finish(&self, owner: Owner, written: bool, now_ms: i64, expires_ms: i64) -> u64 {
-        let Owner { key, flight } = owner;
-        let evicted = {
-            let mut shard = self.shard(&key).lock();
-            shard.in_flight.remove(&key);
-            if written {
-                let evicted = shard.make_room(now_secs(now_ms), self.shard_capacity);
-                shard.written.insert(key, expiry_secs(expires_ms));
-                evicted
-            } else {
-                0
-            }
-        };
-        flight.send_replace(Some(written));
-        evicted
+        Claim::Owner(Owner { dedup: self, key, flight: Some(flight) })
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().written.len()).sum()
+    }
+}
+
+impl Owner<'_> {
+    /// Records the outcome and wakes the waiting copies. A failed write is forgotten so that DingTalk's retry
+    /// writes again. Returns how many unexpired ids were forgotten early to stay within capacity.
+    pub(crate) fn finish(mut self, written: bool, now_ms: i64, expires_ms: i64) -> u64 {
+        let evicted = {
+            let mut shard = self.dedup.shard(&self.key).lock();
+            shard.in_flight.remove(&self.key);
+            if written {
+                let evicted = shard.make_room(now_secs(now_ms), self.dedup.shard_capacity);
+                shard.written.insert(self.key, expiry_secs(expires_ms));
+                evicted
+            } else {
+                0
+            }
+        };
+        if let Some(flight) = self.flight.take() {
+            flight.send_replace(Some(written));
+        }
+        evicted
+    }
+}
+
+impl Drop for Owner<'_> {
+    fn drop(&mut self) {
+        let Some(flight) = self.flight.take() else { return };
+        self.dedup.shard(&self.key).lock().in_flight.remove(&self.key);
+        flight.send_replace(Some(false));
     }
 }
 
@@ -191,7 +205,7 @@ mod tests {
 
     fn write(dedup: &Dedup, id: &str, now_ms: i64, expires_ms: i64) -> u64 {
         let Claim::Owner(owner) = dedup.claim(id, now_ms) else { panic!("{id} should be new") };
-        dedup.finish(owner, true, now_ms, expires_ms)
+        owner.finish(true, now_ms, expires_ms)
     }
 
     #[test]
@@ -209,8 +223,24 @@ mod tests {
         let dedup = Dedup::new(10);
         let Claim::Owner(owner) = dedup.claim("a", 0) else { panic!() };
         assert!(matches!(dedup.claim("a", 0), Claim::Wait(_)));
-        assert_eq!(dedup.finish(owner, false, 0, 100), 0);
+        assert_eq!(owner.finish(false, 0, 100), 0);
         assert!(matches!(dedup.claim("a", 1), Claim::Owner(_)));
+    }
+
+    #[test]
+    fn a_claim_dropped_unfinished_is_released_and_its_waiters_told() {
+        let dedup = Dedup::new(10);
+        let Claim::Owner(owner) = dedup.claim("a", 0) else { panic!() };
+        let Claim::Wait(mut flight) = dedup.claim("a", 0) else { panic!() };
+        drop(owner);
+        assert_eq!(*flight.borrow_and_update(), Some(false), "waiters learn it was not written");
+        assert!(matches!(dedup.claim("a", 1), Claim::Owner(_)), "a retry may write it");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _owner = dedup.claim("b", 0);
+            panic!("the request failed while it held the claim");
+        }));
+        assert!(panicked.is_err());
+        assert!(matches!(dedup.claim("b", 1), Claim::Owner(_)), "a panic does not wedge the id");
     }
 
     #[test]

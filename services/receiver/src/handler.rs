@@ -160,8 +160,8 @@ async fn write_once(
         }
         Claim::Owner(owner) => owner,
     };
-    let finish = |owner, written| {
-        let evicted = state.dedup.finish(owner, written, now_ms, expires_ms);
+    let finish = |owner: dedup::Owner<'_>, written| {
+        let evicted = owner.finish(written, now_ms, expires_ms);
         if evicted > 0 {
             state.metrics.replay_evictions.inc_by(evicted);
         }

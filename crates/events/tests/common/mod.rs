@@ -7,7 +7,8 @@ use dingguard_directory::{DEMO_YAML, Directory};
 use dingguard_events::{CanonicalEvent, normalise};
 use serde_json::Value;
 
-pub const RECEIVED_MS: i64 = 1_700_000_000_000;
+/// A day after the fixtures happened: their own times are believed.
+pub const RECEIVED_MS: i64 = 1_772_500_000_000;
 
 pub fn directory() -> Directory {
     Directory::from_yaml(DEMO_YAML).expect("demo directory loads")
