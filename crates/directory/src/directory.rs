@@ -1,5 +1,7 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
+use crate::history::UserHistory;
 use crate::{Affiliation, Department, DeptId, Role, TrustedPartner, User, UserId};
 
 /// The organisation as dingguard knows it. Built by [`Directory::from_yaml`], updated by [`Directory::apply`].
@@ -11,6 +13,12 @@ pub struct Directory {
     /// In file order, so the first listed DPO is asked first where order matters.
     pub(crate) dpos: Vec<UserId>,
     pub(crate) trusted: Vec<TrustedPartner>,
+    /// The people as the directory file lists them: where a history without a folded state starts.
+    pub(crate) file_users: Arc<BTreeMap<UserId, User>>,
+    /// The address-book changes kept per person, with when they took effect.
+    pub(crate) history: HashMap<UserId, UserHistory>,
+    pub(crate) dirty_users: BTreeSet<UserId>,
+    pub(crate) dirty_departments: BTreeSet<DeptId>,
 }
 
 impl Directory {

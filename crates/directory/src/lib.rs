@@ -7,6 +7,7 @@
 mod change;
 mod directory;
 mod error;
+mod history;
 mod ids;
 mod load;
 mod model;
@@ -14,6 +15,7 @@ mod model;
 pub use change::{DepartmentDiff, DirectoryChange, UserDiff};
 pub use directory::Directory;
 pub use error::DirectoryError;
+pub use history::{DepartmentState, HISTORY_MAX_CHANGES, HISTORY_RETENTION_MS, UserHistory};
 pub use ids::{DeptId, Role, UserId};
 pub use model::{Affiliation, Department, TrustedPartner, User};
 

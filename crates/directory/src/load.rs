@@ -194,6 +194,7 @@ impl Directory {
             }
         }
         dir.dpos = dpos;
+        dir.file_users = std::sync::Arc::new(dir.users.clone());
 
         for partner in raw.trusted_partners {
             if partner.corp_ids.iter().chain(&partner.user_id_prefixes).any(|s| s.trim().is_empty()) {

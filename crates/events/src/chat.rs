@@ -5,7 +5,15 @@ use crate::payload::Payload;
 use crate::{CanonicalEvent, EventKind, NormaliseError};
 
 /// `chatId` first: it is what the receiver partitions on, so one group's events share one id here too.
-const CHAT: &[&str] = &["chatId", "ChatId", "openConversationId", "OpenConversationId"];
+pub(crate) const CHAT: &[&str] = &["chatId", "ChatId", "openConversationId", "OpenConversationId"];
+const CHAT_ID: &[&str] = &["chatId", "ChatId"];
+const OPEN_CONVERSATION: &[&str] = &["openConversationId", "OpenConversationId"];
+
+/// The group's other id, when the payload names it both ways.
+pub(crate) fn group_alias(p: &Payload<'_>) -> Option<String> {
+    let (chat, open) = (p.text(CHAT_ID)?, p.text(OPEN_CONVERSATION)?);
+    (chat != open).then_some(open)
+}
 const OPERATOR: &[&str] = &["operator", "Operator"];
 
 /// `None` when the type is not a group event.
@@ -61,5 +69,7 @@ pub(crate) fn normalise(
             (operator.clone(), EventKind::GroupRenamed { chat_id, title, operator })
         }
     };
-    Ok(Some(ctx.event(actor.as_deref(), kind)))
+    let mut event = ctx.event(actor.as_deref(), kind);
+    event.group_alias = group_alias(p);
+    Ok(Some(event))
 }

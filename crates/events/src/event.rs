@@ -21,9 +21,13 @@ pub struct CanonicalEvent {
     /// arrived) and `occurred_at_ms` is when it was received instead.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub time_from_receipt: bool,
+    /// The group's other id when the payload named it both ways (`chatId` and `openConversationId`): a consumer
+    /// that tracks groups learns the pair, so one group is one group for every rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_alias: Option<String>,
     /// The person the event is chiefly about: who acted where DingTalk says, else its subject (the joiner, the
-    /// leaver, the new admin). Resolved against the directory as it stood before this event, and frozen here so a
-    /// replay judges the event the same way.
+    /// leaver, the new admin). Resolved against the directory as it stood when the event happened (before the
+    /// event's own change), and frozen here so a replay judges the event the same way.
     pub actor: Option<Actor>,
     pub kind: EventKind,
 }
@@ -41,12 +45,15 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn resolve(id: &str, directory: &Directory) -> Self {
-        let user = directory.user(id);
+    /// Who `id` was at `at_ms`, by the directory's history: someone who left after then is judged as the member
+    /// they still were.
+    pub fn resolve(id: &str, directory: &Directory, at_ms: i64) -> Self {
+        let user = directory.user_at(id, at_ms);
+        let user = user.as_ref();
         Self {
             id: id.to_owned(),
             // The event's CorpId is the subscriber's own, so it says nothing about this person's organisation.
-            affiliation: directory.classify(id, None),
+            affiliation: directory.classify_at(id, None, at_ms),
             departments: user.map(|u| u.departments.iter().map(ToString::to_string).collect()).unwrap_or_default(),
             roles: user.map(|u| u.roles.iter().copied().collect()).unwrap_or_default(),
             active: user.map(|u| u.active),
@@ -233,6 +240,35 @@ impl EventKind {
     }
 
     /// The group a membership event is about, for creation inference.
+    /// The group the event is about, by the id it was named with.
+    pub fn chat_id(&self) -> Option<&str> {
+        match self {
+            Self::GroupCreated { chat_id, .. }
+            | Self::MembersAdded { chat_id, .. }
+            | Self::MembersRemoved { chat_id, .. }
+            | Self::MemberQuit { chat_id, .. }
+            | Self::GroupDisbanded { chat_id, .. }
+            | Self::GroupOwnerChanged { chat_id, .. }
+            | Self::GroupRenamed { chat_id, .. } => Some(chat_id),
+            Self::FileDownloaded { chat_id, .. } => chat_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn chat_id_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Self::GroupCreated { chat_id, .. }
+            | Self::MembersAdded { chat_id, .. }
+            | Self::MembersRemoved { chat_id, .. }
+            | Self::MemberQuit { chat_id, .. }
+            | Self::GroupDisbanded { chat_id, .. }
+            | Self::GroupOwnerChanged { chat_id, .. }
+            | Self::GroupRenamed { chat_id, .. } => Some(chat_id),
+            Self::FileDownloaded { chat_id, .. } => chat_id.as_mut(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn membership_chat(&self) -> Option<&str> {
         match self {
             Self::MembersAdded { chat_id, .. }

@@ -36,13 +36,15 @@ impl Ctx<'_> {
             corp_id: self.corp_id.clone(),
             occurred_at_ms: self.occurred_at_ms,
             time_from_receipt: self.time_from_receipt,
-            actor: actor.map(|a| Actor::resolve(a, self.directory)),
+            group_alias: None,
+            actor: actor.map(|a| Actor::resolve(a, self.directory, self.occurred_at_ms)),
             kind,
         }
     }
 
     pub(crate) fn members(&self, ids: Vec<String>) -> Vec<Member> {
-        ids.into_iter().map(|id| Member { affiliation: self.directory.classify(&id, None), id }).collect()
+        let at = self.occurred_at_ms;
+        ids.into_iter().map(|id| Member { affiliation: self.directory.classify_at(&id, None, at), id }).collect()
     }
 
     /// One event per user of a batch, each about (and acted by) that user.
@@ -121,14 +123,16 @@ pub fn normalise(
             let user = p.require(p.id(USERS), "userId")?;
             let kind = EventKind::FileDownloaded {
                 user: user.clone(),
-                chat_id: p.text(&["chatId", "ChatId", "openConversationId", "OpenConversationId"]),
+                chat_id: p.text(crate::chat::CHAT),
                 file_id: p.require(p.text(&["fileId", "FileId"]), "fileId")?,
                 file_name: p.text(&["fileName", "FileName"]),
                 space_id: p.text(&["spaceId", "SpaceId"]),
                 action_code: p.number(&["action", "Action"]),
                 source: p.text(&["source", "Source"]),
             };
-            vec![ctx.event(Some(&user), kind)]
+            let mut event = ctx.event(Some(&user), kind);
+            event.group_alias = crate::chat::group_alias(&p);
+            vec![event]
         }
         "file_download_request" => {
             let user = p.require(p.id(USERS), "userId")?;

@@ -6,17 +6,37 @@ use dingguard_directory::Directory;
 
 use crate::{CanonicalEvent, EventKind, NormaliseError, normalise};
 
-/// Remembers which groups have been seen. A store-backed implementation makes inference survive restarts.
+/// Remembers which groups have been seen, and which ids name the same group. A store-backed implementation makes
+/// inference survive restarts.
 pub trait GroupTracker {
     /// Marks the group seen and says whether this was the first time.
     fn first_seen(&mut self, corp: &str, chat_id: &str) -> bool;
+
+    /// The `chatId` of the group `id` names, when `id` is one of its other ids (an `openConversationId`).
+    fn canonical(&self, id: &str) -> Option<String> {
+        let _ = id;
+        None
+    }
+
+    /// Learns, from an event that carried both, that `other` names the group `chat_id` names.
+    fn learn_alias(&mut self, corp: &str, chat_id: &str, other: &str) {
+        let _ = (corp, chat_id, other);
+    }
 }
 
-/// Grows with the number of groups (a few bytes each). Serialisable, so a consumer can save it with its other
-/// state and not re-infer every group's creation after a restart.
+/// One thing a tracker remembers, as it is saved: a group seen (`seen`, key `<corp>␟<chat>`), or another id of a
+/// group (`alias`, key the other id, value the `chatId`).
+pub type TrackedRow = (&'static str, String, String);
+
+/// Grows with the number of groups (a few bytes each). Saved row by row ([`InMemoryGroupTracker::take_changed`]),
+/// so a consumer does not re-infer every group's creation after a restart.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct InMemoryGroupTracker {
     seen: HashMap<String, HashSet<String>>,
+    #[serde(default)]
+    aliases: HashMap<String, String>,
+    #[serde(skip)]
+    changed: Vec<TrackedRow>,
 }
 
 impl GroupTracker for InMemoryGroupTracker {
@@ -24,7 +44,55 @@ impl GroupTracker for InMemoryGroupTracker {
         if self.seen.get(corp).is_some_and(|chats| chats.contains(chat_id)) {
             return false;
         }
+        self.changed.push(("seen", format!("{corp}\u{1f}{chat_id}"), String::new()));
         self.seen.entry(corp.to_owned()).or_default().insert(chat_id.to_owned())
+    }
+
+    fn canonical(&self, id: &str) -> Option<String> {
+        self.aliases.get(id).cloned()
+    }
+
+    fn learn_alias(&mut self, corp: &str, chat_id: &str, other: &str) {
+        if other == chat_id || self.aliases.get(other).is_some_and(|known| known == chat_id) {
+            return;
+        }
+        self.aliases.insert(other.to_owned(), chat_id.to_owned());
+        self.changed.push(("alias", other.to_owned(), chat_id.to_owned()));
+        // A group first seen under its other id is not new when it shows up under its chatId.
+        if self.seen.get(corp).is_some_and(|chats| chats.contains(other)) {
+            self.first_seen(corp, chat_id);
+        }
+    }
+}
+
+impl InMemoryGroupTracker {
+    /// What changed since the last call, to save.
+    pub fn take_changed(&mut self) -> Vec<TrackedRow> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Puts back one saved row; an unknown kind is ignored.
+    pub fn restore(&mut self, kind: &str, key: &str, value: &str) {
+        match kind {
+            "seen" => {
+                if let Some((corp, chat)) = key.split_once('\u{1f}') {
+                    self.seen.entry(corp.to_owned()).or_default().insert(chat.to_owned());
+                }
+            }
+            "alias" => {
+                self.aliases.insert(key.to_owned(), value.to_owned());
+            }
+            _ => {}
+        }
+    }
+
+    /// Everything, as rows: for moving a whole saved tracker of the earlier layout into rows.
+    pub fn all_rows(&self) -> Vec<TrackedRow> {
+        let seen = self
+            .seen
+            .iter()
+            .flat_map(|(corp, chats)| chats.iter().map(move |c| ("seen", format!("{corp}\u{1f}{c}"), String::new())));
+        seen.chain(self.aliases.iter().map(|(k, v)| ("alias", k.clone(), v.clone()))).collect()
     }
 }
 
@@ -41,8 +109,18 @@ pub fn normalise_with_tracker<T: GroupTracker + ?Sized>(
 ) -> Result<Vec<CanonicalEvent>, NormaliseError> {
     let events = normalise(event_type, ce_id, payload, directory, received_ms)?;
     let mut out = Vec::with_capacity(events.len() + 1);
-    for event in events {
-        let corp = event.corp_id.as_deref().unwrap_or_default();
+    for mut event in events {
+        let corp = event.corp_id.clone().unwrap_or_default();
+        // One group, one id: learn the pair where an event names both, then call the group by its chatId.
+        if let (Some(other), Some(chat)) = (event.group_alias.clone(), event.kind.chat_id()) {
+            tracker.learn_alias(&corp, &chat.to_owned(), &other);
+        }
+        if let Some(chat) = event.kind.chat_id_mut()
+            && let Some(canonical) = tracker.canonical(chat)
+        {
+            *chat = canonical;
+        }
+        let corp = corp.as_str();
         match &event.kind {
             EventKind::GroupCreated { chat_id, .. } => {
                 tracker.first_seen(corp, chat_id);
@@ -71,6 +149,7 @@ fn inferred_creation(event: &CanonicalEvent, chat_id: &str) -> CanonicalEvent {
         corp_id: event.corp_id.clone(),
         occurred_at_ms: event.occurred_at_ms,
         time_from_receipt: event.time_from_receipt,
+        group_alias: None,
         actor: event.actor.clone(),
         kind: EventKind::GroupCreated {
             chat_id: chat_id.to_owned(),

@@ -126,7 +126,8 @@ fn membership_fields() {
 #[test]
 fn file_and_departed_actor_fields() {
     let late = json!({"userId": "user_sales_former", "fileId": "f1", "fileName": "Pipeline.XLSX", "spaceId": "s"});
-    let event = normalise("file_download", "late", late.to_string().as_bytes(), &directory(), 0).unwrap().remove(0);
+    let event =
+        normalise("file_download", "late", late.to_string().as_bytes(), &directory(), RECEIVED_MS).unwrap().remove(0);
     let f = fields_to_json(&event.fields());
     assert_eq!(f["actor.active"], false);
     assert_eq!(f["actor.left_at_ms"], 1_769_788_800_000_i64);
@@ -134,6 +135,15 @@ fn file_and_departed_actor_fields() {
     assert_eq!(f["file.extension"], "xlsx");
     assert_eq!(f["file.space"], "s");
     assert!(!f.contains_key("file.action"), "absent, not null");
+    // The same person a day before the date the directory says they left: still a member then.
+    let before =
+        json!({"EventTime": 1_769_788_800_000_i64 - 86_400_000, "userId": "user_sales_former", "fileId": "f1"});
+    let event = normalise("file_download", "early", before.to_string().as_bytes(), &directory(), RECEIVED_MS)
+        .unwrap()
+        .remove(0);
+    let f = fields_to_json(&event.fields());
+    assert_eq!((f["actor.active"].clone(), f["actor.affiliation"].clone()), (json!(true), json!("internal")));
+    assert!(!f.contains_key("actor.left_at_ms"));
 }
 
 #[test]

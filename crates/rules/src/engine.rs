@@ -1,5 +1,12 @@
 //! Evaluation: every event against the rules that look at its type, with the sliding windows of threshold and
-//! sequence rules kept in a state that can be saved and restored across restarts.
+//! sequence rules kept in a state that can be saved and restored across restarts, window by window.
+//!
+//! Windows go by the events' own times, and events arrive late and out of order (DingTalk's failed-push list, a
+//! polled audit log, a consumer catching up). A late event joins a threshold's window in its place and counts in
+//! every window it would have counted in had it been read on time. A sequence keeps both kinds of step it has
+//! seen, so it completes when
+//! the two *happened* in order within the window, whichever was read first, and the match is the same either
+//! way: its identity is the first step's event, and its text is rendered from what each step saved of itself.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -8,20 +15,61 @@ use serde::{Deserialize, Serialize};
 
 use crate::fields::{Fields, Slot, write_field};
 use crate::ruleset::{Aggregation, Rule, RuleSet, Severity};
-use crate::template::Builtins;
+use crate::template::{Builtins, value_text};
 
 /// Window and rule lookups run for every event: a fast keyed hasher instead of SipHash.
 type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
-/// Window contents, keyed by rule and grouping key. Serialisable so a restarted alerter resumes mid-window.
+/// Steps one sequence window keeps of each kind: beyond it the oldest go. Bounds what one key can hold.
+pub const SEQUENCE_STEPS_KEPT: usize = 256;
+
+/// One step of a sequence, as much of it as the rule's text needs later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub at_ms: i64,
+    pub event_id: String,
+    /// The text of each field the rule's output and dedup key name, by slot, as the step's event had it.
+    pub values: Vec<(usize, String)>,
+    /// A first step that completed: it raised its match and is kept only so no other step completes it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub done: bool,
+}
+
+impl Step {
+    fn value(&self, slot: Slot) -> Option<&str> {
+        self.values.iter().find(|(s, _)| *s == slot.index()).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The steps of one sequence key, each list in the order the steps happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceWindow {
+    pub firsts: Vec<Step>,
+    pub thens: Vec<Step>,
+}
+
+/// A window as saved: a threshold's events, or a sequence's steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SavedWindow {
+    Threshold(VecDeque<(i64, Option<String>)>),
+    Sequence(SequenceWindow),
+}
+
+/// Window contents, keyed by rule and grouping key. Saved and restored window by window: a consumer writes only
+/// the windows a batch changed ([`WindowState::take_changed`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WindowState {
+    /// Each threshold window's events in the order they happened.
     thresholds: HashMap<String, VecDeque<(i64, Option<String>)>>,
-    sequences: HashMap<String, i64>,
+    sequences: HashMap<String, SequenceWindow>,
     /// For windows that count distinct values: how often each value is in the window, kept in step with it so a
     /// count never rescans the window. Derived from `thresholds`; rebuilt on first use after a restart.
     #[serde(skip)]
     distinct: HashMap<String, HashMap<String, u32>>,
+    /// Windows changed since the last [`WindowState::take_changed`].
+    #[serde(skip)]
+    changed: HashSet<String>,
 }
 
 impl PartialEq for WindowState {
@@ -35,13 +83,68 @@ impl WindowState {
         self.thresholds.is_empty() && self.sequences.is_empty()
     }
 
-    /// Adds an event (with its distinct value, if the rule counts one) to window `id`, drops what fell out of
-    /// the window, and says how many events, or distinct values, it now holds.
+    /// Windows held, for bounds and metrics.
+    pub fn len(&self) -> usize {
+        self.thresholds.len() + self.sequences.len()
+    }
+
+    /// The windows changed since the last call: each with its contents to save, or `None` when it is gone.
+    pub fn take_changed(&mut self) -> Vec<(String, Option<SavedWindow>)> {
+        let ids: Vec<String> = self.changed.drain().collect();
+        ids.into_iter()
+            .map(|id| {
+                let saved = match (self.thresholds.get(&id), self.sequences.get(&id)) {
+                    (Some(window), _) => Some(SavedWindow::Threshold(window.clone())),
+                    (None, Some(window)) => Some(SavedWindow::Sequence(window.clone())),
+                    (None, None) => None,
+                };
+                (id, saved)
+            })
+            .collect()
+    }
+
+    /// Puts back one saved window.
+    pub fn restore(&mut self, id: String, window: SavedWindow) {
+        match window {
+            SavedWindow::Threshold(events) => {
+                self.thresholds.insert(id, events);
+            }
+            SavedWindow::Sequence(steps) => {
+                self.sequences.insert(id, steps);
+            }
+        }
+    }
+
+    /// Marks every window changed, so the next [`WindowState::take_changed`] saves them all.
+    pub fn mark_all_changed(&mut self) {
+        self.changed.extend(self.thresholds.keys().cloned());
+        self.changed.extend(self.sequences.keys().cloned());
+    }
+
+    /// Adds an event (with its distinct value, if the rule counts one) that happened at `at_ms` to window `id`,
+    /// drops what fell out of the window behind its newest event, and says how many events, or distinct values,
+    /// the busiest window holding the new one has.
     fn observe(&mut self, id: &str, at_ms: i64, window_ms: i64, value: Option<String>) -> usize {
+        self.changed.insert(id.to_owned());
         let window = match self.thresholds.get_mut(id) {
             Some(window) => window,
             None => self.thresholds.entry(id.to_owned()).or_default(),
         };
+        let in_order = window.back().is_none_or(|(t, _)| *t <= at_ms);
+        if !in_order {
+            // Late: into its place. Read in time order, this event would have been counted by the windows ending
+            // at it and at every event up to a window after it; the most any of them holds is what it makes.
+            // The running distinct counts follow the window's end, so they are rebuilt when next needed.
+            let at = window.partition_point(|(t, _)| *t <= at_ms);
+            window.insert(at, (at_ms, value.clone()));
+            self.distinct.remove(id);
+            let most = busiest_window(window, at, window_ms, value.is_some());
+            let newest = window.back().map_or(at_ms, |(t, _)| *t);
+            while window.front().is_some_and(|(t, _)| *t <= newest - window_ms) {
+                window.pop_front();
+            }
+            return most;
+        }
         let mut counts = match value {
             Some(_) => Some(match self.distinct.get_mut(id) {
                 Some(counts) => counts,
@@ -79,7 +182,44 @@ impl WindowState {
     fn forget(&mut self, id: &str) {
         self.thresholds.remove(id);
         self.distinct.remove(id);
+        self.changed.insert(id.to_owned());
     }
+}
+
+/// The most events (or distinct values) any window holds that ends at the event at `from` or at a later one
+/// less than a window after it: one sweep, so a late event costs what its window holds, not its square.
+fn busiest_window(events: &VecDeque<(i64, Option<String>)>, from: usize, window_ms: i64, distinct: bool) -> usize {
+    let start = events[from].0;
+    let mut left = events.partition_point(|(t, _)| *t <= start - window_ms);
+    let mut values: HashMap<&str, u32> = HashMap::default();
+    for (_, v) in events.range(left..from) {
+        if let Some(v) = v {
+            *values.entry(v).or_insert(0) += 1;
+        }
+    }
+    let mut most = 0;
+    for right in from..events.len() {
+        let (end, value) = &events[right];
+        if *end - start >= window_ms {
+            break;
+        }
+        if let Some(v) = value {
+            *values.entry(v).or_insert(0) += 1;
+        }
+        while events[left].0 <= *end - window_ms {
+            if let Some(v) = &events[left].1
+                && let Some(n) = values.get_mut(v.as_str())
+            {
+                *n -= 1;
+                if *n == 0 {
+                    values.remove(v.as_str());
+                }
+            }
+            left += 1;
+        }
+        most = most.max(if distinct { values.len() } else { right + 1 - left });
+    }
+    most
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,6 +234,12 @@ pub struct Match {
     pub dedup: Option<(String, i64)>,
     /// Events behind the match: 1, or the threshold's count.
     pub count: u64,
+    /// The event the match is about, for its identity: the event at hand, or a sequence's first step.
+    pub identity: String,
+    /// The events that make the match, in the order they happened: one, or a sequence's two steps.
+    pub event_ids: Vec<String>,
+    /// When the match's events happened: the event at hand, or a sequence's second step.
+    pub at_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,10 +259,13 @@ pub struct Engine {
     rules: Arc<RuleSet>,
     /// Rule positions by the event types in their `when`, so an event only meets the rules that look at it.
     by_type: Arc<HashMap<String, Vec<usize>>>,
-    /// Where the catalog keeps `event.type`, which selects the rules.
+    /// Where the catalog keeps `event.type`, which selects the rules, and `event.id`, which names a step.
     event_type: Option<Slot>,
+    event_id: Option<Slot>,
     state: WindowState,
     evaluated: u64,
+    /// The latest event time seen: windows are pruned behind it, never behind a late event's time.
+    newest_ms: i64,
 }
 
 fn index(rules: &RuleSet) -> Arc<HashMap<String, Vec<usize>>> {
@@ -140,13 +289,39 @@ fn window_id(rule: &str, key: &str) -> String {
     id
 }
 
+/// A step of the event at hand: its time, id, and the text of the fields the rule will need of it.
+fn step(fields: &Fields<'_>, event_id: &str, at_ms: i64, saves: &[Slot]) -> Step {
+    let values = saves.iter().map(|slot| (slot.index(), value_text(fields.get(*slot)))).collect();
+    Step { at_ms, event_id: event_id.to_owned(), values, done: false }
+}
+
+/// Keeps a list of steps in the order they happened, and bounded.
+fn insert_step(steps: &mut Vec<Step>, step: Step) {
+    if steps.iter().any(|s| s.event_id == step.event_id) {
+        return;
+    }
+    let at = steps.partition_point(|s| s.at_ms <= step.at_ms);
+    steps.insert(at, step);
+    if steps.len() > SEQUENCE_STEPS_KEPT {
+        steps.remove(0);
+    }
+}
+
 impl Engine {
     pub fn new(rules: Arc<RuleSet>) -> Self {
         Self::with_state(rules, WindowState::default())
     }
 
     pub fn with_state(rules: Arc<RuleSet>, state: WindowState) -> Self {
-        Self { by_type: index(&rules), event_type: rules.catalog.slot("event.type"), rules, state, evaluated: 0 }
+        Self {
+            by_type: index(&rules),
+            event_type: rules.catalog.slot("event.type"),
+            event_id: rules.catalog.slot("event.id"),
+            rules,
+            state,
+            evaluated: 0,
+            newest_ms: i64::MIN,
+        }
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {
@@ -157,16 +332,25 @@ impl Engine {
         &self.state
     }
 
+    pub fn state_mut(&mut self) -> &mut WindowState {
+        &mut self.state
+    }
+
     /// Swaps in a new rule set; windows of rules that still exist carry on, the rest are dropped.
     pub fn replace_rules(&mut self, rules: Arc<RuleSet>) {
         let names: HashSet<&str> = rules.rules.iter().map(|r| r.name.as_str()).collect();
         let keep = |k: &String| k.split_once('\u{1f}').is_some_and(|(rule, _)| names.contains(rule));
-        self.state.thresholds.retain(|k, _| keep(k));
-        self.state.sequences.retain(|k, _| keep(k));
+        let state = &mut self.state;
+        let gone: Vec<String> =
+            state.thresholds.keys().chain(state.sequences.keys()).filter(|k| !keep(k)).cloned().collect();
+        state.thresholds.retain(|k, _| keep(k));
+        state.sequences.retain(|k, _| keep(k));
+        state.changed.extend(gone);
         // A rule's distinct field may have changed with the new rules: recount from the windows.
-        self.state.distinct.clear();
+        state.distinct.clear();
         self.by_type = index(&rules);
         self.event_type = rules.catalog.slot("event.type");
+        self.event_id = rules.catalog.slot("event.id");
         self.rules = rules;
     }
 
@@ -174,6 +358,12 @@ impl Engine {
     pub fn evaluate(&mut self, fields: &Fields<'_>, at_ms: i64) -> Outcome {
         let mut outcome = Outcome::default();
         let Some(event_type) = self.event_type.and_then(|slot| fields.text(slot)) else { return outcome };
+        // An event without an id (a hand-written test event) still needs one to tell its steps apart.
+        let event_id = match self.event_id.and_then(|slot| fields.text(slot)) {
+            Some(id) => id.to_owned(),
+            None => format!("#{}", self.evaluated),
+        };
+        self.newest_ms = self.newest_ms.max(at_ms);
         let rules = self.rules.clone();
         let by_type = self.by_type.clone();
         let positions = by_type.get(event_type).map_or(&[][..], Vec::as_slice);
@@ -181,8 +371,14 @@ impl Engine {
             if rule.cond.as_ref().is_some_and(|c| !c.eval(fields)) {
                 continue;
             }
-            let fired = match &rule.aggregation {
-                Aggregation::Single => Some((None, 1)),
+            match &rule.aggregation {
+                Aggregation::Single => {
+                    if let Some(s) = excepted(rule, fields, at_ms) {
+                        outcome.suppressed.push(s);
+                        continue;
+                    }
+                    outcome.matches.push(render(rule, fields, None, 1, &event_id, at_ms));
+                }
                 Aggregation::Threshold { count, window_ms, key, distinct } => {
                     if let Some(s) = excepted(rule, fields, at_ms) {
                         outcome.suppressed.push(s);
@@ -199,12 +395,10 @@ impl Engine {
                     if seen >= u64::from(*count) {
                         // Start counting afresh: the next alert needs a full new set of events.
                         self.state.forget(&id);
-                        Some((Some(key), seen))
-                    } else {
-                        None
+                        outcome.matches.push(render(rule, fields, Some(key), seen, &event_id, at_ms));
                     }
                 }
-                Aggregation::Sequence { first, then, key, within_ms } => {
+                Aggregation::Sequence { first, then, key, within_ms, first_saves, then_saves } => {
                     let (closes, opens) = (then.eval(fields), first.eval(fields));
                     // Most events of the rule's types are neither step: no key to render, no window to touch.
                     if !closes && !opens {
@@ -212,39 +406,54 @@ impl Engine {
                     }
                     let key = key.render(fields, None);
                     let id = window_id(&rule.name, &key);
-                    let mut fired = None;
-                    // `then` first, so one event never completes the sequence it opens.
-                    if closes
-                        && let Some(started) = self.state.sequences.get(&id).copied()
-                        && at_ms - started <= *within_ms
-                        && at_ms >= started
-                    {
-                        self.state.sequences.remove(&id);
-                        fired = Some((Some(key.clone()), 2));
+                    let within = *within_ms;
+                    let mut pairs: Vec<(Step, Step)> = Vec::new();
+                    let window = self.state.sequences.entry(id.clone()).or_default();
+                    if closes {
+                        let this = step(fields, &event_id, at_ms, then_saves);
+                        // Every first step before it, within the window, that nothing completed yet.
+                        for first in window.firsts.iter_mut().filter(|f| !f.done && f.event_id != event_id) {
+                            if first.at_ms <= at_ms && at_ms - first.at_ms <= within {
+                                first.done = true;
+                                pairs.push((first.clone(), this.clone()));
+                            }
+                        }
+                        insert_step(&mut window.thens, this);
                     }
-                    if fired.is_none() && opens {
-                        self.state.sequences.insert(id, at_ms);
+                    if opens {
+                        let mut this = step(fields, &event_id, at_ms, first_saves);
+                        // A second step already seen that happened after it, within the window: the earliest.
+                        let then = window
+                            .thens
+                            .iter()
+                            .filter(|t| t.event_id != event_id && t.at_ms >= at_ms && t.at_ms - at_ms <= within)
+                            .min_by_key(|t| t.at_ms);
+                        if let Some(then) = then {
+                            this.done = true;
+                            pairs.push((this.clone(), then.clone()));
+                        }
+                        insert_step(&mut window.firsts, this);
                     }
-                    fired
+                    self.state.changed.insert(id);
+                    for (first, then) in pairs {
+                        if let Some(s) = excepted(rule, fields, at_ms) {
+                            outcome.suppressed.push(s);
+                            continue;
+                        }
+                        outcome.matches.push(render_sequence(rule, &key, &first, &then));
+                    }
                 }
-            };
-            let Some((key, count)) = fired else { continue };
-            if !matches!(rule.aggregation, Aggregation::Threshold { .. })
-                && let Some(s) = excepted(rule, fields, at_ms)
-            {
-                outcome.suppressed.push(s);
-                continue;
             }
-            outcome.matches.push(render(rule, fields, key, count));
         }
         self.evaluated += 1;
         if self.evaluated.is_multiple_of(4096) {
-            self.prune(at_ms);
+            self.prune(self.newest_ms);
         }
         outcome
     }
 
-    /// Drops windows that can no longer fire, so idle keys do not accumulate.
+    /// Drops what can no longer count: threshold events and sequence steps a window's length behind `now_ms`,
+    /// and windows left empty, so idle keys do not accumulate.
     pub fn prune(&mut self, now_ms: i64) {
         // One lookup per window by the rule name before the separator, not a scan of the rules for each.
         let horizons: HashMap<&str, i64> = self
@@ -261,10 +470,34 @@ impl Engine {
             })
             .collect();
         let horizon = |k: &str| k.split_once('\u{1f}').and_then(|(rule, _)| horizons.get(rule).copied());
-        self.state.thresholds.retain(|k, w| horizon(k).is_some_and(|h| w.back().is_some_and(|(t, _)| *t > now_ms - h)));
-        self.state.sequences.retain(|k, started| horizon(k).is_some_and(|h| *started >= now_ms - h));
-        let thresholds = &self.state.thresholds;
-        self.state.distinct.retain(|k, _| thresholds.contains_key(k));
+        let state = &mut self.state;
+        let mut gone = Vec::new();
+        state.thresholds.retain(|k, w| {
+            let keep = horizon(k).is_some_and(|h| w.back().is_some_and(|(t, _)| *t > now_ms - h));
+            if !keep {
+                gone.push(k.clone());
+            }
+            keep
+        });
+        for (k, window) in &mut state.sequences {
+            let Some(h) = horizon(k) else { continue };
+            let before = window.firsts.len() + window.thens.len();
+            window.firsts.retain(|s| s.at_ms >= now_ms - h);
+            window.thens.retain(|s| s.at_ms >= now_ms - h);
+            if window.firsts.len() + window.thens.len() != before {
+                state.changed.insert(k.clone());
+            }
+        }
+        state.sequences.retain(|k, w| {
+            let keep = horizon(k).is_some() && !(w.firsts.is_empty() && w.thens.is_empty());
+            if !keep {
+                gone.push(k.clone());
+            }
+            keep
+        });
+        state.changed.extend(gone);
+        let thresholds = &state.thresholds;
+        state.distinct.retain(|k, _| thresholds.contains_key(k));
     }
 }
 
@@ -276,7 +509,7 @@ fn excepted(rule: &Rule, fields: &Fields<'_>, at_ms: i64) -> Option<Suppressed> 
     })
 }
 
-fn render(rule: &Rule, fields: &Fields<'_>, key: Option<String>, count: u64) -> Match {
+fn render(rule: &Rule, fields: &Fields<'_>, key: Option<String>, count: u64, event_id: &str, at_ms: i64) -> Match {
     let builtins = Builtins { rule: &rule.name, severity: rule.severity.as_str(), count };
     Match {
         rule: rule.name.clone(),
@@ -286,5 +519,26 @@ fn render(rule: &Rule, fields: &Fields<'_>, key: Option<String>, count: u64) -> 
         key,
         dedup: rule.dedup.as_ref().map(|d| (d.key.render(fields, Some(&builtins)), d.period_ms)),
         count,
+        identity: event_id.to_owned(),
+        event_ids: vec![event_id.to_owned()],
+        at_ms,
+    }
+}
+
+/// A completed sequence, rendered from what its two steps saved: the same text whichever step was read last.
+fn render_sequence(rule: &Rule, key: &str, first: &Step, then: &Step) -> Match {
+    let builtins = Builtins { rule: &rule.name, severity: rule.severity.as_str(), count: 2 };
+    let (of_first, of_then) = (|slot| first.value(slot), |slot| then.value(slot));
+    Match {
+        rule: rule.name.clone(),
+        severity: rule.severity,
+        pdpa: rule.pdpa.clone(),
+        message: rule.output.render_steps(&of_first, &of_then, Some(&builtins)),
+        key: Some(key.to_owned()),
+        dedup: rule.dedup.as_ref().map(|d| (d.key.render_steps(&of_first, &of_then, Some(&builtins)), d.period_ms)),
+        count: 2,
+        identity: first.event_id.clone(),
+        event_ids: vec![first.event_id.clone(), then.event_id.clone()],
+        at_ms: then.at_ms,
     }
 }

@@ -113,7 +113,8 @@ struct RawSequence {
 #[serde(deny_unknown_fields)]
 pub struct RawTest {
     pub name: String,
-    /// Each event is its field map; an optional `at` (e.g. `+5m`) sets its time after the previous one.
+    /// Each event is its field map; an optional `at` (`+5m`, or `-2h` for one that arrives late) sets its time
+    /// from the previous one's.
     pub events: Vec<Map<String, Json>>,
     pub expect: Expectation,
 }
@@ -142,8 +143,22 @@ pub struct Dedup {
 #[derive(Debug, Clone)]
 pub enum Aggregation {
     Single,
-    Threshold { count: u32, window_ms: i64, key: Template, distinct: Option<Slot> },
-    Sequence { first: Cond, then: Cond, key: Template, within_ms: i64 },
+    Threshold {
+        count: u32,
+        window_ms: i64,
+        key: Template,
+        distinct: Option<Slot>,
+    },
+    /// `first_saves` and `then_saves`: the fields of each step the rule's text and dedup key name, which a step
+    /// keeps so that a match found when the other step arrives, whichever came first, renders the same text.
+    Sequence {
+        first: Cond,
+        then: Cond,
+        key: Template,
+        within_ms: i64,
+        first_saves: Vec<Slot>,
+        then_saves: Vec<Slot>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -329,12 +344,25 @@ fn build_rule(
                 distinct,
             }
         }
-        (None, Some(s)) => Aggregation::Sequence {
-            first: condition(&s.first, scope).map_err(|m| format!("sequence `first`: {m}"))?,
-            then: condition(&s.then, scope).map_err(|m| format!("sequence `then`: {m}"))?,
-            key: Template::parse(&s.key, catalog)?,
-            within_ms: parse_ms(&s.within)?,
-        },
+        (None, Some(s)) => {
+            let output = Template::parse(&output_src, catalog)?;
+            let mut saves: [Vec<Slot>; 2] = [Vec::new(), Vec::new()];
+            for (first, slot) in output.slots().chain(dedup.iter().flat_map(|d| d.key.slots())) {
+                let list = &mut saves[usize::from(first)];
+                if !list.contains(&slot) {
+                    list.push(slot);
+                }
+            }
+            let [then_saves, first_saves] = saves;
+            Aggregation::Sequence {
+                first: condition(&s.first, scope).map_err(|m| format!("sequence `first`: {m}"))?,
+                then: condition(&s.then, scope).map_err(|m| format!("sequence `then`: {m}"))?,
+                key: Template::parse(&s.key, catalog)?,
+                within_ms: parse_ms(&s.within)?,
+                first_saves,
+                then_saves,
+            }
+        }
         (None, None) => {
             if cond.is_none() {
                 return Err("needs a `condition` (or a `threshold` / `sequence`)".into());
@@ -342,6 +370,11 @@ fn build_rule(
             Aggregation::Single
         }
     };
+    let output = Template::parse(&output_src, catalog)?;
+    let names_first = output.names_first_step() || dedup.as_ref().is_some_and(|d| d.key.names_first_step());
+    if names_first && !matches!(aggregation, Aggregation::Sequence { .. }) {
+        return Err("`{first.…}` names a sequence's first step; only a sequence rule has one".into());
+    }
     for test in &item.tests {
         for event in &test.events {
             let mut fields = event.clone();
@@ -365,7 +398,7 @@ fn build_rule(
         exceptions,
         severity,
         pdpa: item.pdpa,
-        output: Template::parse(&output_src, catalog)?,
+        output,
         dedup,
         aggregation,
         tests: item.tests,

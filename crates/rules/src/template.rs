@@ -9,6 +9,8 @@ use crate::fields::{FieldValue, Fields, Slot, write_field};
 enum Piece {
     Text(String),
     Field(Slot),
+    /// `{first.<field>}`: a field of a sequence's first step, where the event at hand is its second.
+    First(Slot),
     /// One of [`BUILTINS`], supplied by the engine.
     Builtin(&'static str),
 }
@@ -31,10 +33,12 @@ impl Template {
             }
             let close = rest[open..].find('}').ok_or_else(|| format!("`{{` without `}}` in template {src:?}"))? + open;
             let name = rest[open + 1..close].trim();
-            let piece = match (BUILTINS.iter().find(|b| **b == name), catalog.slot(name)) {
-                (Some(builtin), _) => Piece::Builtin(builtin),
-                (None, Some(slot)) => Piece::Field(slot),
-                (None, None) => return Err(format!("template {src:?} names unknown field `{name}`")),
+            let first = name.strip_prefix("first.").and_then(|field| catalog.slot(field));
+            let piece = match (BUILTINS.iter().find(|b| **b == name), catalog.slot(name), first) {
+                (Some(builtin), _, _) => Piece::Builtin(builtin),
+                (None, Some(slot), _) => Piece::Field(slot),
+                (None, None, Some(slot)) => Piece::First(slot),
+                (None, None, None) => return Err(format!("template {src:?} names unknown field `{name}`")),
             };
             pieces.push(piece);
             rest = &rest[close + 1..];
@@ -43,6 +47,43 @@ impl Template {
             pieces.push(Piece::Text(rest.to_owned()));
         }
         Ok(Self { pieces })
+    }
+
+    /// Whether the template names a sequence's first step (`{first.…}`).
+    pub fn names_first_step(&self) -> bool {
+        self.pieces.iter().any(|p| matches!(p, Piece::First(_)))
+    }
+
+    /// The slots the template reads: `(true, slot)` for `{first.…}`, `(false, slot)` for the event's own.
+    pub fn slots(&self) -> impl Iterator<Item = (bool, Slot)> + '_ {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Field(slot) => Some((false, *slot)),
+            Piece::First(slot) => Some((true, *slot)),
+            _ => None,
+        })
+    }
+
+    /// Renders from two steps' saved values (see [`value_text`]): the second step's for `{field}`, the first's for
+    /// `{first.field}`. A value a step did not save renders as `?`.
+    pub fn render_steps<'v>(
+        &self,
+        first: &dyn Fn(Slot) -> Option<&'v str>,
+        then: &dyn Fn(Slot) -> Option<&'v str>,
+        builtins: Option<&Builtins<'_>>,
+    ) -> String {
+        let mut out = String::with_capacity(self.pieces.len() * 16);
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Field(slot) => out.push_str(then(*slot).unwrap_or("?")),
+                Piece::First(slot) => out.push_str(first(*slot).unwrap_or("?")),
+                Piece::Builtin(name) => match builtins {
+                    Some(b) => b.write(name, &mut out),
+                    None => out.push('?'),
+                },
+            }
+        }
+        cap_text(out)
     }
 
     /// Renders a key (dedup, threshold, sequence) with the event's fields and, where a template names them, the
@@ -54,6 +95,7 @@ impl Template {
             match piece {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Field(slot) => write_field(fields.get(*slot), &mut out),
+                Piece::First(_) => out.push('?'),
                 Piece::Builtin(name) => match builtins {
                     Some(b) => b.write(name, &mut out),
                     None => out.push('?'),
@@ -72,24 +114,37 @@ impl Template {
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Field(slot) => match fields.get(*slot) {
-                    Some(FieldValue::List(items)) => write_capped_list(items, &mut out),
-                    Some(FieldValue::Text(text)) => push_capped(text, VALUE_IN_TEXT, &mut out),
-                    other => write_field(other, &mut out),
-                },
+                Piece::Field(slot) => out.push_str(&value_text(fields.get(*slot))),
+                Piece::First(_) => out.push('?'),
                 Piece::Builtin(name) => match builtins {
                     Some(b) => b.write(name, &mut out),
                     None => out.push('?'),
                 },
             }
         }
-        if out.len() > TEXT_MAX {
-            let mut cut = String::with_capacity(TEXT_MAX + 3);
-            push_capped(&out, TEXT_MAX, &mut cut);
-            return cut;
-        }
-        out
+        cap_text(out)
     }
+}
+
+fn cap_text(out: String) -> String {
+    if out.len() <= TEXT_MAX {
+        return out;
+    }
+    let mut cut = String::with_capacity(TEXT_MAX + 3);
+    push_capped(&out, TEXT_MAX, &mut cut);
+    cut
+}
+
+/// A field's value as alert text shows it: a list's first [`LIST_IN_TEXT`] items and "and N more", a text value's
+/// first [`VALUE_IN_TEXT`] bytes, `?` when absent. What a sequence step saves for its rule's text.
+pub fn value_text(value: Option<&FieldValue<'_>>) -> String {
+    let mut out = String::new();
+    match value {
+        Some(FieldValue::List(items)) => write_capped_list(items, &mut out),
+        Some(FieldValue::Text(text)) => push_capped(text, VALUE_IN_TEXT, &mut out),
+        other => write_field(other, &mut out),
+    }
+    out
 }
 
 /// Items of a list shown in alert text.

@@ -1,5 +1,6 @@
-//! Runs the `tests` written inside rules: each test feeds its events, in order, to an engine holding only that
-//! rule, and compares the number of alerts with what the test expects.
+//! Runs the `tests` written inside rules: each test feeds its events, in the order listed, to an engine holding
+//! only that rule, and compares the number of alerts with what the test expects. An event's `at` moves the clock
+//! from the previous event's time (`+20m`), or back (`-3d`) for an event that arrives after later ones.
 
 use std::sync::Arc;
 
@@ -50,16 +51,26 @@ pub fn run_inline_tests(set: &RuleSet) -> TestReport {
             let mut bad_step = None;
             for (i, event) in test.events.iter().enumerate() {
                 let mut fields = event.clone();
+                // Events are fed in the order listed; `at` may move the clock back, as a late event does.
                 match fields.remove("at") {
-                    Some(Value::String(offset)) => match parse_ms(offset.trim_start_matches('+')) {
-                        Ok(ms) => at += ms,
-                        Err(e) => {
-                            bad_step = Some(format!("event {}: {e}", i + 1));
-                            break;
+                    Some(Value::String(offset)) => {
+                        let (sign, amount) = match offset.strip_prefix('-') {
+                            Some(rest) => (-1, rest),
+                            None => (1, offset.trim_start_matches('+')),
+                        };
+                        match parse_ms(amount) {
+                            Ok(ms) => at += sign * ms,
+                            Err(e) => {
+                                bad_step = Some(format!("event {}: {e}", i + 1));
+                                break;
+                            }
                         }
-                    },
+                    }
                     Some(other) => {
-                        bad_step = Some(format!("event {}: `at` must be an offset like \"+5m\", not {other}", i + 1));
+                        bad_step = Some(format!(
+                            "event {}: `at` must be an offset like \"+5m\" or \"-2h\", not {other}",
+                            i + 1
+                        ));
                         break;
                     }
                     None => at += 1_000,

@@ -329,3 +329,114 @@ fn alert_text_caps_long_lists_and_values_while_keys_keep_them_whole() {
     let (key, _) = m.dedup.clone().unwrap();
     assert!(key.contains("ext_19999"), "keys are never cut: two long lists must not share a key");
 }
+
+const SEQUENCE: &str = r#"
+- rule: outsider_then_download
+  description: An outsider joins a group, then a file is downloaded from it.
+  when: [members_added, file_downloaded]
+  severity: critical
+  output: "{file.name} downloaded by {actor.id} from {group.id} after {first.members.external_ids} joined (added by {first.actor.id})"
+  dedup: { key: "{group.id}/{first.actor.id}", period: 1h }
+  sequence:
+    first: event.type = members_added and members.external_count > 0
+    then: event.type = file_downloaded
+    key: "{group.id}"
+    within: 1h
+"#;
+
+fn joined(id: &str) -> Fields<'static> {
+    fields(json!({"event.type": "members_added", "event.id": id, "group.id": "g1", "actor.id": "u_lead",
+        "members.external_count": 1, "members.external_ids": ["ext_wong"]}))
+}
+
+fn downloaded(id: &str) -> Fields<'static> {
+    fields(json!({"event.type": "file_downloaded", "event.id": id, "group.id": "g1", "actor.id": "u_rep",
+        "file.name": "customers.xlsx"}))
+}
+
+#[test]
+fn a_sequence_completes_when_its_steps_happened_in_order_whichever_was_read_first() {
+    let rules = Arc::new(load(SEQUENCE));
+    let t0 = 1_772_420_400_000;
+    let on_time = {
+        let mut engine = Engine::new(rules.clone());
+        assert!(engine.evaluate(&joined("j1"), t0).matches.is_empty());
+        engine.evaluate(&downloaded("d1"), t0 + 20 * 60_000).matches
+    };
+    let late = {
+        let mut engine = Engine::new(rules.clone());
+        assert!(engine.evaluate(&downloaded("d1"), t0 + 20 * 60_000).matches.is_empty());
+        engine.evaluate(&joined("j1"), t0).matches
+    };
+    assert_eq!(on_time.len(), 1);
+    assert_eq!(on_time, late, "the same match, text and identity, either way");
+    let m = &on_time[0];
+    assert_eq!(m.message, "customers.xlsx downloaded by u_rep from g1 after ext_wong joined (added by u_lead)");
+    assert_eq!((m.identity.as_str(), m.event_ids.clone()), ("j1", vec!["j1".to_owned(), "d1".to_owned()]));
+    assert_eq!(m.dedup.as_ref().map(|d| d.0.as_str()), Some("g1/u_lead"));
+
+    // The wrong order, however read, is no sequence; nor is a second download after the first completed it.
+    for (first, second) in [(true, false), (false, true)] {
+        let mut engine = Engine::new(rules.clone());
+        let events = [(downloaded("d0"), t0 - 60_000), (joined("j2"), t0)];
+        let order = if first { [0, 1] } else { [1, 0] };
+        let fired: usize = order.iter().map(|&i| engine.evaluate(&events[i].0, events[i].1).matches.len()).sum();
+        assert_eq!(fired, 0, "a download before the outsider joined");
+        assert_eq!(second, !first);
+    }
+    let mut engine = Engine::new(rules);
+    engine.evaluate(&joined("j3"), t0);
+    assert_eq!(engine.evaluate(&downloaded("d3"), t0 + 1).matches.len(), 1);
+    assert!(engine.evaluate(&downloaded("d4"), t0 + 2).matches.is_empty(), "each first step completes once");
+}
+
+#[test]
+fn first_step_fields_are_only_for_sequences() {
+    let single = SEQUENCE.replace(
+        "  sequence:\n    first: event.type = members_added and members.external_count > 0\n    then: event.type = file_downloaded\n    key: \"{group.id}\"\n    within: 1h\n",
+        "  condition: event.type = file_downloaded\n",
+    );
+    let err = RuleSet::load(&[("rules.yaml", &single)], &catalog()).unwrap_err();
+    assert!(err.message.contains("first step"), "{err}");
+}
+
+#[test]
+fn a_late_event_counts_in_the_windows_it_happened_in() {
+    let rules = Arc::new(load(
+        r#"
+- rule: bulk
+  description: many files
+  when: [file_downloaded]
+  severity: high
+  output: "{actor.id} downloaded {count} files"
+  threshold: { count: 3, window: 10m, key: "{actor.id}", distinct: file.id }
+"#,
+    ));
+    let at = |m: i64| 1_772_420_400_000 + m * 60_000;
+    let download = |file: &str| fields(json!({"event.type": "file_downloaded", "actor.id": "u1", "file.id": file}));
+    let mut engine = Engine::new(rules);
+    assert!(engine.evaluate(&download("a"), at(0)).matches.is_empty());
+    assert!(engine.evaluate(&download("c"), at(8)).matches.is_empty());
+    // Read last, it happened between the two: three distinct files within ten minutes.
+    assert_eq!(engine.evaluate(&download("b"), at(3)).matches.len(), 1);
+    let mut engine = Engine::new(engine.rules().clone());
+    engine.evaluate(&download("a"), at(0));
+    engine.evaluate(&download("c"), at(30));
+    assert!(engine.evaluate(&download("b"), at(5)).matches.is_empty(), "the late one is twenty-five minutes apart");
+}
+
+#[test]
+fn windows_are_saved_one_by_one_and_only_when_they_changed() {
+    let rules = Arc::new(load(SEQUENCE));
+    let mut engine = Engine::new(rules.clone());
+    engine.evaluate(&joined("j1"), 1_000);
+    let changed = engine.state_mut().take_changed();
+    assert_eq!(changed.len(), 1);
+    assert!(engine.state_mut().take_changed().is_empty(), "nothing changed since");
+    let mut restored = Engine::new(rules);
+    for (id, window) in changed {
+        restored.state_mut().restore(id, window.unwrap());
+    }
+    assert_eq!(restored.state(), engine.state());
+    assert_eq!(restored.evaluate(&downloaded("d1"), 2_000).matches.len(), 1, "the restored window completes");
+}

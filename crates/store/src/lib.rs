@@ -7,6 +7,7 @@ mod audit;
 pub mod console;
 mod db;
 mod delegations;
+mod keyed;
 mod migrate;
 mod outbox;
 
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 pub use alerts::{Alert, AlertEvent, AlertFilter, AlertStatus, AlertTx, NewAlert, Recorded, Silence};
 pub use approvals::{FileFact, Grant, StoredRequest};
 pub use delegations::Delegation;
+pub use keyed::StateRow;
 pub use outbox::OutboxItem;
 
 #[derive(Debug, thiserror::Error)]

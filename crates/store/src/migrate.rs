@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "outbox_order", include_str!("../migrations/0007_outbox_order.sql")),
     (8, "delegations", include_str!("../migrations/0008_delegations.sql")),
     (9, "hardening", include_str!("../migrations/0009_hardening.sql")),
+    (10, "keyed_state", include_str!("../migrations/0010_keyed_state.sql")),
 ];
 
 pub(crate) async fn run(db: &Db) -> Result<(), StoreError> {

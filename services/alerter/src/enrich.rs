@@ -65,7 +65,12 @@ impl Grants {
 
 /// Group titles seen so far, so events that only carry a group id can still be judged by title.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct GroupTitles(HashMap<String, String>);
+pub struct GroupTitles(
+    HashMap<String, String>,
+    /// Groups whose title changed since the last `take_changed`.
+    #[serde(skip)]
+    Vec<String>,
+);
 
 impl GroupTitles {
     pub fn remember(&mut self, fields: &Fields<'_>) {
@@ -73,7 +78,23 @@ impl GroupTitles {
             && self.0.get(id).is_none_or(|known| known != title)
         {
             self.0.insert(id.to_owned(), title.to_owned());
+            self.1.push(id.to_owned());
         }
+    }
+
+    /// Titles changed since the last call, to save.
+    pub fn take_changed(&mut self) -> Vec<(String, String)> {
+        let ids = std::mem::take(&mut self.1);
+        ids.into_iter().filter_map(|id| self.0.get(&id).cloned().map(|title| (id, title))).collect()
+    }
+
+    pub fn restore(&mut self, group: &str, title: &str) {
+        self.0.insert(group.to_owned(), title.to_owned());
+    }
+
+    /// Marks every title changed, so the next `take_changed` saves them all.
+    pub fn mark_all_changed(&mut self) {
+        self.1 = self.0.keys().cloned().collect();
     }
 }
 

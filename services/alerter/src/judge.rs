@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use dingguard_directory::{Directory, DirectoryChange};
+use dingguard_directory::Directory;
 use dingguard_eventlog::LoggedRecord;
 use dingguard_events::{CanonicalEvent, InMemoryGroupTracker, NormaliseError, fields_to_json, normalise_with_tracker};
 use dingguard_rules::{Engine, Outcome, RuleSet};
@@ -16,7 +16,6 @@ pub(crate) struct Judged {
     pub event: CanonicalEvent,
     pub fields: Map<String, Value>,
     pub outcome: Outcome,
-    pub directory_changes: Vec<DirectoryChange>,
 }
 
 /// The record's DingTalk event type, as the receiver wrote it into `ce_type`.
@@ -47,12 +46,12 @@ pub(crate) fn judge(
         // Named fields are only needed to store next to an alert.
         let fields = if outcome.matches.is_empty() { Map::new() } else { fields_to_json(&record) };
         drop(record);
-        // Address-book changes apply after the event is judged: a leaver's own event still sees them active.
-        let directory_changes = event.directory_changes();
-        for change in &directory_changes {
-            directory.apply(change.clone());
+        // Address-book changes apply after the event is judged, as of when they happened: a leaver's own event
+        // still sees them active, and a later event judged afterwards sees them gone only from then on.
+        for change in event.directory_changes() {
+            directory.apply_at(change, event.occurred_at_ms);
         }
-        judged.push(Judged { event, fields, outcome, directory_changes });
+        judged.push(Judged { event, fields, outcome });
     }
     Ok(judged)
 }

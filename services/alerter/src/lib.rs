@@ -10,6 +10,7 @@ mod notifiers;
 mod pipeline;
 mod relay;
 pub mod rules_source;
+mod state;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -4,44 +4,21 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use dingguard_directory::{Directory, DirectoryChange};
 use dingguard_eventlog::LoggedRecord;
-use dingguard_events::InMemoryGroupTracker;
-use dingguard_rules::{Engine, Match, WindowState};
+use dingguard_rules::Match;
 use dingguard_store::{AlertEvent, AlertTx, FileFact, NewAlert, Recorded, StoreError};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::enrich::{Grants, GroupTitles};
+use crate::enrich::Grants;
 use crate::judge::{Judged, judge};
 use crate::metrics::{KindLabels, RuleLabels};
+use crate::state::AlerterState;
 
 const CONSUMER: &str = "alerter";
 /// How long after a grant expired a late download is still judged against it.
 pub(crate) const GRANT_LOOKBACK_MS: i64 = 7 * 24 * 3_600_000;
-const STATE: &str = "alerter";
-
-/// Everything the alerter remembers between batches, saved with each batch's alerts.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct AlerterState {
-    windows: WindowState,
-    groups: InMemoryGroupTracker,
-    titles: GroupTitles,
-    /// Address-book changes applied on top of the directory file, replayed on start.
-    directory_changes: Vec<DirectoryChange>,
-}
-
-/// The saved form of [`AlerterState`], borrowing the engine's windows instead of copying them every batch.
-#[derive(Serialize)]
-struct StateView<'a> {
-    windows: &'a WindowState,
-    groups: &'a InMemoryGroupTracker,
-    titles: &'a GroupTitles,
-    directory_changes: &'a [DirectoryChange],
-}
-
 #[derive(Debug, thiserror::Error)]
 enum BatchError {
     #[error(transparent)]
@@ -67,16 +44,8 @@ pub(crate) async fn consume(shared: Arc<Shared>, shutdown: CancellationToken) {
 }
 
 async fn run_once(shared: &Shared, shutdown: &CancellationToken) -> Result<(), BatchError> {
-    let mut state: AlerterState = match shared.store.load_state(STATE).await? {
-        Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("alerter state: {e}")))?,
-        None => AlerterState::default(),
-    };
-    let mut directory = shared.directory.clone();
-    for change in &state.directory_changes {
-        directory.apply(change.clone());
-    }
     let mut version = shared.rules_version.load(Ordering::Acquire);
-    let mut engine = Engine::with_state(shared.rules.read().clone(), std::mem::take(&mut state.windows));
+    let mut state = AlerterState::load(shared).await?;
     let mut consumer = shared.log.consumer(&shared.settings.consumer_group, &[&shared.topics.events]).await?;
     loop {
         let records = tokio::select! {
@@ -85,7 +54,7 @@ async fn run_once(shared: &Shared, shutdown: &CancellationToken) -> Result<(), B
         };
         let current = shared.rules_version.load(Ordering::Acquire);
         if current != version {
-            engine.replace_rules(shared.rules.read().clone());
+            state.engine.replace_rules(shared.rules.read().clone());
             version = current;
         }
         if records.is_empty() {
@@ -95,16 +64,9 @@ async fn run_once(shared: &Shared, shutdown: &CancellationToken) -> Result<(), B
         let grants = Grants::new(shared.store.grants_after(shared.clock.now_ms() - GRANT_LOOKBACK_MS).await?);
         let mut tx = shared.store.begin().await?;
         for record in &records {
-            process(shared, &mut tx, record, &mut engine, &mut state, &mut directory, &grants).await?;
+            process(shared, &mut tx, record, &mut state, &grants).await?;
         }
-        let saved = serde_json::to_string(&StateView {
-            windows: engine.state(),
-            groups: &state.groups,
-            titles: &state.titles,
-            directory_changes: &state.directory_changes,
-        })
-        .expect("state serialises");
-        tx.save_state(STATE, &saved, shared.clock.now_ms()).await?;
+        state.save(&mut tx, shared.clock.now_ms()).await?;
         tx.commit().await?;
         consumer.commit(&records).await?;
         shared.relay_wake.notify_one();
@@ -115,9 +77,7 @@ async fn process(
     shared: &Shared,
     tx: &mut AlertTx<'_>,
     record: &LoggedRecord,
-    engine: &mut Engine,
     state: &mut AlerterState,
-    directory: &mut Directory,
     grants: &Grants,
 ) -> Result<(), BatchError> {
     let Some(ce_id) = record.header("ce_id") else {
@@ -137,10 +97,10 @@ async fn process(
             record,
             ce_id,
             record.time_ms().unwrap_or(now),
-            directory,
+            &mut state.directory,
             &mut state.groups,
             &mut state.titles,
-            engine,
+            &mut state.engine,
             &shared.classification,
             grants,
         )
@@ -174,7 +134,7 @@ async fn process(
         }
     };
     shared.metrics.event("processed");
-    for Judged { event, fields, outcome, directory_changes } in judged {
+    for Judged { event, fields, outcome } in judged {
         // What the download said of the file is what dingguard knows of it; a requester's description of the same
         // file id is then judged against it.
         if let dingguard_events::EventKind::FileDownloaded { file_id, file_name, space_id, .. } = &event.kind {
@@ -186,8 +146,7 @@ async fn process(
             shared.metrics.suppressed.get_or_create(&KindLabels { kind: "exception".into() }).inc();
         }
         for m in &outcome.matches {
-            let alert =
-                new_alert(m, &event.id, event.kind.name(), &fields, event.corp_id.clone(), event.occurred_at_ms, now);
+            let alert = new_alert(m, &event.id, event.kind.name(), &fields, event.corp_id.clone(), now);
             match tx.record(&alert).await? {
                 Recorded::Created(id) => {
                     shared
@@ -213,22 +172,24 @@ async fn process(
                 }
             }
         }
-        state.directory_changes.extend(directory_changes);
     }
     Ok(())
 }
 
-/// The alert id is a digest of rule and event, so replaying the event can only find the alert it made before.
+/// The alert id is a digest of the rule and the match's identity (the event, or a sequence's first step), so
+/// replaying the events can only find the alert they made before, in whichever order they are read.
 fn new_alert(
     m: &Match,
     event_id: &str,
     event_type: &str,
     fields: &serde_json::Map<String, serde_json::Value>,
     corp_id: Option<String>,
-    at_ms: i64,
     recorded_at_ms: i64,
 ) -> NewAlert {
-    let digest = Sha256::digest(format!("{}\u{1f}{event_id}", m.rule).as_bytes());
+    let digest = Sha256::digest(format!("{}\u{1f}{}", m.rule, m.identity).as_bytes());
+    let mut fields = fields.clone();
+    fields.insert("alert.event_ids".into(), serde_json::json!(m.event_ids));
+    let at_ms = m.at_ms;
     NewAlert {
         id: format!("alr_{}", &hex::encode(digest)[..24]),
         rule: m.rule.clone(),
@@ -241,7 +202,7 @@ fn new_alert(
             ce_id: event_id.into(),
             event_type: event_type.into(),
             occurred_at_ms: at_ms,
-            fields: serde_json::Value::Object(fields.clone()),
+            fields: serde_json::Value::Object(fields),
         },
         at_ms,
         recorded_at_ms,
@@ -260,6 +221,7 @@ fn alert_payload(alert: &NewAlert, m: &Match, raised_at_ms: i64) -> String {
         "key": m.key,
         "count": m.count,
         "event_id": alert.event.ce_id,
+        "event_ids": m.event_ids,
         "event_type": alert.event.event_type,
         "occurred_at_ms": alert.at_ms,
         "raised_at_ms": raised_at_ms,

@@ -1,69 +1,128 @@
 //! The approver keeps its directory current from the address-book events on the events topic (people joining,
 //! leaving, changing departments; departments changing), so approvers are resolved and checked against the
-//! organisation as it is. The changes are saved with the intake's offsets and replayed on start.
+//! organisation as it is. What changed is saved a row per person or department with the intake's offsets, and
+//! read back on start.
 
 use std::sync::Arc;
 
-use dingguard_directory::DirectoryChange;
+use dingguard_directory::{DeptId, DirectoryChange, UserId};
 use dingguard_events::may_change_directory;
 use dingguard_store::StoreError;
 
 use crate::Shared;
 
-const STATE: &str = "approver:directory_changes";
+const OWNER: &str = "approver";
+/// The single row the changes used to be saved in, moved into rows on first start.
+const WHOLE_STATE: &str = "approver:directory_changes";
 
-/// The changes saved so far, applied on top of the directory file.
-pub(crate) async fn restore(shared: &Shared) -> Result<Vec<DirectoryChange>, StoreError> {
-    let changes: Vec<DirectoryChange> = match shared.store.load_state(STATE).await? {
-        Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{STATE}: {e}")))?,
-        None => Vec::new(),
-    };
-    let mut directory = shared.base_directory.clone();
-    for change in &changes {
-        directory.apply(change.clone());
-    }
-    *shared.directory.write() = Arc::new(directory);
-    Ok(changes)
+fn corrupt(key: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("approver directory {key:?}: {e}"))
 }
 
-/// Applies what an address-book event changes; true when it changed anything.
-pub(crate) fn absorb(
-    shared: &Shared,
-    changes: &mut Vec<DirectoryChange>,
-    event_type: &str,
-    ce_id: &str,
-    value: &[u8],
-) -> bool {
+/// Builds the directory from the file and the saved rows. True when the earlier layout's row was found: the next
+/// [`persist`] saves it as rows and drops it.
+pub(crate) async fn restore(shared: &Shared) -> Result<bool, StoreError> {
+    let mut directory = shared.base_directory.clone();
+    let rows = shared.store.load_keyed_state(OWNER).await?;
+    let mut moved = false;
+    if rows.is_empty()
+        && let Some(text) = shared.store.load_state(WHOLE_STATE).await?
+    {
+        let changes: Vec<DirectoryChange> = serde_json::from_str(&text).map_err(|e| corrupt(WHOLE_STATE, e))?;
+        for change in changes {
+            let at = match &change {
+                DirectoryChange::UserLeft { at_ms, .. } => *at_ms,
+                _ => 0,
+            };
+            directory.apply_at(change, at);
+        }
+        moved = true;
+    }
+    let mut departments = Vec::new();
+    for row in rows {
+        match row.kind.as_str() {
+            "user" => {
+                let id = UserId::parse(&row.key).map_err(|e| corrupt(&row.key, e))?;
+                directory.restore_user(id, serde_json::from_str(&row.value).map_err(|e| corrupt(&row.key, e))?);
+            }
+            "dept" => {
+                let id = DeptId::parse(&row.key).map_err(|e| corrupt(&row.key, e))?;
+                departments.push((id, serde_json::from_str(&row.value).map_err(|e| corrupt(&row.key, e))?));
+            }
+            other => tracing::warn!(kind = other, key = %row.key, "unknown approver state row ignored"),
+        }
+    }
+    for (id, dept) in departments {
+        directory.restore_department(id, dept);
+    }
+    if !moved {
+        directory.take_changed();
+    }
+    *shared.directory.write() = Arc::new(directory);
+    Ok(moved)
+}
+
+/// Applies what an address-book event changes, as of when it happened; true when it changed anything.
+pub(crate) fn absorb(shared: &Shared, event_type: &str, ce_id: &str, value: &[u8], received_ms: i64) -> bool {
     if !may_change_directory(event_type) {
         return false;
     }
-    let now = shared.clock.now_ms();
     let current = shared.directory();
-    let events = match crate::normalise(event_type, ce_id, value, &current, now) {
+    let events = match crate::normalise(event_type, ce_id, value, &current, received_ms) {
         Ok(events) => events,
         Err(error) => {
             tracing::warn!(%error, ce_id, "address-book event cannot be read; the directory stays as it is");
             return false;
         }
     };
-    let new: Vec<DirectoryChange> = events.iter().flat_map(|e| e.directory_changes()).collect();
-    if new.is_empty() {
-        return false;
+    drop(current);
+    let mut changed = 0;
+    let mut directory = shared.directory.write();
+    // Copied only if a reader still holds the previous one; a backlog of address-book events is not a copy each.
+    let directory = Arc::make_mut(&mut directory);
+    for event in &events {
+        for change in event.directory_changes() {
+            directory.apply_at(change, event.occurred_at_ms);
+            changed += 1;
+        }
     }
-    let mut directory = (*current).clone();
-    for change in &new {
-        directory.apply(change.clone());
+    if changed > 0 {
+        tracing::info!(ce_id, changes = changed, "directory updated from the address book");
     }
-    *shared.directory.write() = Arc::new(directory);
-    tracing::info!(ce_id, changes = new.len(), "directory updated from the address book");
-    changes.extend(new);
-    true
+    changed > 0
 }
 
-/// Saves the changes; called before the offsets of the events that carried them are committed.
-pub(crate) async fn persist(shared: &Shared, changes: &[DirectoryChange]) -> Result<(), StoreError> {
-    let state = serde_json::to_string(changes).expect("directory changes serialise");
+/// Saves what changed; called before the offsets of the events that carried it are committed.
+pub(crate) async fn persist(shared: &Shared, moved_whole_state: bool) -> Result<(), StoreError> {
+    let now = shared.clock.now_ms();
+    let (rows, departments) = {
+        let mut directory = shared.directory.write();
+        let directory = Arc::make_mut(&mut directory);
+        let (users, departments) = directory.take_changed();
+        let users: Vec<(String, String)> = users
+            .iter()
+            .filter_map(|id| Some((id.to_string(), serde_json::to_string(directory.user_history(id.as_str())?).ok()?)))
+            .collect();
+        let departments: Vec<(String, String)> = departments
+            .iter()
+            .filter_map(|id| {
+                Some((id.to_string(), serde_json::to_string(&directory.department_state(id.as_str())).ok()?))
+            })
+            .collect();
+        (users, departments)
+    };
+    if rows.is_empty() && departments.is_empty() && !moved_whole_state {
+        return Ok(());
+    }
     let mut tx = shared.store.begin().await?;
-    tx.save_state(STATE, &state, shared.clock.now_ms()).await?;
+    for (key, value) in &rows {
+        tx.put_state(OWNER, "user", key, value, now).await?;
+    }
+    for (key, value) in &departments {
+        tx.put_state(OWNER, "dept", key, value, now).await?;
+    }
+    if moved_whole_state {
+        tx.delete_whole_state(WHOLE_STATE).await?;
+    }
     tx.commit().await
 }

@@ -28,7 +28,7 @@ pub(crate) async fn run(shared: &Shared, shutdown: CancellationToken) {
 
 async fn consume(shared: &Shared, shutdown: &CancellationToken) -> Result<(), dingguard_eventlog::LogError> {
     let unavailable = |e: dingguard_store::StoreError| dingguard_eventlog::LogError::Unavailable(e.to_string());
-    let mut changes = address_book::restore(shared).await.map_err(unavailable)?;
+    let mut moved_whole_state = address_book::restore(shared).await.map_err(unavailable)?;
     let mut consumer = shared.log.consumer(GROUP, &[&shared.topics.events]).await?;
     loop {
         let records = tokio::select! {
@@ -42,7 +42,8 @@ async fn consume(shared: &Shared, shutdown: &CancellationToken) -> Result<(), di
         for record in &records {
             let Some(ce_id) = record.header("ce_id") else { continue };
             let event_type = record.header("ce_type").and_then(|t| t.strip_prefix("dingtalk.")).unwrap_or_default();
-            directory_changed |= address_book::absorb(shared, &mut changes, event_type, ce_id, &record.value);
+            let received = record.time_ms().unwrap_or_else(|| shared.clock.now_ms());
+            directory_changed |= address_book::absorb(shared, event_type, ce_id, &record.value, received);
             let outcome = match record.header("ce_type") {
                 Some("dingtalk.file_download_request") => download_request(shared, ce_id, &record.value).await,
                 Some("dingtalk.bpms_instance_change") => oa_instance(shared, ce_id, &record.value).await,
@@ -62,8 +63,9 @@ async fn consume(shared: &Shared, shutdown: &CancellationToken) -> Result<(), di
                 }
             }
         }
-        if directory_changed {
-            address_book::persist(shared, &changes).await.map_err(unavailable)?;
+        if directory_changed || moved_whole_state {
+            address_book::persist(shared, moved_whole_state).await.map_err(unavailable)?;
+            moved_whole_state = false;
         }
         consumer.commit(&records).await?;
     }
