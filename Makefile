@@ -1,7 +1,7 @@
 # The two commands of the README: `make run` and `make test`. Everything they need is installed here.
 CARGO ?= cargo
 
-.PHONY: run test bench lint test-deps
+.PHONY: run test bench fuzz lint test-deps
 
 run:
 	$(CARGO) run --release -p dingguard -- serve
@@ -16,6 +16,10 @@ test: test-deps
 	else \
 		$(CARGO) test --workspace; \
 	fi
+
+# The properties of tests/tests/fuzz.rs with many more generated cases, optimised; the corpus in fuzz/ first.
+fuzz: test-deps
+	DINGGUARD_FUZZ_CASES=$${DINGGUARD_FUZZ_CASES:-20000} $(CARGO) test --release -p dingguard-tests --test fuzz -- --test-threads 2
 
 bench: test-deps
 	$(CARGO) build --release -p dingguard -p dingguard-bench

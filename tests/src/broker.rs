@@ -67,6 +67,24 @@ impl Broker {
         Ok(())
     }
 
+    /// Stops the broker's process without closing its sockets (SIGSTOP): connections stay open and requests go
+    /// unanswered, as with a hung broker.
+    pub fn freeze(&self) -> Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Lets a frozen broker run again (SIGCONT).
+    pub fn thaw(&self) -> Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> Result<()> {
+        let pid = self.child.as_ref().and_then(Child::id).context("the broker is not running")?;
+        let status = std::process::Command::new("kill").args([signal, &pid.to_string()]).status()?;
+        anyhow::ensure!(status.success(), "kill {signal} {pid} failed");
+        Ok(())
+    }
+
     /// Kills the broker outright, as a crash would.
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

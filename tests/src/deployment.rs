@@ -18,17 +18,48 @@ pub struct Deployment {
     pub service: Service,
     pub envs: Vec<(&'static str, String)>,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Deployment {
     /// `dingguard serve` on port 0 over a fresh data directory, with `extra` environment on top.
     pub async fn start(extra: &[(&'static str, String)]) -> Result<Self> {
         let dir = tempfile::tempdir()?;
-        let mut envs = deployment_env(dir.path(), [TOKEN, AES, APP_KEY]);
+        let mut deployment = Self::start_in(dir.path(), extra, None).await?;
+        deployment._dir = Some(dir);
+        Ok(deployment)
+    }
+
+    /// `dingguard serve` over `data_dir`, which the caller owns, its log lines going to `log_file` if given.
+    pub async fn start_in(
+        data_dir: &std::path::Path,
+        extra: &[(&'static str, String)],
+        log_file: Option<&std::path::Path>,
+    ) -> Result<Self> {
+        let mut envs = deployment_env(data_dir, [TOKEN, AES, APP_KEY]);
         envs.extend_from_slice(extra);
-        let service = Service::start(&["serve"], &envs).await?;
-        Ok(Self { service, envs, http: reqwest::Client::new(), _dir: dir })
+        let service = Service::start_logging(&["serve"], &envs, log_file).await?;
+        Ok(Self { service, envs, http: reqwest::Client::new(), _dir: None })
+    }
+
+    /// Posts one event as DingTalk pushes it: the reply's status and how long it took.
+    pub async fn push_one(&self, event: &Value) -> Result<(u16, Duration)> {
+        let signed = Self::signer().sign(event, crate::now_ms() as u64);
+        let started = std::time::Instant::now();
+        let reply = self
+            .http
+            .post(format!("{}?{}", self.url("/dingtalk/callback"), signed.query))
+            .header("content-type", "application/json")
+            .body(signed.body)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await?;
+        Ok((reply.status().as_u16(), started.elapsed()))
+    }
+
+    /// `/readyz`'s status.
+    pub async fn readyz(&self) -> Result<u16> {
+        Ok(self.http.get(self.url("/readyz")).timeout(Duration::from_secs(5)).send().await?.status().as_u16())
     }
 
     pub fn url(&self, path: &str) -> String {

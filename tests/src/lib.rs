@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod broker;
 pub mod browser;
 pub mod deployment;
+pub mod disk;
 pub mod hostile;
 pub mod pg;
 pub mod process;

@@ -115,3 +115,56 @@ async fn alerter_killed_mid_stream_loses_and_repeats_nothing() -> Result<()> {
 async fn alert_records(envs: &[(&'static str, String)]) -> Result<Vec<Value>> {
     Ok(dingguard_tests::process::dump("dingguard.alerts", envs).await?.iter().map(value_json).collect())
 }
+
+/// On Kafka, an alerter SIGKILLed and started again must not wait out its dead self's session before judging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_alerter_on_kafka_does_not_wait_for_its_ghost() -> Result<()> {
+    let broker = dingguard_tests::broker::Broker::start().await?;
+    let dir = tempfile::tempdir()?;
+    let mut envs = deployment_env(dir.path(), [TOKEN, AES, APP_KEY]);
+    envs.push(("DINGGUARD_KAFKA_BROKERS", broker.bootstrap()));
+    // The replica's stable name, as a StatefulSet gives each pod.
+    envs.push(("DINGGUARD_INSTANCE_ID", "alerter-0".to_owned()));
+    let receiver = Service::start(&["receiver"], &envs).await?;
+    let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
+    let push = async |chat: &str| -> Result<()> {
+        let now = now_ms();
+        let event = json!({"EventType": "chat_add_member", "EventTime": now, "CorpId": "dingghost",
+            "eventId": random_id("ghost"), "chatId": chat, "operator": "user_sales_lead",
+            "userId": [format!("ext_{chat}")]});
+        let report = load::send_all(
+            Target::parse(&receiver.url("/dingtalk/callback"))?,
+            vec![signer.sign(&event, now as u64)],
+            signer.clone(),
+        )
+        .await;
+        ensure!(report.non_success == 0, "callback refused");
+        Ok(())
+    };
+    let alerted = async |chat: &str, within: Duration| -> Result<Duration> {
+        let started = Instant::now();
+        loop {
+            let alerts = alert_records(&envs).await?;
+            if alerts.iter().any(|a| a["message"].as_str().is_some_and(|m| m.contains(&format!("ext_{chat}")))) {
+                return Ok(started.elapsed());
+            }
+            ensure!(started.elapsed() < within, "no alert for {chat} within {within:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+
+    let mut alerter = Service::start(&["alerter"], &envs).await?;
+    push("first").await?;
+    let first = alerted("first", Duration::from_secs(60)).await?;
+    eprintln!("a fresh alerter judged its first event after {first:?}");
+    alerter.kill().await;
+    let restarted = Service::start(&["alerter"], &envs).await?;
+    push("second").await?;
+    // A rejoin that waited for the ghost's session (10 s here, librdkafka's 45 s by default) would take that much
+    // longer than a first join.
+    let took = alerted("second", Duration::from_secs(60)).await?;
+    eprintln!("a restarted alerter judged a new event {took:?} after it started");
+    ensure!(took < first + Duration::from_secs(5), "the restart took {took:?} against {first:?} for a first join");
+    drop(restarted);
+    Ok(())
+}

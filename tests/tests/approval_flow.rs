@@ -379,7 +379,7 @@ async fn an_approver_who_leaves_the_company_can_no_longer_decide() -> Result<()>
     let raw = serde_json::to_vec(&serde_json::json!({"EventType": "user_leave_org", "EventTime": now,
         "CorpId": "dingdemo", "eventId": "leave-1", "UserId": [HEAD], "TimeStamp": now.to_string()}))?;
     let header = dingguard_dingtalk::EventHeader::parse(&raw)?;
-    let record = callback_record(&AppName::default_app(), &CeId::for_callback(&header, ""), &header, raw.into(), now);
+    let record = callback_record(&AppName::default_app(), &CeId::for_callback(&header, &raw), &header, raw.into(), now);
     app.log.append(&app.topics.events, record).await?;
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -180,14 +180,23 @@ async fn retries_and_replays_are_written_once(backend: Backend) -> Result<()> {
     }
     // DingTalk's own retry re-encrypts the same event: a different ciphertext, the same eventId.
     assert_eq!(app.push(CHAT_EVENT.as_bytes()).await?.status, 200);
-    // An event with neither eventId nor BizId: its exact replay is recognised by the ciphertext.
-    let (q2, b2) = app.app.push(br#"{"EventType":"user_add_org","UserId":["user1"],"CorpId":"dingc"}"#, now_ms());
+    // An event with neither eventId nor BizId is known by its content: an exact replay, a re-encrypted copy (a
+    // fresh random prefix, so another ciphertext) and a copy with its keys reordered are all the same event.
+    let idless = br#"{"EventType":"user_add_org","UserId":["user1"],"CorpId":"dingc"}"#;
+    let (q2, b2) = app.app.push(idless, now_ms());
     for _ in 0..2 {
         assert_eq!(app.post("/dingtalk/callback", &q2, b2.clone()).await?.status, 200);
     }
+    assert_eq!(app.push(idless).await?.status, 200);
+    assert_eq!(
+        app.push(br#"{ "CorpId": "dingc", "UserId": [ "user1" ], "EventType": "user_add_org" }"#).await?.status,
+        200
+    );
+    // A different event without ids is another record.
+    assert_eq!(app.push(br#"{"EventType":"user_add_org","UserId":["user2"],"CorpId":"dingc"}"#).await?.status, 200);
     let events = app.events().await?;
-    assert_eq!(events.len(), 2, "{events:#?}");
-    assert_eq!(app.metric("dingguard_replay_hits_total").await?, 4.0);
+    assert_eq!(events.len(), 3, "{events:#?}");
+    assert_eq!(app.metric("dingguard_replay_hits_total").await?, 6.0);
     // Seconds-resolution timestamps, as in DingTalk's FAQ, are inside the window too.
     let (q3, b3) = app.app.push(br#"{"EventType":"user_leave_org","eventId":"S1"}"#, now_ms() / 1000);
     assert_eq!(app.post("/dingtalk/callback", &q3, b3).await?.status, 200);

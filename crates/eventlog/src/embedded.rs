@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS log_consumer_offsets (
     next_offset INTEGER NOT NULL,
     PRIMARY KEY (group_id, topic, partition)
 );
+-- The readiness probe's heartbeat: a probe that writes is one that notices a full or read-only disk.
+CREATE TABLE IF NOT EXISTS log_meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 ";
 
 /// How hard a commit waits for the disk.
@@ -64,11 +69,21 @@ pub struct EmbeddedOptions {
     pub queue_depth: usize,
     /// How many of the newest records' `ce_id`s are held to refuse a second copy, also across restarts.
     pub unique_ids: usize,
+    /// Below this much free space on the log's file system the log reports itself not ready, before a commit
+    /// fails half-way.
+    pub min_free_bytes: u64,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { partitions: 4, durability: Durability::Full, max_batch: 2048, queue_depth: 8192, unique_ids: 1_000_000 }
+        Self {
+            partitions: 4,
+            durability: Durability::Full,
+            max_batch: 2048,
+            queue_depth: 8192,
+            unique_ids: 1_000_000,
+            min_free_bytes: 4 * 1024 * 1024,
+        }
     }
 }
 
@@ -76,6 +91,7 @@ enum Op {
     Append { topic: String, record: Record, reply: oneshot::Sender<Result<Appended, LogError>> },
     EnsureTopics { topics: Vec<String>, reply: oneshot::Sender<Result<(), LogError>> },
     Commit { group: String, positions: Vec<(String, i32, i64)>, reply: oneshot::Sender<Result<(), LogError>> },
+    Probe { at_ms: i64, reply: oneshot::Sender<Result<(), LogError>> },
 }
 
 struct Shared {
@@ -97,7 +113,29 @@ fn storage(e: impl std::fmt::Display) -> LogError {
 }
 
 fn writer_gone() -> LogError {
-    LogError::Unavailable("embedded log writer has stopped".into())
+    LogError::Stopped
+}
+
+/// Bytes an unprivileged writer may still use on the file system holding `dir`; `None` where it cannot be told.
+#[cfg(unix)]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string and `stat` a buffer of the right type that statvfs fills in.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled the whole struct.
+    let stat = unsafe { stat.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+    Some((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_dir: &Path) -> Option<u64> {
+    None
 }
 
 fn now_ms() -> i64 {
@@ -169,8 +207,23 @@ impl EmbeddedLog {
     }
 
     pub(crate) async fn check(&self) -> Result<(), LogError> {
-        // An empty commit proves the writer is alive and the file writable.
-        self.ensure_topics(&[]).await
+        // A committed heartbeat proves the writer is alive and the file writable; the free-space floor says the
+        // next batch has room, since SQLite may reuse its write-ahead file for a small write on a full disk.
+        let (reply, rx) = oneshot::channel();
+        self.submit(Op::Probe { at_ms: now_ms(), reply })?;
+        rx.await.map_err(|_| writer_gone())??;
+        let dir = match self.shared.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) => dir.to_path_buf(),
+            None => PathBuf::from("."),
+        };
+        let floor = self.shared.options.min_free_bytes;
+        match free_bytes(&dir) {
+            Some(free) if free < floor => Err(LogError::Storage(format!(
+                "{} has {free} bytes free, under the {floor} the log keeps in hand",
+                dir.display()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     fn reader(&self) -> Result<Connection, LogError> {
@@ -390,26 +443,42 @@ impl Writer {
     /// Applies a batch in one transaction; replies go out only after the commit returned.
     fn commit_batch(&mut self, batch: Vec<Op>) -> bool {
         let mut pending = Vec::with_capacity(batch.len());
+        let mut ops = batch.into_iter();
         let outcome = (|| -> Result<(), LogError> {
             self.conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
-            for op in batch {
+            for op in ops.by_ref() {
+                // Each reply is parked before its statement runs, so a failure answers it with the real cause.
                 match op {
                     Op::Append { topic, record, reply } => {
                         let result = self.append(&topic, record);
-                        if let Err(LogError::Storage(_)) = &result {
-                            // A statement failed inside the transaction: give up on the whole batch.
-                            pending.push(Pending::Append(reply, result));
-                            return Err(LogError::Storage("batch aborted".into()));
-                        }
+                        let failed = match &result {
+                            Err(LogError::Storage(cause)) => Some(cause.clone()),
+                            _ => None,
+                        };
                         pending.push(Pending::Append(reply, result));
+                        if let Some(cause) = failed {
+                            // A statement failed inside the transaction: give up on the whole batch.
+                            return Err(LogError::Storage(cause));
+                        }
                     }
                     Op::EnsureTopics { topics, reply } => {
+                        pending.push(Pending::Done(reply));
                         for topic in topics {
                             self.partitions_of(&topic)?;
                         }
+                    }
+                    Op::Probe { at_ms, reply } => {
                         pending.push(Pending::Done(reply));
+                        self.conn
+                            .prepare_cached(
+                                "INSERT INTO log_meta (key, value) VALUES ('probe', ?1) \
+                                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                            )
+                            .and_then(|mut stmt| stmt.execute(params![at_ms]))
+                            .map_err(storage)?;
                     }
                     Op::Commit { group, positions, reply } => {
+                        pending.push(Pending::Done(reply));
                         let mut stmt = self
                             .conn
                             .prepare_cached(
@@ -421,7 +490,6 @@ impl Writer {
                         for (topic, partition, offset) in positions {
                             stmt.execute(params![group, topic, partition, offset]).map_err(storage)?;
                         }
-                        pending.push(Pending::Done(reply));
                     }
                 }
             }
@@ -443,10 +511,20 @@ impl Writer {
                 tracing::error!(%error, "embedded log commit failed; the batch is refused");
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.forget_uncommitted();
+                let refused = || LogError::Storage(error.to_string());
                 for p in pending {
                     match p {
-                        Pending::Append(reply, _) => drop(reply.send(Err(LogError::Storage(error.to_string())))),
-                        Pending::Done(reply) => drop(reply.send(Err(LogError::Storage(error.to_string())))),
+                        Pending::Append(reply, _) => drop(reply.send(Err(refused()))),
+                        Pending::Done(reply) => drop(reply.send(Err(refused()))),
+                    }
+                }
+                // What the failure cut off never ran; it hears the same answer rather than a closed channel.
+                for op in ops {
+                    match op {
+                        Op::Append { reply, .. } => drop(reply.send(Err(refused()))),
+                        Op::EnsureTopics { reply, .. } | Op::Probe { reply, .. } | Op::Commit { reply, .. } => {
+                            drop(reply.send(Err(refused())));
+                        }
                     }
                 }
                 false

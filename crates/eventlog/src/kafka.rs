@@ -35,6 +35,10 @@ pub struct KafkaOptions {
     pub properties: Vec<(String, String)>,
     /// Properties for consumers only (session and poll intervals).
     pub consumer_properties: Vec<(String, String)>,
+    /// A name for this replica that stays the same across its restarts: its consumers then join as static
+    /// members, so a replica killed and started again takes its own place at once instead of waiting for the
+    /// broker to give up on the dead one. Two live processes must never share it.
+    pub instance_id: Option<String>,
 }
 
 impl KafkaOptions {
@@ -46,6 +50,7 @@ impl KafkaOptions {
             replication_factor: 1,
             properties: Vec::new(),
             consumer_properties: Vec::new(),
+            instance_id: None,
         }
     }
 
@@ -290,6 +295,10 @@ impl KafkaLog {
             if !operator_set(key) {
                 config.set(*key, *value);
             }
+        }
+        if let Some(instance) = &self.options.instance_id {
+            // One static member per group and replica: the alerter and approver of one process are two members.
+            config.set("group.instance.id", format!("{instance}.{group}"));
         }
         for (k, v) in &self.options.consumer_properties {
             config.set(k, v);

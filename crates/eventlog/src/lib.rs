@@ -30,6 +30,9 @@ pub enum LogError {
     GroupBusy(String),
     #[error("record has no ce_id header")]
     MissingId,
+    /// The log can no longer be written by this process: only a restart brings it back.
+    #[error("event log writer has stopped")]
+    Stopped,
 }
 
 /// Where a record landed.

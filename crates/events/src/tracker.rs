@@ -113,7 +113,7 @@ pub fn normalise_with_tracker<T: GroupTracker + ?Sized>(
         let corp = event.corp_id.clone().unwrap_or_default();
         // One group, one id: learn the pair where an event names both, then call the group by its chatId.
         if let (Some(other), Some(chat)) = (event.group_alias.clone(), event.kind.chat_id()) {
-            tracker.learn_alias(&corp, &chat.to_owned(), &other);
+            tracker.learn_alias(&corp, chat, &other);
         }
         if let Some(chat) = event.kind.chat_id_mut()
             && let Some(canonical) = tracker.canonical(chat)

@@ -67,7 +67,7 @@ macro_rules! text_id {
 }
 
 text_id!(
-    /// The CloudEvents id of a record: DingTalk's `eventId`, else its `BizId`, else a SHA-256 of the ciphertext.
+    /// The CloudEvents id of a record: DingTalk's `eventId`, else its `BizId`, else a SHA-256 of the event itself.
     /// Every consumer deduplicates on it.
     CeId
 );

@@ -43,12 +43,52 @@ impl Record {
 }
 
 impl CeId {
-    /// `eventId`, else `BizId`, else a digest of the ciphertext, so an exact replay maps to the same id.
-    pub fn for_callback(event: &EventHeader, ciphertext: &str) -> Self {
+    /// `eventId`, else `BizId`, else a digest of the decrypted event in a canonical form (object keys sorted,
+    /// no whitespace). The ciphertext would not do: each encryption starts with 16 random bytes, so a re-encrypted
+    /// copy of one event (a retry, a reconciler) must still map to the same id. Plaintext that is not JSON is
+    /// digested as it is.
+    pub fn for_callback(event: &EventHeader, plaintext: &[u8]) -> Self {
         let chosen = event.event_id.as_deref().or(event.biz_id.as_deref()).and_then(|id| Self::parse(id).ok());
         chosen.unwrap_or_else(|| {
-            Self::parse(&hex::encode(Sha256::digest(ciphertext.as_bytes()))).expect("hex is a valid id")
+            let mut hasher = Sha256::new();
+            match serde_json::from_slice::<serde_json::Value>(plaintext) {
+                Ok(value) => canonical(&value, &mut hasher),
+                Err(_) => hasher.update(plaintext),
+            }
+            Self::parse(&hex::encode(hasher.finalize())).expect("hex is a valid id")
         })
+    }
+}
+
+/// Feeds `value` to `hasher` in one canonical spelling. Nesting is bounded by the JSON parser's own limit.
+fn canonical(value: &serde_json::Value, hasher: &mut Sha256) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            hasher.update(b"{");
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    hasher.update(b",");
+                }
+                hasher.update(serde_json::to_string(key).unwrap_or_default().as_bytes());
+                hasher.update(b":");
+                canonical(&map[key], hasher);
+            }
+            hasher.update(b"}");
+        }
+        Value::Array(items) => {
+            hasher.update(b"[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    hasher.update(b",");
+                }
+                canonical(item, hasher);
+            }
+            hasher.update(b"]");
+        }
+        scalar => hasher.update(scalar.to_string().as_bytes()),
     }
 }
 
@@ -105,13 +145,24 @@ mod tests {
     }
 
     #[test]
-    fn ce_id_prefers_event_id_then_biz_id_then_ciphertext_digest() {
+    fn ce_id_prefers_event_id_then_biz_id_then_a_digest_of_the_event() {
         let both = event(r#"{"eventId":"e1","BizId":"b1"}"#);
-        assert_eq!(CeId::for_callback(&both, "c").as_str(), "e1");
-        assert_eq!(CeId::for_callback(&event(r#"{"BizId":"b1"}"#), "c").as_str(), "b1");
-        let digest = CeId::for_callback(&event("{}"), "cipher");
-        assert_eq!(digest.as_str().len(), 64);
-        assert_ne!(digest, CeId::for_callback(&event("{}"), "other"));
+        assert_eq!(CeId::for_callback(&both, b"c").as_str(), "e1");
+        assert_eq!(CeId::for_callback(&event(r#"{"BizId":"b1"}"#), b"c").as_str(), "b1");
+        let bare = event("{}");
+        let one = CeId::for_callback(&bare, br#"{"EventType":"user_leave_org","userId":["u1"],"timeStamp":1}"#);
+        assert_eq!(one.as_str().len(), 64);
+        // The same event spelled with other key order and spacing is the same event.
+        let same =
+            CeId::for_callback(&bare, br#"{ "timeStamp" : 1, "userId" : [ "u1" ], "EventType" : "user_leave_org" }"#);
+        assert_eq!(one, same);
+        let other = CeId::for_callback(&bare, br#"{"EventType":"user_leave_org","userId":["u2"],"timeStamp":1}"#);
+        assert_ne!(one, other);
+        let nested =
+            |t: &str| CeId::for_callback(&bare, format!(r#"{{"a":{{"y":1,"x":[{{"q":{t},"p":2}}]}}}}"#).as_bytes());
+        assert_eq!(nested("1"), CeId::for_callback(&bare, br#"{"a":{"x":[{"p":2,"q":1}],"y":1}}"#));
+        assert_ne!(nested("1"), nested("\"1\""), "a string is not a number");
+        assert_eq!(CeId::for_callback(&bare, b"not json").as_str().len(), 64);
     }
 
     #[test]

@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 /// The approval router's grants, by user and file, as the alerter judges downloads by them: in force at the time
 /// the download happened, and only for the file as the grant knew it.
 #[derive(Debug, Clone, Default)]
-pub struct Grants(HashMap<(String, String), Vec<(i64, i64, Vec<FileFact>)>>);
+pub struct Grants(HashMap<(String, String), Vec<GrantSpan>>);
+
+/// When one grant was in force (from, until) and the file facts it was decided on.
+type GrantSpan = (i64, i64, Vec<FileFact>);
 
 /// What the grants say of one download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +40,7 @@ fn matches(fact: &FileFact, name: Option<&str>, space: Option<&str>) -> bool {
 
 impl Grants {
     pub fn new(grants: Vec<Grant>) -> Self {
-        let mut by_key: HashMap<(String, String), Vec<(i64, i64, Vec<FileFact>)>> = HashMap::new();
+        let mut by_key: HashMap<(String, String), Vec<GrantSpan>> = HashMap::new();
         for g in grants {
             by_key.entry((g.user_id, g.file_id)).or_default().push((g.granted_at_ms, g.expires_at_ms, g.facts));
         }

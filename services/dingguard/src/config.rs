@@ -51,6 +51,8 @@ pub struct LogSection {
     pub delivery_timeout_ms: Option<u64>,
     pub durability: Option<String>,
     pub unique_ids: Option<usize>,
+    pub min_free_mb: Option<u64>,
+    pub instance_id: Option<String>,
     #[serde(default)]
     pub kafka_properties: std::collections::BTreeMap<String, String>,
 }
@@ -103,6 +105,8 @@ pub enum LogBackend {
         partitions: i32,
         /// Newest records whose `ce_id`s are held to refuse second copies.
         unique_ids: usize,
+        /// Free space under which the log reports itself not ready.
+        min_free_bytes: u64,
     },
     Kafka {
         brokers: String,
@@ -110,6 +114,8 @@ pub enum LogBackend {
         replication_factor: i32,
         delivery_timeout: Duration,
         properties: Vec<(String, String)>,
+        /// This replica's stable name, for static group membership.
+        instance_id: Option<String>,
     },
 }
 
@@ -264,15 +270,38 @@ impl Config {
                 if file.log.unique_ids.is_some() {
                     bail!("log.unique_ids applies to the embedded log only; on Kafka consumers drop copies by ce_id");
                 }
+                if file.log.min_free_mb.is_some() {
+                    bail!("log.min_free_mb applies to the embedded log only; the brokers watch their own disks");
+                }
+                let instance_id = env.var("DINGGUARD_INSTANCE_ID").or(file.log.instance_id.clone());
+                if let Some(id) = &instance_id
+                    && (id.is_empty()
+                        || id.len() > 100
+                        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
+                {
+                    bail!(
+                        "instance id {id:?} must be 1 to 100 letters, digits, '.', '_' or '-' (e.g. the pod name of \
+                         a StatefulSet), and differ between replicas"
+                    );
+                }
+                if file.log.kafka_properties.contains_key("group.instance.id") {
+                    bail!("set the replica's name with DINGGUARD_INSTANCE_ID (log.instance_id), not group.instance.id");
+                }
                 LogBackend::Kafka {
                     brokers,
                     partitions: partitions.unwrap_or(6),
                     replication_factor: file.log.replication_factor.unwrap_or(1),
                     delivery_timeout: Duration::from_millis(delivery_ms),
                     properties: file.log.kafka_properties.into_iter().collect(),
+                    instance_id,
                 }
             }
             None => {
+                if file.log.instance_id.is_some() {
+                    bail!(
+                        "log.instance_id names a replica in a Kafka consumer group; it needs DINGGUARD_KAFKA_BROKERS"
+                    );
+                }
                 if !file.log.kafka_properties.is_empty() || file.log.replication_factor.is_some() {
                     bail!(
                         "log.kafka_properties and log.replication_factor need DINGGUARD_KAFKA_BROKERS (or log.kafka_brokers)"
@@ -289,11 +318,14 @@ impl Config {
                 if unique_ids == 0 {
                     bail!("log unique_ids must be at least 1: it is how many recent ce_ids the embedded log remembers");
                 }
+                let min_free_mb = parse_env::<u64>(env, "DINGGUARD_LOG_MIN_FREE_MB")?.or(file.log.min_free_mb);
                 LogBackend::Embedded {
                     path: data_dir.join("eventlog.db"),
                     durability,
                     partitions: partitions.unwrap_or(4),
                     unique_ids,
+                    min_free_bytes: min_free_mb
+                        .map_or(EmbeddedOptions::default().min_free_bytes, |mb| mb.saturating_mul(1024 * 1024)),
                 }
             }
         };

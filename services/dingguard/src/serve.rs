@@ -12,6 +12,7 @@ use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, KafkaLog, Kafka
 use dingguard_model::SystemClock;
 use dingguard_receiver::{LogReadiness, Receiver, health_routes, metrics_route, probe_log};
 use prometheus_client::registry::Registry;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LogBackend, LogFormat, ProcessEnv};
@@ -26,11 +27,12 @@ pub enum Mode {
 
 pub fn open_log(backend: &LogBackend) -> Result<EventLog> {
     Ok(match backend {
-        LogBackend::Embedded { path, durability, partitions, unique_ids } => {
+        LogBackend::Embedded { path, durability, partitions, unique_ids, min_free_bytes } => {
             let options = EmbeddedOptions {
                 partitions: *partitions,
                 durability: *durability,
                 unique_ids: *unique_ids,
+                min_free_bytes: *min_free_bytes,
                 ..EmbeddedOptions::default()
             };
             EventLog::Embedded(
@@ -38,12 +40,13 @@ pub fn open_log(backend: &LogBackend) -> Result<EventLog> {
                     .with_context(|| format!("cannot open the event log at {}", path.display()))?,
             )
         }
-        LogBackend::Kafka { brokers, partitions, replication_factor, delivery_timeout, properties } => {
+        LogBackend::Kafka { brokers, partitions, replication_factor, delivery_timeout, properties, instance_id } => {
             let mut options = KafkaOptions::new(brokers.clone());
             options.partitions = *partitions;
             options.replication_factor = *replication_factor;
             options.delivery_timeout = *delivery_timeout;
             options.properties = properties.clone();
+            options.instance_id.clone_from(instance_id);
             EventLog::Kafka(KafkaLog::connect(options).context("cannot configure the Kafka client")?)
         }
     })
@@ -81,7 +84,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
     let http_metrics = dingguard_web::HttpMetrics::register(&mut registry);
     dingguard_telemetry::register_panics(&mut registry);
     let mut demo_login = None;
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks: JoinSet<(&'static str, Result<()>)> = JoinSet::new();
     let mut router = axum::Router::new();
     let mut readiness = LogReadiness::default();
 
@@ -98,11 +101,11 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         // The probe that gates callbacks also answers /readyz.
         readiness = receiver.readiness();
         let stop = shutdown.clone();
-        tasks.spawn(async move { receiver.watch_log(stop).await });
+        supervise(&mut tasks, "log-probe", async move { Ok(receiver.watch_log(stop).await?) });
     } else {
         let (log, probe, stop) = (log.clone(), readiness.clone(), shutdown.clone());
         let interval = config.receiver.readiness_interval;
-        tasks.spawn(async move { probe_log(&log, &probe, interval, stop, |_| {}).await });
+        supervise(&mut tasks, "log-probe", async move { Ok(probe_log(&log, &probe, interval, stop, |_| {}).await?) });
     }
 
     let store = if mode == Mode::Receiver {
@@ -110,6 +113,17 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
     } else {
         Some(dingguard_store::Store::open(&config.store).await.context("cannot open the state store")?)
     };
+    // A process that keeps state is ready only while its store answers too.
+    let store_ready = store.as_ref().map(|store| {
+        let flag = LogReadiness::default();
+        let (store, probe, stop) = (store.clone(), flag.clone(), shutdown.clone());
+        let interval = config.receiver.readiness_interval;
+        supervise(&mut tasks, "store-probe", async move {
+            probe_store(&store, &probe, interval, stop).await;
+            Ok(())
+        });
+        flag
+    });
 
     let work = crate::config::notify::work_notifier(&config.notify, Arc::new(SystemClock))?;
     let public_url = config
@@ -151,7 +165,10 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         );
         router = router.merge(approver.router());
         let (runner, stop) = (approver.clone(), shutdown.clone());
-        tasks.spawn(async move { runner.run(stop).await });
+        supervise(&mut tasks, "approver", async move {
+            runner.run(stop).await;
+            Ok(())
+        });
         approvals = Some(approver);
     }
 
@@ -179,7 +196,10 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
             "alerter ready"
         );
         let stop = shutdown.clone();
-        tasks.spawn(async move { alerter.run(stop).await });
+        supervise(&mut tasks, "alerter", async move {
+            alerter.run(stop).await;
+            Ok(())
+        });
     }
 
     // The console serves the alert pages and, where approvals are routed, the approval pages.
@@ -211,14 +231,17 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         .context("cannot start the console")?;
         router = router.merge(console.router());
         let stop = shutdown.clone();
-        tasks.spawn(async move { console.run(stop).await });
+        supervise(&mut tasks, "console", async move {
+            console.run(stop).await;
+            Ok(())
+        });
     }
 
     // `/metrics` moves to the internal listener when there is one; health and readiness answer on both.
     let registry = Arc::new(registry);
-    let mut app = router.merge(health_routes(readiness.clone()));
+    let mut app = router.merge(health_routes(readiness.clone(), store_ready.clone()));
     let ops_app = match ops_listener {
-        Some(listener) => Some((listener, health_routes(readiness).merge(metrics_route(registry)))),
+        Some(listener) => Some((listener, health_routes(readiness, store_ready).merge(metrics_route(registry)))),
         None => {
             app = app.merge(metrics_route(registry));
             None
@@ -267,18 +290,56 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
     if let Some((listener, ops)) = ops_app {
         let (metrics, stop, limits) = (http_metrics.listener("ops"), shutdown.clone(), config.http.clone());
         let ops = ops.layer(dingguard_web::HeaderPolicyLayer);
-        tasks.spawn(async move {
-            if let Err(error) = dingguard_web::serve(listener, ops, limits, metrics, stop).await {
-                tracing::error!(%error, "the ops listener failed");
-            }
+        supervise(&mut tasks, "ops-listener", async move {
+            Ok(dingguard_web::serve(listener, ops, limits, metrics, stop).await?)
         });
     }
-    dingguard_web::serve(listener, app, config.http.clone(), http_metrics.listener("main"), shutdown.clone()).await?;
+    let main =
+        dingguard_web::serve(listener, app, config.http.clone(), http_metrics.listener("main"), shutdown.clone());
+    tokio::pin!(main);
+    // Every task runs until shutdown. One that stops on its own (a bug, a panic, a log that can never be written
+    // again) stops the whole process with an error, for its supervisor to restart: a process that still answers
+    // but no longer does its work is worse than one that is down.
+    let mut failure = None;
+    let served = loop {
+        tokio::select! {
+            served = &mut main => break served,
+            Some(ended) = tasks.join_next(), if failure.is_none() => {
+                if shutdown.is_cancelled() {
+                    continue;
+                }
+                let (task, outcome) = match ended {
+                    Ok((task, outcome)) => (task, outcome),
+                    Err(join) => ("unknown", Err(anyhow::anyhow!("task panicked: {join}"))),
+                };
+                let cause = match outcome {
+                    Ok(()) => anyhow::anyhow!("the {task} task stopped before shutdown"),
+                    Err(error) => error.context(format!("the {task} task failed")),
+                };
+                tracing::error!(error = format!("{cause:#}"), task, "a background task stopped; shutting down");
+                failure = Some(cause);
+                shutdown.cancel();
+            }
+        }
+    };
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     log.flush(Duration::from_secs(5)).await.context("flushing the event log")?;
+    served?;
+    if let Some(cause) = failure {
+        return Err(cause);
+    }
     tracing::info!("dingguard stopped");
     Ok(())
+}
+
+/// Runs `work` on `tasks` under `name`, which the supervisor reports if it ends before shutdown.
+fn supervise(
+    tasks: &mut JoinSet<(&'static str, Result<()>)>,
+    name: &'static str,
+    work: impl std::future::Future<Output = Result<()>> + Send + 'static,
+) {
+    tasks.spawn(async move { (name, work.await) });
 }
 
 async fn wait_for_signal() {
@@ -294,4 +355,35 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Probes `store` every `interval` until `shutdown`, keeping `readiness` current: a store that cannot answer
+/// (a database restart, a locked file) makes `/readyz` fail until it answers again.
+pub async fn probe_store(
+    store: &dingguard_store::Store,
+    readiness: &LogReadiness,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let ready = match tokio::time::timeout(interval.max(Duration::from_millis(50)) * 3, store.check()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "state store is not ready");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("state store readiness probe timed out");
+                false
+            }
+        };
+        if ready != readiness.is_ready() {
+            tracing::info!(ready, "state store readiness changed");
+        }
+        readiness.set(ready);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
 }

@@ -133,7 +133,7 @@ async fn handle(
         _ => {}
     }
 
-    let id = CeId::for_callback(&event, &envelope.encrypt);
+    let id = CeId::for_callback(&event, &message);
     span.record("ce_id", id.as_str());
     // Forget the id only once a replay of this request could no longer pass the window check.
     let expires_ms = i64::try_from(signed_at.millis().saturating_add(window_ms)).unwrap_or(i64::MAX).max(now_ms + 1);

@@ -126,28 +126,35 @@ impl Receiver {
     }
 
     /// Probes the log until `shutdown`, keeping readiness current and fast-failing callbacks while it is down.
-    pub async fn watch_log(&self, shutdown: CancellationToken) {
+    pub async fn watch_log(&self, shutdown: CancellationToken) -> Result<(), dingguard_eventlog::LogError> {
         let state = &self.state;
         let gauge = state.metrics.log_ready.clone();
         probe_log(&state.log, &state.readiness, state.settings.readiness_interval, shutdown, move |ready| {
             gauge.set(i64::from(ready));
         })
-        .await;
+        .await
     }
 }
 
-/// Probes `log` every `interval` until `shutdown` and records the answer in `readiness`.
+/// Probes `log` every `interval` until `shutdown` and records the answer in `readiness`. It returns early, with
+/// the error, only when the log can never be written again by this process — its supervisor then stops the
+/// process for its own supervisor to restart, rather than leave a live process that can no longer accept.
 pub async fn probe_log(
     log: &EventLog,
     readiness: &LogReadiness,
     interval: Duration,
     shutdown: CancellationToken,
     on_probe: impl Fn(bool),
-) {
+) -> Result<(), dingguard_eventlog::LogError> {
     loop {
         let probe = tokio::time::timeout(interval.max(Duration::from_millis(50)) * 3, log.check());
         let ready = match probe.await {
             Ok(Ok(())) => true,
+            Ok(Err(dingguard_eventlog::LogError::Stopped)) => {
+                readiness.set(false);
+                on_probe(false);
+                return Err(dingguard_eventlog::LogError::Stopped);
+            }
             Ok(Err(error)) => {
                 tracing::warn!(%error, "event log is not ready");
                 false
@@ -163,7 +170,7 @@ pub async fn probe_log(
         readiness.set(ready);
         on_probe(ready);
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return Ok(()),
             () = tokio::time::sleep(interval) => {}
         }
     }

@@ -10,20 +10,21 @@ use prometheus_client::registry::Registry;
 
 use crate::LogReadiness;
 
-/// `/healthz` says the process serves requests; `/readyz` says it can also take callbacks (the log accepts
-/// writes), so a load balancer stops sending pushes DingTalk would only have to retry.
-pub fn health_routes(readiness: LogReadiness) -> Router {
+/// `/healthz` says the process serves requests; `/readyz` says it can also do its work: the log accepts writes
+/// and, where the process keeps state, the store answers. A load balancer then stops sending pushes DingTalk
+/// would only have to retry.
+pub fn health_routes(log: LogReadiness, store: Option<LogReadiness>) -> Router {
     Router::new().route("/healthz", get(|| async { (StatusCode::OK, "ok\n") })).route(
         "/readyz",
         get(move || {
-            let ready = readiness.is_ready();
-            async move {
-                if ready {
-                    (StatusCode::OK, "ready\n")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "event log unavailable\n")
-                }
-            }
+            let answer = if !log.is_ready() {
+                (StatusCode::SERVICE_UNAVAILABLE, "event log unavailable\n")
+            } else if store.as_ref().is_some_and(|s| !s.is_ready()) {
+                (StatusCode::SERVICE_UNAVAILABLE, "state store unavailable\n")
+            } else {
+                (StatusCode::OK, "ready\n")
+            };
+            async move { answer }
         }),
     )
 }
@@ -52,5 +53,5 @@ pub fn metrics_route(registry: Arc<Registry>) -> Router {
 
 /// Health, readiness and metrics on one router.
 pub fn ops_routes(registry: Arc<Registry>, readiness: LogReadiness) -> Router {
-    health_routes(readiness).merge(metrics_route(registry))
+    health_routes(readiness, None).merge(metrics_route(registry))
 }

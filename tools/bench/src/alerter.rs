@@ -64,7 +64,7 @@ async fn fill(log: &EventLog, topics: &Topics, events: usize) -> Result<usize> {
             for event in scenario.events(&ScenarioContext::new("dingbenchcorp", now)) {
                 let raw = serde_json::to_vec(&event)?;
                 let header = EventHeader::parse(&raw)?;
-                let id = CeId::for_callback(&header, "");
+                let id = CeId::for_callback(&header, &raw);
                 log.append(&topics.events, callback_record(&app, &id, &header, Bytes::from(raw), now)).await?;
                 written += 1;
             }

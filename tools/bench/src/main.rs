@@ -3,6 +3,7 @@
 
 mod alerter;
 mod latency;
+mod memory;
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -151,6 +152,10 @@ async fn bench() -> Result<()> {
         print_latency(&latency::run(signer, dingguard(&["serve"], &[]), 1000, 20).await?);
         return Ok(());
     }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("memory") {
+        let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
+        return memory_figures(&signer, None).await;
+    }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("alerter") {
         let f = alerter::run(env_or("BENCH_ALERTER_EVENTS", 20_000)).await?;
         println!(
@@ -263,7 +268,62 @@ async fn bench() -> Result<()> {
         figures.alerter_per_s / figures.raw_per_s
     );
     let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
-    print_latency(&latency::run(signer, dingguard(&["serve"], &[]), 1000, 20).await?);
+    print_latency(&latency::run(signer.clone(), dingguard(&["serve"], &[]), 1000, 20).await?);
+    memory_figures(&signer, Some(callbacks)).await
+}
+
+/// What the README promises of the receiver's memory after this many distinct callbacks, with default settings.
+const RECEIVER_RSS_BOUND_MIB: f64 = 160.0;
+
+/// The receiver's memory over a million distinct callbacks, and the alerter's catch-up on an address-book backlog.
+async fn memory_figures(signer: &Signer, built: Option<Arc<Vec<SignedCallback>>>) -> Result<()> {
+    let count: usize = env_or("BENCH_MEMORY_CALLBACKS", 1_000_000);
+    let callbacks = match built.filter(|b| b.len() >= count) {
+        Some(built) => Arc::new(built[..count].to_vec()),
+        None => {
+            eprintln!("pre-building {count} distinct signed callbacks ...");
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+            Arc::new((0..count as u64).map(|i| signer.sign(&load_event("dingmemcorp", now, i), now as u64)).collect())
+        }
+    };
+    if count == 0 {
+        return backlog_figures().await;
+    }
+    let m = memory::receiver(callbacks, signer).await?;
+    let check = |ok: bool| if ok { "met" } else { "NOT MET" };
+    println!();
+    let samples: Vec<String> = m.samples.iter().map(|(n, rss)| format!("{}k {rss:.0}", n / 1000)).collect();
+    let last = m.samples.last().map_or(f64::NAN, |s| s.1);
+    let first = m.samples.first().map_or(f64::NAN, |s| s.1);
+    println!(
+        "receiver (embedded) resident MiB after each tenth of {count} distinct callbacks: {}; peak {:.0} MiB          (bound {RECEIVER_RSS_BOUND_MIB:.0} MiB: {}); last/first tenth {:.2}; {} non-success",
+        samples.join(", "),
+        m.peak_mib,
+        check(m.peak_mib <= RECEIVER_RSS_BOUND_MIB),
+        last / first,
+        m.non_success
+    );
+    backlog_figures().await
+}
+
+async fn backlog_figures() -> Result<()> {
+    let check = |ok: bool| if ok { "met" } else { "NOT MET" };
+    let b =
+        memory::address_book_backlog(env_or("BENCH_BACKLOG_EVENTS", 150_000), env_or("BENCH_BACKLOG_PEOPLE", 1_000))
+            .await?;
+    let rates: Vec<String> = b.slice_rates.iter().map(|r| format!("{r:.0}")).collect();
+    let rss: Vec<String> = b.slice_rss.iter().map(|r| format!("{r:.0}")).collect();
+    let steady = b.slice_rates.last().copied().unwrap_or(f64::NAN) / b.slice_rates.first().copied().unwrap_or(f64::NAN);
+    println!(
+        "alerter catching up on {} address-book events about {} people: events/s per fifth {}; last/first {steady:.2} (steady >= 0.75: {}); \
+         resident MiB per fifth {}; peak {:.0} MiB",
+        b.events,
+        b.people,
+        rates.join(", "),
+        check(steady >= 0.75),
+        rss.join(", "),
+        b.peak_mib
+    );
     Ok(())
 }
 

@@ -175,3 +175,53 @@ trusted_proxies = ["10.0.0.5"]
     );
     assert_eq!(config.console.trusted_proxies, vec!["10.0.0.5".parse::<std::net::IpAddr>().unwrap()]);
 }
+
+#[test]
+fn a_replica_name_is_checked_and_only_means_something_on_kafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let kafka = |id: &str| {
+        Config::build(
+            FileConfig::default(),
+            &env(&[("DINGGUARD_DATA_DIR", d), ("DINGGUARD_KAFKA_BROKERS", "k:9092"), ("DINGGUARD_INSTANCE_ID", id)]),
+            true,
+        )
+    };
+    let config = kafka("alerter-0").unwrap();
+    assert!(
+        matches!(&config.backend, LogBackend::Kafka { instance_id: Some(id), .. } if id == "alerter-0"),
+        "{:?}",
+        config.backend
+    );
+    for bad in ["", "has space", "a/b", &"x".repeat(101)] {
+        let err = kafka(bad).unwrap_err();
+        assert!(format!("{err:#}").contains("differ between replicas"), "{bad:?}: {err:#}");
+    }
+    let mut file = FileConfig::default();
+    file.log.instance_id = Some("alerter-0".into());
+    let err = Config::build(file, &env(&[("DINGGUARD_DATA_DIR", d)]), true).unwrap_err();
+    assert!(format!("{err:#}").contains("needs DINGGUARD_KAFKA_BROKERS"), "{err:#}");
+    let mut file = FileConfig::default();
+    file.log.kafka_properties.insert("group.instance.id".into(), "x".into());
+    let err = Config::build(file, &env(&[("DINGGUARD_DATA_DIR", d), ("DINGGUARD_KAFKA_BROKERS", "k:9092")]), true)
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("DINGGUARD_INSTANCE_ID"), "{err:#}");
+}
+
+#[test]
+fn the_free_space_floor_is_set_in_mebibytes_for_the_embedded_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let config = Config::build(
+        FileConfig::default(),
+        &env(&[("DINGGUARD_DATA_DIR", d), ("DINGGUARD_LOG_MIN_FREE_MB", "64")]),
+        true,
+    )
+    .unwrap();
+    assert!(matches!(config.backend, LogBackend::Embedded { min_free_bytes: 67_108_864, .. }), "{:?}", config.backend);
+    let mut file = FileConfig::default();
+    file.log.min_free_mb = Some(1);
+    let err = Config::build(file, &env(&[("DINGGUARD_DATA_DIR", d), ("DINGGUARD_KAFKA_BROKERS", "k:9092")]), true)
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("embedded log only"), "{err:#}");
+}
