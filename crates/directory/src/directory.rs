@@ -17,6 +17,8 @@ pub struct Directory {
     pub(crate) file_users: Arc<BTreeMap<UserId, User>>,
     /// The address-book changes kept per person, with when they took effect.
     pub(crate) history: HashMap<UserId, UserHistory>,
+    /// DingTalk `unionId` → the person's `userId`, as the directory file states them.
+    pub(crate) unions: BTreeMap<String, UserId>,
     pub(crate) dirty_users: BTreeSet<UserId>,
     pub(crate) dirty_departments: BTreeSet<DeptId>,
 }
@@ -24,6 +26,12 @@ pub struct Directory {
 impl Directory {
     pub fn organisation(&self) -> Option<&str> {
         self.organisation.as_deref()
+    }
+
+    /// The `userId` of the person an id names: the id itself when it is a `userId` the directory knows, else the
+    /// person whose DingTalk `unionId` it is. `None` for an id the directory cannot vouch for.
+    pub fn resolve_id<'a>(&'a self, id: &str) -> Option<&'a UserId> {
+        self.users.get_key_value(id).map(|(k, _)| k).or_else(|| self.unions.get(id))
     }
 
     /// Any user the directory has a record of, including those who have left.

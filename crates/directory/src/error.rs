@@ -7,6 +7,8 @@ pub enum DirectoryError {
     InvalidId { what: &'static str, id: String },
     #[error("user id `{0}` appears more than once")]
     DuplicateUser(String),
+    #[error("union id `{union_id}` is given to both `{}` and `{}`", users[0], users[1])]
+    DuplicateUnionId { union_id: String, users: [String; 2] },
     #[error("department id `{0}` appears more than once")]
     DuplicateDepartment(String),
     #[error("user `{user}` belongs to unknown department `{department}`")]

@@ -61,6 +61,8 @@ struct RawUser {
     /// Defaults to "has not left".
     active: Option<bool>,
     left_at_ms: Option<i64>,
+    /// DingTalk's cross-organisation id for the person, which some events name them by instead of `userId`.
+    union_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -171,6 +173,14 @@ impl Directory {
         for raw_user in &raw.users {
             let user = user(raw_user)?;
             user_order.push(user.id.clone());
+            if let Some(union) = raw_user.union_id.as_deref().map(str::trim).filter(|u| !u.is_empty())
+                && let Some(other) = dir.unions.insert(union.to_owned(), user.id.clone())
+            {
+                return Err(DirectoryError::DuplicateUnionId {
+                    union_id: union.to_owned(),
+                    users: [other.to_string(), user.id.to_string()],
+                });
+            }
             if let Some(dup) = dir.users.insert(user.id.clone(), user) {
                 return Err(DirectoryError::DuplicateUser(dup.id.to_string()));
             }

@@ -59,8 +59,21 @@ fn error_variants_are_specific() {
         DirectoryError::UnknownDepartment { user: "u1".into(), department: "d9".into() }
     );
     assert_eq!(refused("users: [{id: x, name: A}, {id: x, name: B}]"), DirectoryError::DuplicateUser("x".into()));
+    assert_eq!(
+        refused("users: [{id: a, name: A, union_id: u1}, {id: b, name: B, union_id: u1}]"),
+        DirectoryError::DuplicateUnionId { union_id: "u1".into(), users: ["a".into(), "b".into()] }
+    );
     assert!(matches!(refused("users: [{id: u1, name: A, colour: red}]"), DirectoryError::Yaml(_)));
     assert!(matches!(refused("users: [{id: '', name: A}]"), DirectoryError::InvalidId { what: "user", .. }));
+}
+
+#[test]
+fn a_union_id_names_its_person_and_nobody_else() {
+    let dir = Directory::from_yaml("users: [{id: a, name: A, union_id: uA}, {id: b, name: B}]").unwrap();
+    assert_eq!(dir.resolve_id("uA").map(ToString::to_string).as_deref(), Some("a"));
+    assert_eq!(dir.resolve_id("a").map(ToString::to_string).as_deref(), Some("a"));
+    assert_eq!(dir.resolve_id("b").map(ToString::to_string).as_deref(), Some("b"));
+    assert!(dir.resolve_id("uB").is_none(), "an id the directory cannot vouch for");
 }
 
 #[test]

@@ -62,6 +62,7 @@ fields! {
     FileSource = "file.source": Text,
     FileNames = "file.names": StringList,
     FileCount = "file.count": Number,
+    FileSenders = "file.senders": StringList,
     FileRequestIds = "file.request_ids": StringList,
     FileConversations = "file.conversations": StringList,
     RequestId = "request.id": Text,
@@ -128,6 +129,7 @@ impl Field {
 /// | `file.id`, `file.name`, `file.extension`, `file.space` | string | `file_downloaded`, `download_requested` |
 /// | `file.action`, `file.source` | number, string | `file_downloaded`: audit-log action code, producer |
 /// | `file.names`, `file.count`, `file.request_ids`, `file.conversations` | list, number, list, list | `file_sent` |
+/// | `file.senders` | list | `file_sent`: everyone the detection's records name as sending, each once |
 /// | `request.id`, `request.reason` | string | `download_requested` |
 /// | `approval.instance_id`, `.process_code`, `.change`, `.result` | string | both approval kinds |
 /// | `approval.task_id`, `approval.remark` | string | `approval_task_changed` |

@@ -1,6 +1,6 @@
 //! Group events: DingTalk's `chat_*` and our `chat_create`.
 
-use crate::normalise::{Ctx, USERS};
+use crate::normalise::{Ctx, UNIONS, USERS};
 use crate::payload::Payload;
 use crate::{CanonicalEvent, EventKind, NormaliseError};
 
@@ -15,6 +15,7 @@ pub(crate) fn group_alias(p: &Payload<'_>) -> Option<String> {
     (chat != open).then_some(open)
 }
 const OPERATOR: &[&str] = &["operator", "Operator"];
+const OPERATOR_UNION: &[&str] = &["operatorUnionId", "OperatorUnionId"];
 
 /// `None` when the type is not a group event.
 pub(crate) fn normalise(
@@ -35,11 +36,11 @@ pub(crate) fn normalise(
         return Ok(None);
     }
     let chat_id = p.require(p.text(CHAT), "chatId")?;
-    let operator = p.id(OPERATOR);
+    let operator = ctx.one_person(p, OPERATOR, OPERATOR_UNION);
     let (actor, kind) = match event_type {
         "chat_create" => {
             let owner = p.id(&["owner", "Owner"]);
-            let members = ctx.members(p.ids(USERS));
+            let members = ctx.members(ctx.people(p, USERS, UNIONS));
             let title = p.text(&["title", "Title"]);
             (
                 operator.or_else(|| owner.clone()),
@@ -47,16 +48,16 @@ pub(crate) fn normalise(
             )
         }
         "chat_add_member" => {
-            let members = ctx.members(p.require_list(p.ids(USERS), "userId")?);
+            let members = ctx.members(p.require_list(ctx.people(p, USERS, UNIONS), "userId")?);
             (operator.clone(), EventKind::MembersAdded { chat_id, operator, members })
         }
         "chat_remove_member" => {
-            let members = ctx.members(p.require_list(p.ids(USERS), "userId")?);
+            let members = ctx.members(p.require_list(ctx.people(p, USERS, UNIONS), "userId")?);
             (operator.clone(), EventKind::MembersRemoved { chat_id, operator, members })
         }
         "chat_quit" => {
             // The leaver is the `operator`; older payloads may name them in `userId` instead.
-            let user = p.require(operator.or_else(|| p.id(USERS)), "operator")?;
+            let user = p.require(operator.or_else(|| ctx.one_person(p, USERS, UNIONS)), "operator")?;
             (Some(user.clone()), EventKind::MemberQuit { chat_id, user })
         }
         "chat_disband" => (operator.clone(), EventKind::GroupDisbanded { chat_id, operator }),

@@ -175,6 +175,11 @@ impl CanonicalEvent {
             EventKind::FileSent { records } => {
                 f.list(Field::FileNames, records.iter().filter_map(|r| r.file_name.as_deref()));
                 f.number(Field::FileCount, records.len() as i64);
+                let mut seen = std::collections::HashSet::new();
+                f.list(
+                    Field::FileSenders,
+                    records.iter().filter_map(|r| r.user.as_deref()).filter(|u| seen.insert(*u)),
+                );
                 f.list(Field::FileRequestIds, records.iter().filter_map(|r| r.request_id.as_deref()));
                 f.list(Field::FileConversations, records.iter().filter_map(|r| r.conversation.as_deref()));
             }

@@ -16,6 +16,8 @@ pub enum NormaliseError {
 }
 
 pub(crate) const USERS: &[&str] = &["userId", "UserId"];
+/// DingTalk's cross-organisation ids, sent beside (or instead of) `userId`.
+pub(crate) const UNIONS: &[&str] = &["unionId", "UnionId", "unionid"];
 
 pub(crate) struct Ctx<'a> {
     ce_id: &'a str,
@@ -40,6 +42,26 @@ impl Ctx<'_> {
             actor: actor.map(|a| Actor::resolve(a, self.directory, self.occurred_at_ms)),
             kind,
         }
+    }
+
+    /// The people a payload names by `userId` and by `unionId`. DingTalk sends the two lists in step, so a
+    /// `unionId` counts only beyond the `userId`s (an outsider may come with a `unionId` alone). A `unionId` the
+    /// directory knows becomes its person's `userId`; one it does not is kept as it is — an id the directory cannot
+    /// vouch for, so an outsider, and never a reason to refuse the event.
+    pub(crate) fn people(&self, p: &Payload<'_>, users: &[&str], unions: &[&str]) -> Vec<String> {
+        let by_user = p.id_list(users);
+        let by_union = p.id_list(unions).into_iter().skip(by_user.len()).map(|u| self.person(u));
+        crate::payload::distinct(by_user.into_iter().chain(by_union))
+    }
+
+    /// One person named by `userId` (from `users`), else by `unionId` (from `unions`).
+    pub(crate) fn one_person(&self, p: &Payload<'_>, users: &[&str], unions: &[&str]) -> Option<String> {
+        p.id(users).or_else(|| p.id(unions).map(|u| self.person(u)))
+    }
+
+    /// The `userId` of the person a `unionId` names, where the directory knows it.
+    fn person(&self, union: String) -> String {
+        self.directory.resolve_id(&union).map_or(union, ToString::to_string)
     }
 
     pub(crate) fn members(&self, ids: Vec<String>) -> Vec<Member> {
@@ -120,7 +142,8 @@ pub fn normalise(
         }
         "org_file_send_check" => vec![file_sent(&ctx, &p)?],
         "file_download" => {
-            let user = p.require(p.id(USERS), "userId")?;
+            // The file audit log names the actor by `userId`; storage change events by `unionId`.
+            let user = p.require(ctx.one_person(&p, USERS, UNIONS), "userId")?;
             let kind = EventKind::FileDownloaded {
                 user: user.clone(),
                 chat_id: p.text(crate::chat::CHAT),

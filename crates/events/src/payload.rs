@@ -139,6 +139,11 @@ impl<'t> Payload<'t> {
 
     /// A list of ids, also accepted as a single id. Duplicates are dropped, order kept.
     pub(crate) fn ids(&self, keys: &[&str]) -> Vec<String> {
+        distinct(self.id_list(keys))
+    }
+
+    /// A list of ids as sent, repeats and all, so that two lists sent in step can be read side by side.
+    pub(crate) fn id_list(&self, keys: &[&str]) -> Vec<String> {
         let found = self.find(keys, |v| {
             let list: Vec<String> = match v {
                 Value::Array(items) => items.iter().filter_map(scalar).collect(),
@@ -146,10 +151,7 @@ impl<'t> Payload<'t> {
             };
             (!list.is_empty()).then_some(list)
         });
-        // A set beside the list: a `contains` on the list made an event of n members cost n² comparisons.
-        let found = found.unwrap_or_default();
-        let mut seen = std::collections::HashSet::with_capacity(found.len());
-        found.into_iter().filter(|id| seen.insert(id.clone())).collect()
+        found.unwrap_or_default()
     }
 
     /// Milliseconds, sent as a number or (in address-book events) a string. Zero or less means "not set", so
@@ -178,6 +180,13 @@ impl<'t> Payload<'t> {
     pub(crate) fn require_list(&self, list: Vec<String>, field: &'static str) -> Result<Vec<String>, NormaliseError> {
         self.require((!list.is_empty()).then_some(list), field)
     }
+}
+
+/// The ids in their first order, each once. A set beside the list: a `contains` on the list made an event of n
+/// members cost n² comparisons.
+pub(crate) fn distinct(ids: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter().filter(|id| seen.insert(id.clone())).collect()
 }
 
 /// Reads one field of a nested object (a `fileRecords` entry, a `diffInfo`), where DingTalk uses one spelling.

@@ -211,3 +211,52 @@ fn errors() {
     let err = normalise("file_download", "x", br#"{"userId":"u","fileId":""}"#, &dir, 0).unwrap_err();
     assert!(err.to_string().contains("fileId"), "{err}");
 }
+
+fn normalise_json(event: serde_json::Value) -> Result<Vec<dingguard_events::CanonicalEvent>, NormaliseError> {
+    let event_type = event["EventType"].as_str().unwrap().to_owned();
+    normalise(&event_type, "ce-union", &serde_json::to_vec(&event).unwrap(), &directory(), RECEIVED_MS)
+}
+
+#[test]
+fn people_named_only_by_union_id_are_resolved_or_counted_as_outsiders() {
+    // DingTalk's documented chat_add_member carries unionId beside userId; an outsider may come with a unionId only.
+    let events = normalise_json(serde_json::json!({"EventType": "chat_add_member", "timeStamp": 1_772_420_400_000_i64,
+        "chatId": "chat_u", "operatorUnionId": "iiUnionSalesLead3x",
+        "unionId": ["iiUnionHrClerk8Qf", "3rBUxxxQiEiE", "iiUnionHrClerk8Qf"]}))
+    .expect("a unionId-only event is read, not refused");
+    let event = &events[0];
+    assert_eq!(
+        event.actor.as_ref().map(|a| (a.id.as_str(), a.affiliation)),
+        Some(("user_sales_lead", Affiliation::Internal))
+    );
+    let EventKind::MembersAdded { members, .. } = &event.kind else { panic!("{event:?}") };
+    assert_eq!(
+        members,
+        &[member("user_hr_clerk", Affiliation::Internal), member("3rBUxxxQiEiE", Affiliation::External)],
+        "a known unionId is its person; an unknown one is an outsider; repeats count once"
+    );
+}
+
+#[test]
+fn union_ids_sent_in_step_with_user_ids_add_nobody_and_extra_ones_add_their_people() {
+    let events = normalise_json(serde_json::json!({"EventType": "chat_add_member", "timeStamp": 1_772_420_400_000_i64,
+        "chatId": "chat_u", "operator": "user_sales_lead", "userId": ["user_hr_clerk"],
+        "unionId": ["iiUnionHrClerk8Qf", "iiUnknownGuest"]}))
+    .unwrap();
+    let EventKind::MembersAdded { members, .. } = &events[0].kind else { panic!() };
+    assert_eq!(
+        members,
+        &[member("user_hr_clerk", Affiliation::Internal), member("iiUnknownGuest", Affiliation::External)]
+    );
+}
+
+#[test]
+fn a_download_named_by_union_id_is_the_persons() {
+    let events = normalise_json(serde_json::json!({"EventType": "file_download", "EventTime": 1_772_420_400_000_i64,
+        "unionId": "iiUnionHrClerk8Qf", "fileId": "f1", "fileName": "payroll.xlsx"}))
+    .unwrap();
+    assert_eq!(events[0].actor.as_ref().map(|a| a.id.as_str()), Some("user_hr_clerk"));
+    assert!(matches!(&events[0].kind, EventKind::FileDownloaded { user, .. } if user == "user_hr_clerk"));
+    let err = normalise_json(serde_json::json!({"EventType": "chat_add_member", "chatId": "c"})).unwrap_err();
+    assert!(matches!(err, NormaliseError::MissingField { field: "userId", .. }), "{err}");
+}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{Fields, Slot, write_field};
-use crate::ruleset::{Aggregation, Rule, RuleSet, Severity};
+use crate::ruleset::{Aggregation, AlertPer, Rule, RuleSet, Severity};
 use crate::template::{Builtins, value_text};
 
 /// Window and rule lookups run for every event: a fast keyed hasher instead of SipHash.
@@ -30,9 +30,6 @@ pub struct Step {
     pub event_id: String,
     /// The text of each field the rule's output and dedup key name, by slot, as the step's event had it.
     pub values: Vec<(usize, String)>,
-    /// A first step that completed: it raised its match and is kept only so no other step completes it again.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub done: bool,
 }
 
 impl Step {
@@ -292,7 +289,7 @@ fn window_id(rule: &str, key: &str) -> String {
 /// A step of the event at hand: its time, id, and the text of the fields the rule will need of it.
 fn step(fields: &Fields<'_>, event_id: &str, at_ms: i64, saves: &[Slot]) -> Step {
     let values = saves.iter().map(|slot| (slot.index(), value_text(fields.get(*slot)))).collect();
-    Step { at_ms, event_id: event_id.to_owned(), values, done: false }
+    Step { at_ms, event_id: event_id.to_owned(), values }
 }
 
 /// Keeps a list of steps in the order they happened, and bounded.
@@ -398,7 +395,7 @@ impl Engine {
                         outcome.matches.push(render(rule, fields, Some(key), seen, &event_id, at_ms));
                     }
                 }
-                Aggregation::Sequence { first, then, key, within_ms, first_saves, then_saves } => {
+                Aggregation::Sequence { first, then, key, within_ms, first_saves, then_saves, alert_per } => {
                     let (closes, opens) = (then.eval(fields), first.eval(fields));
                     // Most events of the rule's types are neither step: no key to render, no window to touch.
                     if !closes && !opens {
@@ -406,41 +403,21 @@ impl Engine {
                     }
                     let key = key.render(fields, None);
                     let id = window_id(&rule.name, &key);
-                    let within = *within_ms;
-                    let mut pairs: Vec<(Step, Step)> = Vec::new();
                     let window = self.state.sequences.entry(id.clone()).or_default();
                     if closes {
-                        let this = step(fields, &event_id, at_ms, then_saves);
-                        // Every first step before it, within the window, that nothing completed yet.
-                        for first in window.firsts.iter_mut().filter(|f| !f.done && f.event_id != event_id) {
-                            if first.at_ms <= at_ms && at_ms - first.at_ms <= within {
-                                first.done = true;
-                                pairs.push((first.clone(), this.clone()));
-                            }
-                        }
-                        insert_step(&mut window.thens, this);
+                        insert_step(&mut window.thens, step(fields, &event_id, at_ms, then_saves));
                     }
                     if opens {
-                        let mut this = step(fields, &event_id, at_ms, first_saves);
-                        // A second step already seen that happened after it, within the window: the earliest.
-                        let then = window
-                            .thens
-                            .iter()
-                            .filter(|t| t.event_id != event_id && t.at_ms >= at_ms && t.at_ms - at_ms <= within)
-                            .min_by_key(|t| t.at_ms);
-                        if let Some(then) = then {
-                            this.done = true;
-                            pairs.push((this.clone(), then.clone()));
-                        }
-                        insert_step(&mut window.firsts, this);
+                        insert_step(&mut window.firsts, step(fields, &event_id, at_ms, first_saves));
                     }
                     self.state.changed.insert(id);
-                    for (first, then) in pairs {
+                    let found = anchored(window, *alert_per, &event_id, *within_ms);
+                    for (anchor, partners) in found {
                         if let Some(s) = excepted(rule, fields, at_ms) {
                             outcome.suppressed.push(s);
                             continue;
                         }
-                        outcome.matches.push(render_sequence(rule, &key, &first, &then));
+                        outcome.matches.push(render_sequence(rule, &key, *alert_per, &anchor, &partners));
                     }
                 }
             }
@@ -525,20 +502,90 @@ fn render(rule: &Rule, fields: &Fields<'_>, key: Option<String>, count: u64, eve
     }
 }
 
-/// A completed sequence, rendered from what its two steps saved: the same text whichever step was read last.
-fn render_sequence(rule: &Rule, key: &str, first: &Step, then: &Step) -> Match {
-    let builtins = Builtins { rule: &rule.name, severity: rule.severity.as_str(), count: 2 };
-    let (of_first, of_then) = (|slot| first.value(slot), |slot| then.value(slot));
+/// Already-raised sequence alerts one event may bring up to date; new ones are never held back.
+pub const SEQUENCE_UPDATES_PER_EVENT: usize = 16;
+
+/// The alerts of a sequence window that the event `event_id` touches: each anchor (a first step, or a second
+/// step under `alert_per: then`) with every step of the other kind it pairs with. A pair is a first step that
+/// happened no later than its second and within the window, whichever of them was read first — so the same
+/// history gives the same anchors and partners in every arrival order.
+fn anchored(window: &SequenceWindow, per: AlertPer, event_id: &str, within: i64) -> Vec<(Step, Vec<Step>)> {
+    let pairs = |f: &Step, t: &Step| f.event_id != t.event_id && f.at_ms <= t.at_ms && t.at_ms - f.at_ms <= within;
+    let (anchors, others, anchor_first) = match per {
+        AlertPer::First => (&window.firsts, &window.thens, true),
+        AlertPer::Then => (&window.thens, &window.firsts, false),
+    };
+    let pair = |anchor: &Step, other: &Step| if anchor_first { pairs(anchor, other) } else { pairs(other, anchor) };
+    let this_other = others.iter().find(|s| s.event_id == event_id);
+    let (mut new, mut updated) = (Vec::new(), Vec::new());
+    for anchor in anchors {
+        let is_this = anchor.event_id == event_id;
+        let touched = is_this || this_other.is_some_and(|o| pair(anchor, o));
+        if !touched {
+            continue;
+        }
+        let partners: Vec<Step> = others.iter().filter(|o| pair(anchor, o)).cloned().collect();
+        if partners.is_empty() {
+            continue;
+        }
+        // An anchor this event alone completes is a new alert; one that had partners already is an update.
+        let first_time = is_this || (partners.len() == 1 && partners[0].event_id == event_id);
+        if first_time { new.push((anchor.clone(), partners)) } else { updated.push((anchor.clone(), partners)) }
+    }
+    updated.truncate(SEQUENCE_UPDATES_PER_EVENT);
+    new.extend(updated);
+    new
+}
+
+/// A sequence's alert, rendered from what its steps saved: the anchor's own values, and the values of all its
+/// partners (distinct, in the order they happened, a long list cut with "and N more"). The same steps render the
+/// same text whichever was read last.
+fn render_sequence(rule: &Rule, key: &str, per: AlertPer, anchor: &Step, partners: &[Step]) -> Match {
+    let count = 1 + partners.len() as u64;
+    let builtins = Builtins { rule: &rule.name, severity: rule.severity.as_str(), count };
+    let joined = |slot: Slot| -> Option<String> {
+        let mut values: Vec<&str> = Vec::new();
+        for v in partners.iter().filter_map(|p| p.value(slot)) {
+            if !values.contains(&v) {
+                values.push(v);
+            }
+        }
+        (!values.is_empty()).then(|| join_capped(&values))
+    };
+    let slots: Vec<Slot> =
+        rule.output.slots().chain(rule.dedup.iter().flat_map(|d| d.key.slots())).map(|(_, s)| s).collect();
+    let partner_text: Vec<(Slot, String)> = slots.iter().filter_map(|s| Some((*s, joined(*s)?))).collect();
+    let of_partners = |slot: Slot| partner_text.iter().find(|(s, _)| *s == slot).map(|(_, v)| v.as_str());
+    let of_anchor = |slot: Slot| anchor.value(slot);
+    let render = |template: &crate::template::Template| match per {
+        AlertPer::First => template.render_steps(&of_anchor, &of_partners, Some(&builtins)),
+        AlertPer::Then => template.render_steps(&of_partners, &of_anchor, Some(&builtins)),
+    };
+    let mut event_ids: Vec<(i64, String)> =
+        std::iter::once(anchor).chain(partners).map(|s| (s.at_ms, s.event_id.clone())).collect();
+    event_ids.sort();
+    let at_ms = event_ids.last().map_or(anchor.at_ms, |(at, _)| *at);
     Match {
         rule: rule.name.clone(),
         severity: rule.severity,
         pdpa: rule.pdpa.clone(),
-        message: rule.output.render_steps(&of_first, &of_then, Some(&builtins)),
+        message: render(&rule.output),
         key: Some(key.to_owned()),
-        dedup: rule.dedup.as_ref().map(|d| (d.key.render_steps(&of_first, &of_then, Some(&builtins)), d.period_ms)),
-        count: 2,
-        identity: first.event_id.clone(),
-        event_ids: vec![first.event_id.clone(), then.event_id.clone()],
-        at_ms: then.at_ms,
+        dedup: rule.dedup.as_ref().map(|d| (render(&d.key), d.period_ms)),
+        count,
+        identity: anchor.event_id.clone(),
+        event_ids: event_ids.into_iter().map(|(_, id)| id).collect(),
+        at_ms,
     }
+}
+
+/// Values already cut to size one by one (see [`value_text`]), shown as a list is: the first
+/// [`LIST_IN_TEXT`](crate::template::LIST_IN_TEXT) and "and N more".
+fn join_capped(values: &[&str]) -> String {
+    let limit = crate::template::LIST_IN_TEXT;
+    let mut out = values.iter().take(limit).copied().collect::<Vec<_>>().join(", ");
+    if values.len() > limit {
+        out.push_str(&format!(" and {} more", values.len() - limit));
+    }
+    out
 }

@@ -13,9 +13,10 @@ mod testing;
 
 pub use catalog::{Catalog, FieldType};
 pub use engine::{
-    Engine, Match, Outcome, SEQUENCE_STEPS_KEPT, SavedWindow, SequenceWindow, Step, Suppressed, WindowState,
+    Engine, Match, Outcome, SEQUENCE_STEPS_KEPT, SEQUENCE_UPDATES_PER_EVENT, SavedWindow, SequenceWindow, Step,
+    Suppressed, WindowState,
 };
 pub use fields::{FieldValue, Fields, Slot, write_field};
-pub use ruleset::{Rule, RuleError, RuleSet, Severity};
+pub use ruleset::{AlertPer, Rule, RuleError, RuleSet, Severity};
 pub use template::{LIST_IN_TEXT, TEXT_MAX, VALUE_IN_TEXT, value_text};
 pub use testing::{TEST_EPOCH_MS, TestFailure, TestReport, run_inline_tests};

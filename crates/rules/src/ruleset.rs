@@ -107,6 +107,17 @@ struct RawSequence {
     then: String,
     key: String,
     within: String,
+    /// `first` (the default) or `then`: which step each alert is about.
+    alert_per: Option<String>,
+}
+
+/// Which step of a sequence an alert is about. `First`: one alert per first step, naming every second step that
+/// followed it within the window (an outsider joins; every download after). `Then`: one alert per second step,
+/// naming every first step before it (someone leaves; every sensitive file they downloaded before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertPer {
+    First,
+    Then,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +169,7 @@ pub enum Aggregation {
         within_ms: i64,
         first_saves: Vec<Slot>,
         then_saves: Vec<Slot>,
+        alert_per: AlertPer,
     },
 }
 
@@ -361,6 +373,11 @@ fn build_rule(
                 within_ms: parse_ms(&s.within)?,
                 first_saves,
                 then_saves,
+                alert_per: match s.alert_per.as_deref() {
+                    None | Some("first") => AlertPer::First,
+                    Some("then") => AlertPer::Then,
+                    Some(other) => return Err(format!("sequence `alert_per` is `first` or `then`, not {other:?}")),
+                },
             }
         }
         (None, None) => {

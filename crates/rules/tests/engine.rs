@@ -17,7 +17,7 @@ fn catalog() -> Catalog {
             ("members.external_ids", FieldType::StringList),
             ("members.external_count", FieldType::Number),
         ],
-        ["members_added", "file_downloaded", "group_created"],
+        ["members_added", "file_downloaded", "group_created", "user_left"],
     )
 }
 
@@ -384,10 +384,92 @@ fn a_sequence_completes_when_its_steps_happened_in_order_whichever_was_read_firs
         assert_eq!(fired, 0, "a download before the outsider joined");
         assert_eq!(second, !first);
     }
+    // A second download after the same join is the same alert, brought up to date: one identity, both events.
     let mut engine = Engine::new(rules);
     engine.evaluate(&joined("j3"), t0);
     assert_eq!(engine.evaluate(&downloaded("d3"), t0 + 1).matches.len(), 1);
-    assert!(engine.evaluate(&downloaded("d4"), t0 + 2).matches.is_empty(), "each first step completes once");
+    let again = engine.evaluate(&downloaded("d4"), t0 + 2).matches;
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].identity.as_str(), again[0].count), ("j3", 3));
+    assert_eq!(again[0].event_ids, ["j3", "d3", "d4"]);
+}
+
+const PER_LEAVE: &str = r#"
+- rule: leaver
+  description: left after downloads
+  when: [file_downloaded, user_left]
+  severity: high
+  output: "{actor.id} left after downloading {first.file.name}"
+  sequence:
+    first: event.type = file_downloaded
+    then: event.type = user_left
+    key: "{actor.id}"
+    within: 14d
+    alert_per: then
+"#;
+
+fn download_of(id: &str, file: &str) -> Fields<'static> {
+    fields(json!({"event.type": "file_downloaded", "event.id": id, "actor.id": "u_rep", "file.name": file}))
+}
+
+fn left(id: &str) -> Fields<'static> {
+    fields(json!({"event.type": "user_left", "event.id": id, "actor.id": "u_rep"}))
+}
+
+#[test]
+fn one_alert_per_departure_names_every_file_before_it_in_any_arrival_order() {
+    let rules = Arc::new(load(PER_LEAVE));
+    let day = 86_400_000;
+    let t0 = 1_772_420_400_000;
+    let history: Vec<(Fields<'static>, i64)> = vec![
+        (download_of("d1", "a.xlsx"), t0),
+        (download_of("d2", "b.xlsx"), t0 + day),
+        (download_of("d3", "a.xlsx"), t0 + 2 * day),
+        (left("l1"), t0 + 3 * day),
+        (download_of("d4", "after.xlsx"), t0 + 4 * day),
+    ];
+    // Every arrival order of the five events ends with the same alert text and identity.
+    let orders: Vec<Vec<usize>> =
+        vec![vec![0, 1, 2, 3, 4], vec![3, 0, 1, 2, 4], vec![4, 3, 2, 1, 0], vec![2, 3, 0, 4, 1]];
+    let mut finals = Vec::new();
+    for order in orders {
+        let mut engine = Engine::new(rules.clone());
+        let mut last = None;
+        for i in order {
+            for m in engine.evaluate(&history[i].0, history[i].1).matches {
+                assert_eq!(m.identity, "l1", "one alert, about the departure");
+                last = Some(m);
+            }
+        }
+        let last = last.expect("the departure after downloads raised its alert");
+        finals.push((last.message.clone(), last.event_ids.clone()));
+    }
+    assert!(finals.windows(2).all(|w| w[0] == w[1]), "{finals:#?}");
+    assert_eq!(finals[0].0, "u_rep left after downloading a.xlsx, b.xlsx", "each file once, none after leaving");
+    assert_eq!(finals[0].1, ["d1", "d2", "d3", "l1"]);
+}
+
+#[test]
+fn a_long_list_of_partners_is_cut_and_updates_per_event_are_bounded() {
+    let rules = Arc::new(load(PER_LEAVE));
+    let t0 = 1_772_420_400_000;
+    let mut engine = Engine::new(rules.clone());
+    for i in 0..25 {
+        engine.evaluate(&download_of(&format!("d{i}"), &format!("f{i:02}.xlsx")), t0 + i);
+    }
+    let m = engine.evaluate(&left("l1"), t0 + 100).matches;
+    assert_eq!(m.len(), 1);
+    assert!(m[0].message.ends_with("f09.xlsx and 15 more"), "{}", m[0].message);
+
+    // Many departures already matched: a late download touches each of them, but brings at most a bounded
+    // number up to date in one go.
+    let mut engine = Engine::new(rules);
+    engine.evaluate(&download_of("d0", "x.xlsx"), t0);
+    for i in 0..40 {
+        engine.evaluate(&left(&format!("l{i}")), t0 + 1000 + i);
+    }
+    let late = engine.evaluate(&download_of("dlate", "y.xlsx"), t0 + 1).matches;
+    assert_eq!(late.len(), dingguard_rules::SEQUENCE_UPDATES_PER_EVENT);
 }
 
 #[test]

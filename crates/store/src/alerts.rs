@@ -159,6 +159,37 @@ impl<'a> AlertTx<'a> {
 
     /// Turns a match into an alert, folds it into the open one, or counts it against a silence.
     pub async fn record(&mut self, alert: &NewAlert) -> Result<Recorded, StoreError> {
+        // The same alert again: a sequence's anchor met one more partner (its text now names it too), whichever
+        // of its steps arrived last. It was raised, notified and silenced or not when it was first recorded.
+        let updated = self
+            .tx
+            .query(
+                "UPDATE alerts SET message = $2, changed_at_ms = $3, \
+                 last_seen_ms = CASE WHEN last_seen_ms < $4 THEN $4 ELSE last_seen_ms END WHERE id = $1 \
+                 RETURNING event_count",
+                &[
+                    alert.id.as_str().into(),
+                    alert.message.as_str().into(),
+                    Val::Int(alert.recorded_at_ms),
+                    Val::Int(alert.at_ms),
+                ],
+            )
+            .await?;
+        if !updated.is_empty() {
+            let added = self.add_event(&alert.id, &alert.event).await?;
+            let count = self
+                .tx
+                .query(
+                    "UPDATE alerts SET event_count = event_count + $2 WHERE id = $1 RETURNING event_count",
+                    &[alert.id.as_str().into(), Val::Int(added)],
+                )
+                .await?
+                .first()
+                .map(|r| r.int(0))
+                .transpose()?
+                .unwrap_or_default();
+            return Ok(Recorded::Folded { id: alert.id.clone(), count });
+        }
         let dedup_key = alert.dedup.as_ref().map(|(k, _)| k.clone());
         let silences = self
             .tx
@@ -231,8 +262,10 @@ impl<'a> AlertTx<'a> {
         Ok(Recorded::Created(alert.id.clone()))
     }
 
-    async fn add_event(&mut self, alert_id: &str, event: &AlertEvent) -> Result<(), StoreError> {
-        self.tx
+    /// Adds the event to the alert's list; 1 when it was new there, 0 when the alert already held it.
+    async fn add_event(&mut self, alert_id: &str, event: &AlertEvent) -> Result<i64, StoreError> {
+        let added = self
+            .tx
             .execute(
                 "INSERT INTO alert_events (alert_id, ce_id, event_type, occurred_at_ms, fields) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (alert_id, ce_id) DO NOTHING",
@@ -245,7 +278,7 @@ impl<'a> AlertTx<'a> {
                 ],
             )
             .await?;
-        Ok(())
+        Ok(i64::try_from(added).unwrap_or(0))
     }
 
     /// Counts a match an exception or silence held back: suppression is visible, never silent.
