@@ -121,6 +121,39 @@ async fn scenarios_raise_their_alerts_and_an_ordinary_day_raises_none() -> Resul
     Ok(())
 }
 
+/// The simulator's scenarios agree with each other: after every one of them has run, an ordinary day still raises
+/// nothing — no scenario leaves behind a leaver, a grant or a window that makes ordinary work look suspect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_every_scenario_an_ordinary_day_still_raises_nothing() -> Result<()> {
+    let d = serve(&[]).await?;
+    let mut sent = 0.0;
+    for scenario in Scenario::ALL.into_iter().filter(|s| *s != Scenario::BenignDay) {
+        sent += d.play(scenario).await? as f64;
+    }
+    d.settle(sent - 1.0).await?; // check_url is answered, never stored
+    let before: BTreeSet<String> =
+        d.alerts().await?.iter().filter_map(|a| a["id"].as_str().map(str::to_owned)).collect();
+    ensure!(!before.is_empty(), "the scenarios raised nothing; nothing was tested");
+    let folded_before = reqwest::get(d.service.url("/metrics")).await?.text().await?;
+    sent += d.play(Scenario::BenignDay).await? as f64;
+    d.settle(sent - 1.0).await?;
+    let new: Vec<Value> =
+        d.alerts().await?.into_iter().filter(|a| a["id"].as_str().is_some_and(|id| !before.contains(id))).collect();
+    assert!(new.is_empty(), "benign-day after the other scenarios raised {:?}", rules_of(&new));
+    // Nor did it add itself to an alert already open (a fold, or a sequence's later step).
+    let text = reqwest::get(d.service.url("/metrics")).await?.text().await?;
+    let touched = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("dingguard_alerts_folded_total") || l.starts_with("dingguard_alerts_raised_total")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert_eq!(touched(&text), touched(&folded_before), "benign-day touched an open alert");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_reach_the_security_groups_robot_signed() -> Result<()> {
     let robot = dingguard_tests::standin::RobotStandIn::start().await?;

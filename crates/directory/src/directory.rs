@@ -34,6 +34,12 @@ impl Directory {
         self.users.get_key_value(id).map(|(k, _)| k).or_else(|| self.unions.get(id))
     }
 
+    /// Whether the directory file itself records `id` as gone by `at_ms` — a fact that does not depend on when
+    /// address-book events are read, unlike a departure an event reports.
+    pub fn listed_as_left_at(&self, id: &str, at_ms: i64) -> bool {
+        self.file_users.get(id).is_some_and(|u| !u.active && u.left_at_ms.is_none_or(|left| left <= at_ms))
+    }
+
     /// Any user the directory has a record of, including those who have left.
     pub fn user(&self, id: &str) -> Option<&User> {
         self.users.get(id)

@@ -37,6 +37,7 @@ fields! {
     ActorRoles = "actor.roles": StringList,
     ActorActive = "actor.active": Bool,
     ActorLeftAtMs = "actor.left_at_ms": Number,
+    ActorListedAsLeft = "actor.listed_as_left": Bool,
     GroupId = "group.id": Text,
     GroupTitle = "group.title": Text,
     GroupOwner = "group.owner": Text,
@@ -78,7 +79,13 @@ fields! {
     FileGranted = "file.granted": Bool,
     FileGrantMismatch = "file.grant_mismatch": Bool,
     GroupPersonalData = "group.personal_data": Bool,
+    EventLate = "event.late": Bool,
 }
+
+/// How late an event may be judged and still see everything it would have seen on time: the directory keeps each
+/// person's changes this long, the alerter loads grants this far back, and no rule window is longer. Older events
+/// are still judged, with `event.late`.
+pub const LATE_AFTER_MS: i64 = dingguard_directory::HISTORY_RETENTION_MS;
 
 impl Field {
     pub const fn slot(self) -> Slot {
@@ -115,6 +122,7 @@ impl Field {
 /// | `actor.roles` | list | with an actor the directory knows: `dpo`, `security`, `admin`, `approver` |
 /// | `actor.active` | bool | with an actor the directory knows: false once they have left |
 /// | `actor.left_at_ms` | number | with an actor who has left |
+/// | `actor.listed_as_left` | bool | with an actor the directory knows: the directory file itself records them as gone by the event's time |
 /// | `group.id` | string | every group event; `file_downloaded` when the file came from a group |
 /// | `group.title` | string | `group_created` (when known), `group_renamed` |
 /// | `group.owner` | string | `group_created` (when known), `group_owner_changed` (the new owner) |
@@ -136,6 +144,7 @@ impl Field {
 /// | `file.sensitive`, `file.granted` | bool | events with a file, added by the alerter: the classification says the file is sensitive; an approval grant in force when the event happened covers this download (same user, file id, and the name and space the grant was decided on) |
 /// | `file.grant_mismatch` | bool | events with a file, added by the alerter: a grant for this user and file id was in force, but the event names the file differently (name or space) from the facts the grant was decided on |
 /// | `group.personal_data` | bool | events with a group, added by the alerter: the group is classified as holding personal data |
+/// | `event.late` | bool | added by the alerter to an event judged more than [`LATE_AFTER_MS`] after it happened: the history it is judged against (directory changes, grants, windows) may no longer reach back that far |
 ///
 /// `file.extension` is the lower-cased text after the last dot of the file name.
 pub fn field_catalog() -> &'static [(&'static str, FieldType)] {

@@ -42,6 +42,9 @@ pub struct Actor {
     /// `None` when the directory does not know the actor, so "has left" and "never was here" stay distinct.
     pub active: Option<bool>,
     pub left_at_ms: Option<i64>,
+    /// The directory file itself records them as gone by then (as opposed to an address-book event saying so).
+    #[serde(default)]
+    pub listed_as_left: bool,
 }
 
 impl Actor {
@@ -58,6 +61,7 @@ impl Actor {
             roles: user.map(|u| u.roles.iter().copied().collect()).unwrap_or_default(),
             active: user.map(|u| u.active),
             left_at_ms: user.and_then(|u| u.left_at_ms),
+            listed_as_left: directory.listed_as_left_at(id, at_ms),
         }
     }
 }

@@ -46,6 +46,7 @@ impl<'a> Writer<'a> {
         if let Some(at) = actor.left_at_ms {
             self.number(Field::ActorLeftAtMs, at);
         }
+        self.flag(Field::ActorListedAsLeft, actor.listed_as_left);
     }
 
     /// Counts over every member; id lists of at most [`MAX_MEMBERS`] each.

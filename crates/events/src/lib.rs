@@ -14,7 +14,7 @@ mod payload;
 mod sync;
 mod tracker;
 
-pub use catalog::{Field, FieldType, event_types, field_catalog, rule_catalog};
+pub use catalog::{Field, FieldType, LATE_AFTER_MS, event_types, field_catalog, rule_catalog};
 pub use dingguard_directory::Affiliation;
 pub use event::{Actor, CanonicalEvent, DeptChange, EventKind, FileRecord, MAX_MEMBERS, Member};
 pub use fields::fields_to_json;

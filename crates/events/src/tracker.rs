@@ -37,6 +37,9 @@ pub struct InMemoryGroupTracker {
     aliases: HashMap<String, String>,
     #[serde(skip)]
     changed: Vec<TrackedRow>,
+    /// Aliases learned since the last [`InMemoryGroupTracker::take_learned`]: (other id, chatId).
+    #[serde(skip)]
+    learned: Vec<(String, String)>,
 }
 
 impl GroupTracker for InMemoryGroupTracker {
@@ -58,6 +61,7 @@ impl GroupTracker for InMemoryGroupTracker {
         }
         self.aliases.insert(other.to_owned(), chat_id.to_owned());
         self.changed.push(("alias", other.to_owned(), chat_id.to_owned()));
+        self.learned.push((other.to_owned(), chat_id.to_owned()));
         // A group first seen under its other id is not new when it shows up under its chatId.
         if self.seen.get(corp).is_some_and(|chats| chats.contains(other)) {
             self.first_seen(corp, chat_id);
@@ -66,6 +70,12 @@ impl GroupTracker for InMemoryGroupTracker {
 }
 
 impl InMemoryGroupTracker {
+    /// Pairs of ids learned since the last call, (other id, chatId): what was kept under the other id before the
+    /// pair was known (rule windows, a title) belongs to the chatId now.
+    pub fn take_learned(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.learned)
+    }
+
     /// What changed since the last call, to save.
     pub fn take_changed(&mut self) -> Vec<TrackedRow> {
         std::mem::take(&mut self.changed)

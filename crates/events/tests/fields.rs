@@ -89,8 +89,14 @@ fn every_field_is_in_the_catalog_with_its_type() {
             produced.insert(name);
         }
     }
-    let enriched =
-        [Field::FileSensitive, Field::FileGranted, Field::FileGrantMismatch, Field::GroupPersonalData].map(Field::name);
+    let enriched = [
+        Field::FileSensitive,
+        Field::FileGranted,
+        Field::FileGrantMismatch,
+        Field::GroupPersonalData,
+        Field::EventLate,
+    ]
+    .map(Field::name);
     assert!(enriched.iter().all(|f| !produced.contains(f)), "enrichment fields are the consumer's to set");
     let unused: Vec<_> = names.keys().filter(|k| !produced.contains(**k) && !enriched.contains(k)).collect();
     assert!(unused.is_empty(), "catalog lists fields no event produces: {unused:?}");

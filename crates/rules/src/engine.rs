@@ -429,6 +429,39 @@ impl Engine {
         outcome
     }
 
+    /// Learns that grouping key `from` names what key `to` names (a group seen first by its other id): every window
+    /// kept under `from` joins the one under `to`, in time order, so events read under either id count together.
+    /// Only keys that are the id alone can be joined this way; a composite key keeps its windows apart.
+    pub fn merge_key(&mut self, from: &str, to: &str) {
+        if from == to {
+            return;
+        }
+        let state = &mut self.state;
+        for rule in &self.rules.rules {
+            let (old, new) = (window_id(&rule.name, from), window_id(&rule.name, to));
+            if let Some(moved) = state.sequences.remove(&old) {
+                let into = state.sequences.entry(new.clone()).or_default();
+                for step in moved.firsts {
+                    insert_step(&mut into.firsts, step);
+                }
+                for step in moved.thens {
+                    insert_step(&mut into.thens, step);
+                }
+                state.changed.insert(old.clone());
+                state.changed.insert(new.clone());
+            }
+            if let Some(moved) = state.thresholds.remove(&old) {
+                let into = state.thresholds.entry(new.clone()).or_default();
+                into.extend(moved);
+                into.make_contiguous().sort_by_key(|(t, _)| *t);
+                state.distinct.remove(&old);
+                state.distinct.remove(&new);
+                state.changed.insert(old);
+                state.changed.insert(new);
+            }
+        }
+    }
+
     /// Drops what can no longer count: threshold events and sequence steps a window's length behind `now_ms`,
     /// and windows left empty, so idle keys do not accumulate.
     pub fn prune(&mut self, now_ms: i64) {

@@ -522,3 +522,22 @@ fn windows_are_saved_one_by_one_and_only_when_they_changed() {
     assert_eq!(restored.state(), engine.state());
     assert_eq!(restored.evaluate(&downloaded("d1"), 2_000).matches.len(), 1, "the restored window completes");
 }
+
+#[test]
+fn windows_kept_under_a_groups_other_id_join_it_once_the_pair_is_known() {
+    let rules = Arc::new(load(SEQUENCE));
+    let t0 = 1_772_420_400_000;
+    let mut engine = Engine::new(rules);
+    let download_by_other_id =
+        fields(json!({"event.type": "file_downloaded", "event.id": "d1", "group.id": "cid_g1", "actor.id": "u_rep",
+            "file.name": "customers.xlsx"}));
+    assert!(engine.evaluate(&download_by_other_id, t0 + 60_000).matches.is_empty());
+    // Without the pair, a join under the chatId finds nothing to complete.
+    let mut apart = Engine::new(Arc::new(load(SEQUENCE)));
+    apart.evaluate(&download_by_other_id, t0 + 60_000);
+    assert!(apart.evaluate(&joined("j0"), t0).matches.is_empty());
+    engine.merge_key("cid_g1", "g1");
+    let m = engine.evaluate(&joined("j1"), t0).matches;
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].event_ids, ["j1", "d1"]);
+}

@@ -163,9 +163,10 @@ impl Scenario {
                 )]
             }
             Self::LeaverDownload => vec![
-                download(corp, now - 86_400_000, "user_sales_rep", "confidential-price-list.xlsx", "space_sales", None),
+                // Their own person: a leaver shared with benign-day would make its ordinary work look suspect.
+                download(corp, now - 86_400_000, LEAVER, "confidential-price-list.xlsx", "space_sales", None),
                 json!({"EventType": "user_leave_org", "EventTime": now, "CorpId": corp, "eventId": random_id(""),
-                       "timeStamp": now.to_string(), "userId": ["user_sales_rep"]}),
+                       "timeStamp": now.to_string(), "userId": [LEAVER]}),
             ],
             Self::ExternalThenDownload => vec![
                 json!({"EventType": "chat_add_member", "EventTime": now, "CorpId": corp, "eventId": random_id(""),
@@ -182,6 +183,9 @@ impl Scenario {
         }
     }
 }
+
+/// The demo directory's person who leaves in `leaver-download`, and does nothing in any other scenario.
+pub const LEAVER: &str = "user_sales_temp";
 
 /// Our `file_download` event, as a file-audit-log poller posts it.
 fn download(corp: &str, at: i64, user: &str, name: &str, space: &str, chat: Option<&str>) -> Value {

@@ -316,6 +316,14 @@ impl Store {
         rows.first().map(|r| r.text(0)).transpose()
     }
 
+    /// How many events `consumer` has claimed: how far it has judged, for operators and tests.
+    pub async fn processed_count(&self, consumer: &str) -> Result<i64, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx.query("SELECT COUNT(*) FROM processed_events WHERE consumer = $1", &[consumer.into()]).await?;
+        tx.commit().await?;
+        rows.first().map(|r| r.int(0)).transpose().map(Option::unwrap_or_default)
+    }
+
     pub async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
         let mut tx = self.db.begin().await?;
         let sql = format!(

@@ -91,6 +91,16 @@ impl GroupTitles {
         ids.into_iter().filter_map(|id| self.0.get(&id).cloned().map(|title| (id, title))).collect()
     }
 
+    /// A title known under a group's other id is the group's, unless it has one of its own.
+    pub fn merge(&mut self, other: &str, chat: &str) {
+        if let Some(title) = self.0.get(other).cloned()
+            && !self.0.contains_key(chat)
+        {
+            self.0.insert(chat.to_owned(), title);
+            self.1.push(chat.to_owned());
+        }
+    }
+
     pub fn restore(&mut self, group: &str, title: &str) {
         self.0.insert(group.to_owned(), title.to_owned());
     }

@@ -23,12 +23,14 @@ pub(crate) fn event_type(record: &LoggedRecord) -> &str {
     record.header("ce_type").and_then(|t| t.strip_prefix("dingtalk.")).unwrap_or("unknown")
 }
 
-/// `received_ms` is when the record's event was received (its `ce_time` serves), for a payload without a time.
+/// `received_ms` is when the record's event was received (its `ce_time` serves), for a payload without a time;
+/// `now_ms` is when it is judged, to tell a late event.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn judge(
     record: &LoggedRecord,
     ce_id: &str,
     received_ms: i64,
+    now_ms: i64,
     directory: &mut Directory,
     groups: &mut InMemoryGroupTracker,
     titles: &mut GroupTitles,
@@ -37,11 +39,19 @@ pub(crate) fn judge(
     grants: &Grants,
 ) -> Result<Vec<Judged>, NormaliseError> {
     let events = normalise_with_tracker(event_type(record), ce_id, &record.value, directory, received_ms, groups)?;
+    // A group first seen by its other id: what the rules kept under that id is the group's.
+    for (other, chat) in groups.take_learned() {
+        engine.merge_key(&other, &chat);
+        titles.merge(&other, &chat);
+    }
     let mut judged = Vec::with_capacity(events.len());
     for event in events {
         let mut record = event.fields();
         titles.remember(&record);
         enrich(&mut record, classification, titles, grants, event.occurred_at_ms);
+        if now_ms.saturating_sub(event.occurred_at_ms) > dingguard_events::LATE_AFTER_MS {
+            record.set(dingguard_events::Field::EventLate.slot(), dingguard_rules::FieldValue::Bool(true));
+        }
         let outcome = engine.evaluate(&record, event.occurred_at_ms);
         // Named fields are only needed to store next to an alert.
         let fields = if outcome.matches.is_empty() { Map::new() } else { fields_to_json(&record) };
@@ -78,13 +88,29 @@ impl Evaluator {
         }
     }
 
+    /// The same evaluator judging downloads against these grants.
+    pub fn with_grants(mut self, grants: Grants) -> Self {
+        self.grants = grants;
+        self
+    }
+
     /// Judges one record; the number of rule matches, or why it could not be read.
     pub fn evaluate(&mut self, record: &LoggedRecord, now_ms: i64) -> Result<usize, NormaliseError> {
+        Ok(self.matches(record, now_ms)?.len())
+    }
+
+    /// Judges one record; the rule matches it made.
+    pub fn matches(
+        &mut self,
+        record: &LoggedRecord,
+        now_ms: i64,
+    ) -> Result<Vec<dingguard_rules::Match>, NormaliseError> {
         let ce_id = record.header("ce_id").unwrap_or_default().to_owned();
         let judged = judge(
             record,
             &ce_id,
             record.time_ms().unwrap_or(now_ms),
+            now_ms,
             &mut self.directory,
             &mut self.groups,
             &mut self.titles,
@@ -92,6 +118,6 @@ impl Evaluator {
             &self.classification,
             &self.grants,
         )?;
-        Ok(judged.iter().map(|j| j.outcome.matches.len()).sum())
+        Ok(judged.into_iter().flat_map(|j| j.outcome.matches).collect())
     }
 }

@@ -17,8 +17,9 @@ use crate::metrics::{KindLabels, RuleLabels};
 use crate::state::AlerterState;
 
 const CONSUMER: &str = "alerter";
-/// How long after a grant expired a late download is still judged against it.
-pub(crate) const GRANT_LOOKBACK_MS: i64 = 7 * 24 * 3_600_000;
+/// How long after a grant expired a late download is still judged against it: as long as an event may be late
+/// and still be judged fully.
+pub(crate) const GRANT_LOOKBACK_MS: i64 = dingguard_events::LATE_AFTER_MS;
 #[derive(Debug, thiserror::Error)]
 enum BatchError {
     #[error(transparent)]
@@ -97,6 +98,7 @@ async fn process(
             record,
             ce_id,
             record.time_ms().unwrap_or(now),
+            now,
             &mut state.directory,
             &mut state.groups,
             &mut state.titles,
@@ -225,6 +227,8 @@ fn alert_payload(alert: &NewAlert, m: &Match, raised_at_ms: i64) -> String {
         "event_type": alert.event.event_type,
         "occurred_at_ms": alert.at_ms,
         "raised_at_ms": raised_at_ms,
+        // Judged later than the history it needs reaches back: see `event.late`.
+        "late": alert.event.fields.get("event.late").and_then(serde_json::Value::as_bool).unwrap_or(false),
     })
     .to_string()
 }
