@@ -9,7 +9,7 @@ run:
 test-deps:
 	./scripts/install-test-deps.sh
 
-test: test-deps
+test: test-deps lint
 	$(CARGO) build -p dingguard
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace; \

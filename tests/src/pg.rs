@@ -5,6 +5,32 @@ use dingguard_store::{Store, StoreConfig};
 /// A database of its own on the local server, dropped when the guard goes.
 pub struct PgDatabase(String);
 
+impl PgDatabase {
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// Refuses new connections to the database and ends the open ones, as a server restart does; `allow` lets
+    /// them in again.
+    pub fn cut_off(&self, cut: bool) -> anyhow::Result<()> {
+        let name = &self.0;
+        admin(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {}", !cut))?;
+        if cut {
+            admin(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs one statement as the server's superuser on the `postgres` database.
+fn admin(statement: &str) -> anyhow::Result<()> {
+    let out = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q", "-v", "ON_ERROR_STOP=1", "-c", statement])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         let name = self.0.clone();

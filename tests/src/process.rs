@@ -157,6 +157,11 @@ impl Service {
         let _ = self.child.kill().await;
     }
 
+    /// Waits for the process to exit by itself, for at most `timeout`.
+    pub async fn wait(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        Ok(tokio::time::timeout(timeout, self.child.wait()).await.context("the process is still running")??)
+    }
+
     /// SIGTERM and wait for a clean exit.
     pub async fn terminate(&mut self) -> Result<std::process::ExitStatus> {
         let pid = self.child.id().context("already exited")?;

@@ -20,7 +20,8 @@ use crate::template::{Builtins, value_text};
 /// Window and rule lookups run for every event: a fast keyed hasher instead of SipHash.
 type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
-/// Steps one sequence window keeps of each kind: beyond it the oldest go. Bounds what one key can hold.
+/// Steps one sequence window keeps of each kind (a few more in between trims): beyond it the oldest go. Bounds
+/// what one key can hold.
 pub const SEQUENCE_STEPS_KEPT: usize = 256;
 
 /// One step of a sequence, as much of it as the rule's text needs later.
@@ -292,17 +293,22 @@ fn step(fields: &Fields<'_>, event_id: &str, at_ms: i64, saves: &[Slot]) -> Step
     Step { at_ms, event_id: event_id.to_owned(), values }
 }
 
-/// Keeps a list of steps in the order they happened, and bounded.
+/// Keeps a list of steps in the order they happened, and bounded. The same event read again right away (it is
+/// claimed once per consumer, so that is all a replay can do) is not added twice.
 fn insert_step(steps: &mut Vec<Step>, step: Step) {
-    if steps.iter().any(|s| s.event_id == step.event_id) {
+    let at = steps.partition_point(|s| s.at_ms <= step.at_ms);
+    if at > 0 && steps[at - 1].at_ms == step.at_ms && steps[at - 1].event_id == step.event_id {
         return;
     }
-    let at = steps.partition_point(|s| s.at_ms <= step.at_ms);
     steps.insert(at, step);
-    if steps.len() > SEQUENCE_STEPS_KEPT {
-        steps.remove(0);
+    // The oldest go a few at a time, so a full window does not shift all its steps on every event.
+    if steps.len() > SEQUENCE_STEPS_KEPT + SEQUENCE_STEPS_SLACK {
+        steps.drain(..steps.len() - SEQUENCE_STEPS_KEPT);
     }
 }
+
+/// Steps a window may hold beyond [`SEQUENCE_STEPS_KEPT`] before the oldest are dropped together.
+const SEQUENCE_STEPS_SLACK: usize = 32;
 
 impl Engine {
     pub fn new(rules: Arc<RuleSet>) -> Self {
@@ -404,14 +410,16 @@ impl Engine {
                     let key = key.render(fields, None);
                     let id = window_id(&rule.name, &key);
                     let window = self.state.sequences.entry(id.clone()).or_default();
-                    if closes {
-                        insert_step(&mut window.thens, step(fields, &event_id, at_ms, then_saves));
+                    let as_then = closes.then(|| step(fields, &event_id, at_ms, then_saves));
+                    let as_first = opens.then(|| step(fields, &event_id, at_ms, first_saves));
+                    if let Some(step) = &as_then {
+                        insert_step(&mut window.thens, step.clone());
                     }
-                    if opens {
-                        insert_step(&mut window.firsts, step(fields, &event_id, at_ms, first_saves));
+                    if let Some(step) = &as_first {
+                        insert_step(&mut window.firsts, step.clone());
                     }
                     self.state.changed.insert(id);
-                    let found = anchored(window, *alert_per, &event_id, *within_ms);
+                    let found = anchored(window, *alert_per, as_first.as_ref(), as_then.as_ref(), *within_ms);
                     for (anchor, partners) in found {
                         if let Some(s) = excepted(rule, fields, at_ms) {
                             outcome.suppressed.push(s);
@@ -542,28 +550,52 @@ pub const SEQUENCE_UPDATES_PER_EVENT: usize = 16;
 /// step under `alert_per: then`) with every step of the other kind it pairs with. A pair is a first step that
 /// happened no later than its second and within the window, whichever of them was read first — so the same
 /// history gives the same anchors and partners in every arrival order.
-fn anchored(window: &SequenceWindow, per: AlertPer, event_id: &str, within: i64) -> Vec<(Step, Vec<Step>)> {
+fn anchored(
+    window: &SequenceWindow,
+    per: AlertPer,
+    this_first: Option<&Step>,
+    this_then: Option<&Step>,
+    within: i64,
+) -> Vec<(Step, Vec<Step>)> {
     let pairs = |f: &Step, t: &Step| f.event_id != t.event_id && f.at_ms <= t.at_ms && t.at_ms - f.at_ms <= within;
-    let (anchors, others, anchor_first) = match per {
-        AlertPer::First => (&window.firsts, &window.thens, true),
-        AlertPer::Then => (&window.thens, &window.firsts, false),
+    // The anchor kind and the partner kind, and this event as each (if it is).
+    let (anchors, others, this_anchor, this_other, anchor_first) = match per {
+        AlertPer::First => (&window.firsts, &window.thens, this_first, this_then, true),
+        AlertPer::Then => (&window.thens, &window.firsts, this_then, this_first, false),
     };
+    if others.is_empty() {
+        return Vec::new();
+    }
     let pair = |anchor: &Step, other: &Step| if anchor_first { pairs(anchor, other) } else { pairs(other, anchor) };
-    let this_other = others.iter().find(|s| s.event_id == event_id);
+    // Steps of one kind are in time order: those within the window of `step` are one slice of them.
+    let near = |steps: &'_ [Step], step: &Step| -> std::ops::Range<usize> {
+        let from = steps.partition_point(|s| s.at_ms < step.at_ms.saturating_sub(within));
+        let to = steps.partition_point(|s| s.at_ms <= step.at_ms.saturating_add(within));
+        from..to.max(from)
+    };
+    let partners_of = |anchor: &Step| -> Vec<Step> {
+        others[near(others, anchor)].iter().filter(|o| pair(anchor, o)).cloned().collect()
+    };
     let (mut new, mut updated) = (Vec::new(), Vec::new());
-    for anchor in anchors {
-        let is_this = anchor.event_id == event_id;
-        let touched = is_this || this_other.is_some_and(|o| pair(anchor, o));
-        if !touched {
-            continue;
+    if let Some(anchor) = this_anchor {
+        let partners = partners_of(anchor);
+        if !partners.is_empty() {
+            new.push((anchor.clone(), partners));
         }
-        let partners: Vec<Step> = others.iter().filter(|o| pair(anchor, o)).cloned().collect();
-        if partners.is_empty() {
-            continue;
+    }
+    if let Some(other) = this_other {
+        for anchor in anchors[near(anchors, other)].iter().filter(|a| pair(a, other)) {
+            if this_anchor.is_some_and(|a| a.event_id == anchor.event_id) {
+                continue;
+            }
+            let partners = partners_of(anchor);
+            // An anchor this event alone completes is a new alert; one that had partners already is an update.
+            if partners.len() == 1 {
+                new.push((anchor.clone(), partners));
+            } else {
+                updated.push((anchor.clone(), partners));
+            }
         }
-        // An anchor this event alone completes is a new alert; one that had partners already is an update.
-        let first_time = is_this || (partners.len() == 1 && partners[0].event_id == event_id);
-        if first_time { new.push((anchor.clone(), partners)) } else { updated.push((anchor.clone(), partners)) }
     }
     updated.truncate(SEQUENCE_UPDATES_PER_EVENT);
     new.extend(updated);

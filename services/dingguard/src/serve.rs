@@ -310,7 +310,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
                 }
                 let (task, outcome) = match ended {
                     Ok((task, outcome)) => (task, outcome),
-                    Err(join) => ("unknown", Err(anyhow::anyhow!("task panicked: {join}"))),
+                    Err(join) => ("supervisor", Err(anyhow::anyhow!("a supervised task was lost: {join}"))),
                 };
                 let cause = match outcome {
                     Ok(()) => anyhow::anyhow!("the {task} task stopped before shutdown"),
@@ -333,13 +333,37 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
     Ok(())
 }
 
-/// Runs `work` on `tasks` under `name`, which the supervisor reports if it ends before shutdown.
+/// Runs `work` on `tasks` under `name`, which the supervisor reports if it ends before shutdown, or panics.
 fn supervise(
     tasks: &mut JoinSet<(&'static str, Result<()>)>,
     name: &'static str,
     work: impl std::future::Future<Output = Result<()>> + Send + 'static,
 ) {
-    tasks.spawn(async move { (name, work.await) });
+    // A drill for the supervision test, in debug builds only: the named task panics shortly after it starts.
+    #[cfg(debug_assertions)]
+    let drill = std::env::var("DINGGUARD_DRILL_PANIC_TASK").is_ok_and(|task| task == name);
+    #[cfg(not(debug_assertions))]
+    let drill = false;
+    let work = async move {
+        if drill {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            panic!("drill: the {name} task panics on purpose");
+        }
+        work.await
+    };
+    tasks.spawn(async move {
+        // Its own task, so a panic comes back as this task's result, under its name.
+        let outcome = match tokio::spawn(work).await {
+            Ok(outcome) => outcome,
+            Err(join) if join.is_panic() => {
+                let payload = join.into_panic();
+                dingguard_telemetry::panicked(name, payload.as_ref());
+                Err(anyhow::anyhow!("panicked: {}", dingguard_telemetry::panic_message(payload.as_ref())))
+            }
+            Err(join) => Err(anyhow::anyhow!("was cancelled: {join}")),
+        };
+        (name, outcome)
+    });
 }
 
 async fn wait_for_signal() {
