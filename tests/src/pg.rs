@@ -59,7 +59,10 @@ pub async fn fresh_postgres_url() -> (Store, String, PgDatabase) {
     tokio::spawn(connection);
     client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
     let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    let store = Store::open(&StoreConfig::Postgres { url: url.clone(), max_connections: 4 }).await.unwrap();
+    let store =
+        Store::open(&StoreConfig::Postgres { url: dingguard_model::Secret::new(url.clone()), max_connections: 4 })
+            .await
+            .unwrap();
     (store, url, PgDatabase(name))
 }
 

@@ -127,7 +127,8 @@ async fn a_decision_after_expiry_is_refused_even_before_the_deadline_pass_runs()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_postgres_never_double_decide() -> Result<()> {
     let (store_a, url, _db) = dingguard_tests::pg::fresh_postgres_url().await;
-    let store_b = Store::open(&StoreConfig::Postgres { url, max_connections: 4 }).await?;
+    let store_b =
+        Store::open(&StoreConfig::Postgres { url: dingguard_model::Secret::new(url), max_connections: 4 }).await?;
     let clock = ManualClock::new(SystemClock.now_ms());
     let work = Arc::new(WorkStandIn::start().await);
     let a = spawn_approvals(store_a, clock.clone(), work.clone()).await?;

@@ -24,7 +24,7 @@ const DEFAULT_LINGER_MS: &str = "2";
 const CONSUMER_DEFAULTS: &[(&str, &str)] =
     &[("session.timeout.ms", "10000"), ("heartbeat.interval.ms", "1000"), ("max.poll.interval.ms", "15000")];
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KafkaOptions {
     pub brokers: String,
     /// Bound on one append, broker round trips and retries included.
@@ -39,6 +39,21 @@ pub struct KafkaOptions {
     /// members, so a replica killed and started again takes its own place at once instead of waiting for the
     /// broker to give up on the dead one. Two live processes must never share it.
     pub instance_id: Option<String>,
+}
+
+/// By hand, so credentials among the properties never show.
+impl std::fmt::Debug for KafkaOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaOptions")
+            .field("brokers", &self.brokers)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field("partitions", &self.partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("properties", &dingguard_model::RedactedProperties(&self.properties))
+            .field("consumer_properties", &dingguard_model::RedactedProperties(&self.consumer_properties))
+            .field("instance_id", &self.instance_id)
+            .finish()
+    }
 }
 
 impl KafkaOptions {

@@ -6,6 +6,7 @@ mod clock;
 mod glob;
 mod ids;
 mod record;
+mod secret;
 pub mod time;
 pub mod token;
 
@@ -13,4 +14,5 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use glob::glob_match;
 pub use ids::{AppName, CeId, CorpId, IdError, TopicPrefix, Topics};
 pub use record::{Record, callback_record, header, parse_rfc3339_ms, rfc3339_ms};
+pub use secret::{RedactedProperties, Secret, SecretError, is_secret_property};
 pub use time::{TimeSource, event_time};

@@ -4,24 +4,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 
 use crate::NotifyError;
 
-/// A credential (robot access token, robot `SEC…` secret, AppSecret, access token) that never shows in logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(raw: impl Into<String>) -> Self {
-        Self(raw.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+pub use dingguard_model::Secret;
 
 /// A Standard Webhooks signing key, written `whsec_<base64>`.
 #[derive(Clone)]

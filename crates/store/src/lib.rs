@@ -41,9 +41,9 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
     Sqlite(PathBuf),
-    /// A `postgres://` URL.
+    /// A `postgres://` URL, which may carry a password.
     Postgres {
-        url: String,
+        url: dingguard_model::Secret,
         max_connections: usize,
     },
 }
@@ -58,7 +58,7 @@ impl Store {
     pub async fn open(config: &StoreConfig) -> Result<Self, StoreError> {
         let db = match config {
             StoreConfig::Sqlite(path) => db::Db::open_sqlite(path)?,
-            StoreConfig::Postgres { url, max_connections } => db::Db::open_postgres(url, *max_connections)?,
+            StoreConfig::Postgres { url, max_connections } => db::Db::open_postgres(url.expose(), *max_connections)?,
         };
         migrate::run(&db).await?;
         Ok(Self { db })

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
 use dingguard_eventlog::{Durability, EmbeddedOptions};
-use dingguard_model::{AppName, TopicPrefix, Topics};
+use dingguard_model::{AppName, Secret, TopicPrefix, Topics};
 use dingguard_receiver::{App, ReceiverSettings};
 use serde::Deserialize;
 
@@ -86,9 +86,9 @@ pub struct DingTalkSection {
 #[serde(deny_unknown_fields)]
 pub struct AppSection {
     pub name: String,
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     pub token_file: Option<PathBuf>,
-    pub aes_key: Option<String>,
+    pub aes_key: Option<Secret>,
     pub aes_key_file: Option<PathBuf>,
     /// The AppKey (console event subscription), CorpId (legacy registration) or SuiteKey (third-party suite).
     pub owner_key: String,
@@ -97,7 +97,7 @@ pub struct AppSection {
 /// The receiver's replay cache in front of the embedded log: enough for minutes of callbacks at high rates.
 const EMBEDDED_REPLAY_CACHE_ENTRIES: usize = 65_536;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum LogBackend {
     Embedded {
         path: PathBuf,
@@ -117,6 +117,31 @@ pub enum LogBackend {
         /// This replica's stable name, for static group membership.
         instance_id: Option<String>,
     },
+}
+
+/// By hand, so credentials among the client properties (SASL passwords, JAAS, key passwords) never show.
+impl std::fmt::Debug for LogBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Embedded { path, durability, partitions, unique_ids, min_free_bytes } => f
+                .debug_struct("Embedded")
+                .field("path", path)
+                .field("durability", durability)
+                .field("partitions", partitions)
+                .field("unique_ids", unique_ids)
+                .field("min_free_bytes", min_free_bytes)
+                .finish(),
+            Self::Kafka { brokers, partitions, replication_factor, delivery_timeout, properties, instance_id } => f
+                .debug_struct("Kafka")
+                .field("brokers", brokers)
+                .field("partitions", partitions)
+                .field("replication_factor", replication_factor)
+                .field("delivery_timeout", delivery_timeout)
+                .field("properties", &dingguard_model::RedactedProperties(properties))
+                .field("instance_id", instance_id)
+                .finish(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,20 +201,10 @@ impl Env for ProcessEnv {
     }
 }
 
-fn secret(env: &dyn Env, name: &str) -> Result<Option<String>> {
-    let direct = env.var(name);
-    let file = env.var(&format!("{name}_FILE"));
-    match (direct, file) {
-        (Some(_), Some(_)) => bail!("both {name} and {name}_FILE are set; set only one"),
-        (Some(v), None) => Ok(Some(v)),
-        (None, Some(path)) => Ok(Some(read_secret_file(Path::new(&path)).with_context(|| format!("{name}_FILE"))?)),
-        (None, None) => Ok(None),
-    }
-}
-
-fn read_secret_file(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read secret file {}", path.display()))?;
-    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+/// `NAME`, else the file `NAME_FILE` names; both set is refused.
+fn secret(env: &dyn Env, name: &str) -> Result<Option<Secret>> {
+    let file = env.var(&format!("{name}_FILE")).map(PathBuf::from);
+    Ok(Secret::from_value_or_file(name, env.var(name).map(Secret::new), file.as_deref())?)
 }
 
 pub(crate) fn parse_env<T: std::str::FromStr>(env: &dyn Env, name: &str) -> Result<Option<T>>
@@ -367,7 +382,7 @@ impl Config {
         match (env_token, env_aes, env_app_key) {
             (Some(token), Some(aes), Some(app_key)) => {
                 apps.retain(|a| a.name.as_str() != AppName::DEFAULT);
-                apps.push(build_app(AppName::default_app(), &token, &aes, &app_key)?);
+                apps.push(build_app(AppName::default_app(), token.expose(), aes.expose(), &app_key)?);
             }
             (None, None, None) => {
                 if apps.is_empty() && generate_demo {
@@ -395,6 +410,8 @@ impl Config {
         }
         let store = alerting::store(file.store, env, &data_dir)?;
         let alerting = alerting::alerting(file.alerter, env)?;
+        let mut notify = file.notify;
+        notify.read_secret_files()?;
         Ok(Self {
             listen,
             ops_listen,
@@ -408,7 +425,7 @@ impl Config {
             demo,
             store,
             alerting,
-            notify: file.notify,
+            notify,
             console: console::console(file.console, env)?,
             approver: approver::approver(file.approver, env)?,
         })
@@ -443,17 +460,12 @@ fn http_limits(section: &HttpSection, env: &dyn Env) -> Result<dingguard_web::Ht
 
 fn app_from_section(section: AppSection) -> Result<App> {
     let name = AppName::parse(&section.name)?;
-    let token = match (section.token, section.token_file) {
-        (Some(t), None) => t,
-        (None, Some(path)) => read_secret_file(&path)?,
-        _ => bail!("app {name}: set exactly one of token and token_file"),
-    };
-    let aes = match (section.aes_key, section.aes_key_file) {
-        (Some(k), None) => k,
-        (None, Some(path)) => read_secret_file(&path)?,
-        _ => bail!("app {name}: set exactly one of aes_key and aes_key_file"),
-    };
-    build_app(name, &token, &aes, &section.owner_key)
+    let what = |key: &str| format!("app {name}: {key}");
+    let token = Secret::from_value_or_file(&what("token"), section.token, section.token_file.as_deref())?
+        .with_context(|| format!("app {name}: set token or token_file"))?;
+    let aes = Secret::from_value_or_file(&what("aes_key"), section.aes_key, section.aes_key_file.as_deref())?
+        .with_context(|| format!("app {name}: set aes_key or aes_key_file"))?;
+    build_app(name, token.expose(), aes.expose(), &section.owner_key)
 }
 
 fn build_app(name: AppName, token: &str, aes: &str, owner: &str) -> Result<App> {

@@ -212,7 +212,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
                 config.alerting.directory_source == "demo directory",
             )?;
             for user in &login.users {
-                passwords.insert(user.clone(), login.hash.clone());
+                passwords.insert(user.clone(), dingguard_model::Secret::new(login.hash.clone()));
             }
             demo_login = Some((public_url.clone(), login));
         }
@@ -223,7 +223,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
         let console = Console::new(
             store.clone(),
             config.alerting.directory.clone(),
-            passwords.into_iter().collect(),
+            passwords.into_iter().map(|(user, hash)| (user, hash.expose().to_owned())).collect(),
             settings,
             Arc::new(SystemClock),
             &mut registry,

@@ -46,7 +46,7 @@ pub fn store(section: StoreSection, env: &dyn Env, data_dir: &Path) -> Result<St
         parse_env::<usize>(env, "DINGGUARD_DATABASE_MAX_CONNECTIONS")?.or(section.max_connections).unwrap_or(8);
     Ok(match url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            StoreConfig::Postgres { url, max_connections }
+            StoreConfig::Postgres { url: dingguard_model::Secret::new(url), max_connections }
         }
         Some(url) if url.starts_with("sqlite:") => {
             StoreConfig::Sqlite(PathBuf::from(url.trim_start_matches("sqlite:")))

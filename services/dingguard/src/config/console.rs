@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use dingguard_directory::{Directory, Role};
+use dingguard_model::Secret;
 use serde::{Deserialize, Serialize};
 
 use super::Env;
@@ -16,7 +17,7 @@ pub struct ConsoleSection {
     pub public_url: Option<String>,
     /// User id → argon2 PHC hash.
     #[serde(default)]
-    pub passwords: BTreeMap<String, String>,
+    pub passwords: BTreeMap<String, Secret>,
     pub passwords_file: Option<PathBuf>,
     /// Reverse proxies in front of the console, by IP: their `X-Forwarded-For` names the client for sign-in
     /// throttling. Any other peer is taken as the client itself.
@@ -27,7 +28,8 @@ pub struct ConsoleSection {
 #[derive(Debug, Clone)]
 pub struct ConsoleConfig {
     pub public_url: Option<String>,
-    pub passwords: BTreeMap<String, String>,
+    /// Hashes, not passwords, but no one's business in a log either.
+    pub passwords: BTreeMap<String, Secret>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
@@ -35,7 +37,7 @@ pub fn console(section: ConsoleSection, env: &dyn Env) -> Result<ConsoleConfig> 
     let mut passwords = section.passwords;
     if let Some(path) = section.passwords_file {
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let more: BTreeMap<String, String> = toml::from_str(&text)
+        let more: BTreeMap<String, Secret> = toml::from_str(&text)
             .with_context(|| format!("{} must be a TOML table of user id = hash", path.display()))?;
         passwords.extend(more);
     }

@@ -28,9 +28,9 @@ pub struct NotifySection {
 #[serde(deny_unknown_fields)]
 pub struct RobotSection {
     pub name: String,
-    pub access_token: Option<String>,
+    pub access_token: Option<Secret>,
     pub access_token_file: Option<PathBuf>,
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     pub secret_file: Option<PathBuf>,
     pub base_url: Option<String>,
     pub keyword: Option<String>,
@@ -42,7 +42,7 @@ pub struct RobotSection {
 pub struct WebhookSection {
     pub name: String,
     pub url: String,
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     pub secret_file: Option<PathBuf>,
     pub min_severity: Option<Severity>,
 }
@@ -51,7 +51,7 @@ pub struct WebhookSection {
 #[serde(deny_unknown_fields)]
 pub struct WorkSection {
     pub app_key: String,
-    pub app_secret: Option<String>,
+    pub app_secret: Option<Secret>,
     pub app_secret_file: Option<PathBuf>,
     pub agent_id: i64,
     /// Who hears of alerts by work notification; empty sends no alerts this way (approvals and sign-in links
@@ -62,22 +62,42 @@ pub struct WorkSection {
     pub min_severity: Option<Severity>,
 }
 
-fn secret(what: &str, inline: Option<String>, file: Option<PathBuf>) -> Result<String> {
-    match (inline, file) {
-        (Some(v), None) => Ok(v),
-        (None, Some(path)) => Ok(std::fs::read_to_string(&path)
-            .with_context(|| format!("{what}: cannot read {}", path.display()))?
-            .trim_end_matches(['\r', '\n'])
-            .to_owned()),
-        _ => bail!("{what}: set exactly one of the value and its _file"),
+impl NotifySection {
+    /// Reads every secret given as a file, once, at start-up: afterwards each is held inline, and a file that
+    /// cannot be read stops start-up with the setting's name.
+    pub fn read_secret_files(&mut self) -> Result<()> {
+        let read = |what: String, inline: &mut Option<Secret>, file: &mut Option<PathBuf>| -> Result<()> {
+            *inline = Secret::from_value_or_file(&what, inline.take(), file.take().as_deref())?;
+            if inline.is_none() {
+                bail!("{what}: set it, or its _file");
+            }
+            Ok(())
+        };
+        for r in &mut self.robots {
+            let what = format!("notify.robots {}", r.name);
+            read(format!("{what} access_token"), &mut r.access_token, &mut r.access_token_file)?;
+            read(format!("{what} secret"), &mut r.secret, &mut r.secret_file)?;
+        }
+        for w in &mut self.webhooks {
+            read(format!("notify.webhooks {} secret", w.name), &mut w.secret, &mut w.secret_file)?;
+        }
+        if let Some(w) = &mut self.work {
+            read("notify.work app_secret".into(), &mut w.app_secret, &mut w.app_secret_file)?;
+        }
+        Ok(())
     }
+}
+
+/// A secret [`NotifySection::read_secret_files`] has read.
+fn secret(what: &str, value: Option<&Secret>) -> Result<Secret> {
+    value.cloned().with_context(|| format!("{what} is not set"))
 }
 
 /// The DingTalk app that sends work notifications (alerts, approval requests, sign-in links), when configured.
 pub fn work_notifier(section: &NotifySection, clock: Arc<dyn Clock>) -> Result<Option<Arc<WorkNotifier>>> {
     let Some(w) = &section.work else { return Ok(None) };
-    let app_secret = secret("notify.work app_secret", w.app_secret.clone(), w.app_secret_file.clone())?;
-    let mut config = WorkConfig::new(w.app_key.clone(), Secret::new(app_secret), w.agent_id);
+    let app_secret = secret("notify.work app_secret", w.app_secret.as_ref())?;
+    let mut config = WorkConfig::new(w.app_key.clone(), app_secret, w.agent_id);
     if let Some(base) = &w.base_url {
         config.base_url.clone_from(base);
     }
@@ -95,8 +115,8 @@ pub fn oa_client(
             "[approver.oa] reads approval forms with the DingTalk app of [notify.work]; configure its app_key and app_secret"
         );
     };
-    let app_secret = secret("notify.work app_secret", w.app_secret.clone(), w.app_secret_file.clone())?;
-    let mut config = dingguard_notify::OaConfig::new(w.app_key.clone(), Secret::new(app_secret));
+    let app_secret = secret("notify.work app_secret", w.app_secret.as_ref())?;
+    let mut config = dingguard_notify::OaConfig::new(w.app_key.clone(), app_secret);
     if let Some(base) = base_url {
         config.base_url = base.to_owned();
     }
@@ -109,8 +129,8 @@ pub fn routes(section: &NotifySection, work: Option<Arc<WorkNotifier>>, clock: A
     for r in &section.robots {
         let what = format!("notify.robots {}", r.name);
         let mut config = RobotConfig::new(
-            Secret::new(secret(&format!("{what} access_token"), r.access_token.clone(), r.access_token_file.clone())?),
-            Secret::new(secret(&format!("{what} secret"), r.secret.clone(), r.secret_file.clone())?),
+            secret(&format!("{what} access_token"), r.access_token.as_ref())?,
+            secret(&format!("{what} secret"), r.secret.as_ref())?,
         );
         config.name.clone_from(&r.name);
         config.keyword.clone_from(&r.keyword);
@@ -122,7 +142,7 @@ pub fn routes(section: &NotifySection, work: Option<Arc<WorkNotifier>>, clock: A
     }
     for w in &section.webhooks {
         let what = format!("notify.webhooks {}", w.name);
-        let key = WebhookSecret::parse(&secret(&format!("{what} secret"), w.secret.clone(), w.secret_file.clone())?)
+        let key = WebhookSecret::parse(secret(&format!("{what} secret"), w.secret.as_ref())?.expose())
             .with_context(|| what.clone())?;
         let mut config = WebhookConfig::new(w.url.clone(), key);
         config.name.clone_from(&w.name);

@@ -225,3 +225,74 @@ fn the_free_space_floor_is_set_in_mebibytes_for_the_embedded_log() {
         .unwrap_err();
     assert!(format!("{err:#}").contains("embedded log only"), "{err:#}");
 }
+
+/// Every secret the configuration knows, each a distinct marker; none may show in `Debug` of the settings.
+#[test]
+fn no_secret_shows_in_the_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let app_secret_file = dir.path().join("app_secret");
+    std::fs::write(&app_secret_file, "MARKappSecretFromFile\n").unwrap();
+    let env_token_file = dir.path().join("token");
+    std::fs::write(&env_token_file, "MARKenvTokenFromFile\n").unwrap();
+    let webhook = dingguard_notify::WebhookSecret::generate();
+    let hr_aes = "MARKhrAesKey000000000000000000000000000000a";
+    let env_aes = "MARKenvAesKey00000000000000000000000000000b";
+    let text = format!(
+        r#"
+[log]
+kafka_brokers = "127.0.0.1:9092"
+kafka_properties = {{ "security.protocol" = "SASL_SSL", "sasl.password" = "MARKsaslPassword", "sasl.jaas.config" = "MARKjaas" }}
+[store]
+database_url = "postgres://dg:MARKdbPassword@127.0.0.1:5432/dg"
+[console]
+passwords = {{ user_security_lead = "MARKpasswordHash" }}
+[[dingtalk.apps]]
+name = "hr"
+token = "MARKhrToken"
+aes_key = "{hr_aes}"
+owner_key = "dinghr"
+[[notify.robots]]
+name = "soc"
+access_token = "MARKrobotAccessToken"
+secret = "SECMARKrobotSecret"
+[[notify.webhooks]]
+name = "siem"
+url = "https://siem.example/hook"
+secret = "{webhook}"
+[notify.work]
+app_key = "dingworkapp"
+app_secret_file = {app_secret_file:?}
+agent_id = 1
+"#
+    );
+    let file: FileConfig = toml::from_str(&text).unwrap();
+    let e = env(&[
+        ("DINGGUARD_DATA_DIR", dir.path().to_str().unwrap()),
+        ("DINGGUARD_DINGTALK_TOKEN_FILE", env_token_file.to_str().unwrap()),
+        ("DINGGUARD_DINGTALK_AES_KEY", env_aes),
+        ("DINGGUARD_DINGTALK_APP_KEY", "dingabc"),
+    ]);
+    let config = Config::build(file, &e, true).unwrap();
+    let shown = format!("{config:?} {config:#?}");
+    let webhook_key = webhook.trim_start_matches("whsec_");
+    for secret in [
+        "MARKappSecretFromFile",
+        "MARKenvTokenFromFile",
+        hr_aes,
+        env_aes,
+        "MARKsaslPassword",
+        "MARKjaas",
+        "MARKdbPassword",
+        "MARKpasswordHash",
+        "MARKhrToken",
+        "MARKrobotAccessToken",
+        "SECMARKrobotSecret",
+        webhook_key,
+    ] {
+        assert!(!shown.contains(secret), "{secret} shows in the settings:\n{shown}");
+    }
+    assert!(shown.contains("SASL_SSL") && shown.contains("dingworkapp"), "the rest still shows: {shown}");
+    // And they were all read, the file among them.
+    let work = config.notify.work.as_ref().unwrap();
+    assert_eq!(work.app_secret.as_ref().map(Secret::expose), Some("MARKappSecretFromFile"));
+}
