@@ -118,3 +118,110 @@ mod tests {
         assert!(!live_markup(COMPACT).is_empty());
     }
 }
+
+/// Markup for pages: a script, an element with an event handler, a `javascript:` link, attribute and element
+/// break-outs, markdown, a right-to-left override and a zero-width space.
+pub const HTML: &str = "<script>alert('EVIL-SCRIPT')</script>\"><img src=x onerror=alert(1)>' onmouseover='alert(2) \
+     <a href=\"javascript:alert(3)\">EVIL-A</a> javascript:alert(4) **EVIL-MD** \u{202E}EVIL-RTL\u{200B}";
+
+/// Fails unless `page` holds only the markup our templates write: every element is one of theirs, no attribute is
+/// an event handler, no link, form or source points at `javascript:`, and the one script is the console's own.
+pub fn assert_no_live_html(what: &str, page: &str) {
+    const OURS: &[&str] = &[
+        "html", "head", "meta", "title", "link", "body", "header", "nav", "main", "a", "span", "form", "input",
+        "button", "h1", "h2", "h3", "p", "table", "thead", "tbody", "tr", "th", "td", "dl", "dt", "dd", "section",
+        "article", "label", "select", "option", "textarea", "strong", "br", "ul", "li", "script",
+    ];
+    let lower = page.to_ascii_lowercase();
+    let mut rest = lower.as_str();
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        let close = after.find('>').unwrap_or(after.len());
+        let tag = &after[..close];
+        rest = &after[close.min(after.len())..];
+        if tag.starts_with('!') || tag.starts_with('/') {
+            continue;
+        }
+        let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        assert!(OURS.contains(&name.as_str()), "{what}: an element <{name}> our templates never write: <{tag}>");
+        if name == "script" {
+            assert_eq!(tag, "script src=\"/assets/console.js\" defer", "{what}: a script that is not ours");
+        }
+        for (attr_name, value) in attributes(&tag[name.len()..]) {
+            assert!(!attr_name.starts_with("on"), "{what}: an event handler in <{tag}>");
+            if matches!(attr_name.as_str(), "href" | "action" | "src" | "formaction") {
+                assert!(!value.trim().starts_with("javascript:"), "{what}: a javascript: link in <{tag}>");
+            }
+        }
+    }
+    assert!(!page.contains("EVIL-SCRIPT')</script>"), "{what}: the hostile script is there as markup");
+}
+
+/// The attributes of a tag's inside after its name, as a browser reads them: a quoted value runs to its closing
+/// quote, whatever spaces it holds.
+fn attributes(mut rest: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
+        if rest.is_empty() {
+            return out;
+        }
+        let end = rest.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(rest.len());
+        let name = rest[..end].to_owned();
+        rest = &rest[end..];
+        let mut value = String::new();
+        if let Some(after) = rest.trim_start().strip_prefix('=') {
+            let after = after.trim_start();
+            let (v, tail) = match after.chars().next() {
+                Some(q @ ('"' | '\'')) => {
+                    let body = &after[1..];
+                    let close = body.find(q).unwrap_or(body.len());
+                    (&body[..close], &body[(close + 1).min(body.len())..])
+                }
+                _ => {
+                    let close = after.find(char::is_whitespace).unwrap_or(after.len());
+                    (&after[..close], &after[close..])
+                }
+            };
+            value = v.to_owned();
+            rest = tail;
+        }
+        out.push((name, value));
+    }
+}
+
+#[cfg(test)]
+mod html_tests {
+    use super::assert_no_live_html;
+
+    const OURS: &str = r#"<!DOCTYPE html><html><body><p title="a &quot; onmouseover=&quot;x">&lt;img src=x onerror=y&gt;</p><script src="/assets/console.js" defer></script></body></html>"#;
+
+    #[test]
+    fn our_markup_with_escaped_text_passes() {
+        assert_no_live_html("ours", OURS);
+    }
+
+    #[test]
+    #[should_panic(expected = "an element <img>")]
+    fn a_live_element_is_caught() {
+        assert_no_live_html("img", "<p><img src=x onerror=alert(1)></p>");
+    }
+
+    #[test]
+    #[should_panic(expected = "an event handler")]
+    fn a_handler_that_broke_out_of_an_attribute_is_caught() {
+        assert_no_live_html("attr", r#"<p title="" onmouseover="alert(2)">x</p>"#);
+    }
+
+    #[test]
+    #[should_panic(expected = "javascript: link")]
+    fn a_javascript_link_is_caught() {
+        assert_no_live_html("href", r#"<a href="javascript:alert(3)">x</a>"#);
+    }
+
+    #[test]
+    #[should_panic(expected = "a script that is not ours")]
+    fn a_foreign_script_is_caught() {
+        assert_no_live_html("script", "<script>alert(1)</script>");
+    }
+}

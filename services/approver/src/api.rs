@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::error::ApproverError;
 use crate::requests::Source;
-use crate::view::FileRef;
+use crate::view::{FileRef, RequestView};
 use crate::{Shared, decisions, requests};
 
 /// How a bearer-token caller got in, for the record of their decisions.
@@ -72,7 +72,7 @@ async fn create(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateBody>,
-) -> Result<(StatusCode, Json<Value>), ApproverError> {
+) -> Result<(StatusCode, Json<RequestView>), ApproverError> {
     let caller = caller(&shared, &headers).await?;
     let requester = body.requester.clone().unwrap_or_else(|| caller.clone());
     if requester != caller && !shared.directory().has_role(&caller, Role::Admin) {
@@ -89,7 +89,7 @@ async fn read(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApproverError> {
+) -> Result<Json<RequestView>, ApproverError> {
     let caller = caller(&shared, &headers).await?;
     Ok(Json(decisions::read_as(&shared, &caller, &id).await?))
 }
@@ -107,7 +107,7 @@ async fn decide(
     headers: HeaderMap,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<DecisionBody>,
-) -> Result<Json<Value>, ApproverError> {
+) -> Result<Json<RequestView>, ApproverError> {
     let caller = caller(&shared, &headers).await?;
     Ok(Json(decisions::decide(&shared, &caller, &id, &body.decision, &body.comment, VIA_TOKEN).await?))
 }

@@ -4,12 +4,12 @@
 use dingguard_approval::{ApprovalError, Decision, SlotRole, Status, Transition};
 use dingguard_directory::{Directory, Role};
 use dingguard_store::StoredRequest;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::ApproverError;
 use crate::notices::{Notices, waiting_on};
 use crate::requests::{deputies_of, holders};
-use crate::view::{Stored, status_name, view};
+use crate::view::{RequestView, Stored, status_name, view};
 use crate::{Shared, events, parse};
 
 pub(crate) async fn load(shared: &Shared, id: &str) -> Result<(StoredRequest, Stored), ApproverError> {
@@ -42,7 +42,7 @@ async fn principals_of(shared: &Shared, user: &str) -> Result<Vec<String>, Appro
 
 /// The request as `user` may see it: its requester, its approvers and deputies, and the DPO, security and admin
 /// roles. Anyone else is told it does not exist, so strangers learn nothing about who asked for what.
-pub(crate) async fn read_as(shared: &Shared, user: &str, id: &str) -> Result<Value, ApproverError> {
+pub(crate) async fn read_as(shared: &Shared, user: &str, id: &str) -> Result<RequestView, ApproverError> {
     let (row, stored) = load(shared, id).await?;
     let oversight = [Role::Dpo, Role::Security, Role::Admin].into_iter().any(|r| shared.directory().has_role(user, r));
     let standing_in =
@@ -63,7 +63,7 @@ fn awaits(row: &StoredRequest, stored: &Stored, user: &str, principals: &[String
 /// One page of the requests waiting on someone's decision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboxPage {
-    pub requests: Vec<Value>,
+    pub requests: Vec<RequestView>,
     /// Requests waiting in all, over every page.
     pub total: i64,
     /// 1-based.
@@ -122,7 +122,7 @@ pub(crate) async fn decide(
     decision: &str,
     comment: &str,
     via: &str,
-) -> Result<Value, ApproverError> {
+) -> Result<RequestView, ApproverError> {
     let decision_kind = match decision {
         "approve" => Decision::Approve,
         "reject" => Decision::Reject,

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use decisions::InboxPage;
 pub use error::ApproverError;
+pub use view::{FileRef, RequestView, SlotDecision, SlotView};
 
 /// How many requests one person may have open and make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +190,7 @@ impl Approver {
     }
 
     /// A request as `user` may see it (requester, approvers, deputies, DPO, security, admin).
-    pub async fn request_as(&self, user: &str, id: &str) -> Result<serde_json::Value, ApproverError> {
+    pub async fn request_as(&self, user: &str, id: &str) -> Result<RequestView, ApproverError> {
         decisions::read_as(&self.shared, user, id).await
     }
 
@@ -211,7 +212,7 @@ impl Approver {
         decision: &str,
         comment: &str,
         via: &str,
-    ) -> Result<serde_json::Value, ApproverError> {
+    ) -> Result<RequestView, ApproverError> {
         decisions::decide(&self.shared, user, id, decision, comment, via).await
     }
 

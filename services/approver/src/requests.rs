@@ -5,11 +5,11 @@
 use dingguard_approval::{FileFacts, Request, SlotRole};
 use dingguard_directory::Directory;
 use dingguard_store::{FileFact, Grant, StoredRequest};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::ApproverError;
 use crate::notices::{self, Ask, Notices};
-use crate::view::{FileRef, Stored, view};
+use crate::view::{FileRef, RequestView, Stored, view};
 use crate::{Shared, events, parse};
 
 fn random_id() -> String {
@@ -129,7 +129,7 @@ pub(crate) async fn open_request(
     file: FileRef,
     reason: String,
     source: Option<Source>,
-) -> Result<(bool, Value), ApproverError> {
+) -> Result<(bool, RequestView), ApproverError> {
     if !shared.directory().is_member(requester) {
         return Err(ApproverError::Invalid(format!("requester {requester} is not an active member of the directory")));
     }

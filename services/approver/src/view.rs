@@ -1,12 +1,11 @@
 //! What is stored for a request and what callers see of it.
 
-use dingguard_approval::{Request, Status};
+use dingguard_approval::{DecisionRecord, Request, Status};
 use dingguard_store::{FileFact, StoredRequest};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct FileRef {
+pub struct FileRef {
     pub id: String,
     pub name: String,
     #[serde(default)]
@@ -57,28 +56,77 @@ pub(crate) fn status_name(status: Status) -> &'static str {
     }
 }
 
-pub(crate) fn view(row: &StoredRequest, stored: &Stored) -> Value {
-    let slots: Vec<Value> = stored
+/// A request as its approvers, its requester and the API see it; the console renders it, the API sends it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestView {
+    pub id: String,
+    pub status: String,
+    pub requester: String,
+    pub file: FileRef,
+    pub reason: String,
+    pub sensitive: bool,
+    pub created_at_ms: i64,
+    /// When it expires undecided; absent for a file that needed no approval.
+    pub expires_at_ms: Option<i64>,
+    pub granted_until_ms: Option<i64>,
+    pub slots: Vec<SlotView>,
+    pub decisions: Vec<DecisionRecord>,
+}
+
+/// One approval slot of a request (the DPO's, the department head's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlotView {
+    pub role: String,
+    pub needed: u32,
+    pub eligible: Vec<String>,
+    pub deputies: Vec<String>,
+    pub escalated: bool,
+    pub approvals: Vec<String>,
+    pub decision: SlotDecision,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotDecision {
+    Approved,
+    Pending,
+}
+
+impl SlotDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::Pending => "pending",
+        }
+    }
+}
+
+pub(crate) fn view(row: &StoredRequest, stored: &Stored) -> RequestView {
+    let slots = stored
         .request
         .iter()
         .flat_map(|r| &r.slots)
-        .map(|s| {
-            let decision = if s.approvals.len() as u32 >= s.needed { "approved" } else { "pending" };
-            json!({ "role": s.role, "needed": s.needed, "eligible": s.eligible, "deputies": s.deputies,
-                    "escalated": s.escalated, "approvals": s.approvals, "decision": decision })
+        .map(|s| SlotView {
+            role: s.role.clone(),
+            needed: s.needed,
+            eligible: s.eligible.clone(),
+            deputies: s.deputies.clone(),
+            escalated: s.escalated,
+            approvals: s.approvals.clone(),
+            decision: if s.approvals.len() as u32 >= s.needed { SlotDecision::Approved } else { SlotDecision::Pending },
         })
         .collect();
-    json!({
-        "id": row.id,
-        "status": row.status,
-        "requester": row.requester,
-        "file": stored.file,
-        "reason": stored.reason,
-        "sensitive": stored.sensitive,
-        "created_at_ms": row.created_ms,
-        "expires_at_ms": stored.request.as_ref().map(|r| r.expires_ms),
-        "granted_until_ms": stored.granted_until_ms,
-        "slots": slots,
-        "decisions": stored.request.as_ref().map(|r| r.decisions.clone()).unwrap_or_default(),
-    })
+    RequestView {
+        id: row.id.clone(),
+        status: row.status.clone(),
+        requester: row.requester.clone(),
+        file: stored.file.clone(),
+        reason: stored.reason.clone(),
+        sensitive: stored.sensitive,
+        created_at_ms: row.created_ms,
+        expires_at_ms: stored.request.as_ref().map(|r| r.expires_ms),
+        granted_until_ms: stored.granted_until_ms,
+        slots,
+        decisions: stored.request.as_ref().map(|r| r.decisions.clone()).unwrap_or_default(),
+    }
 }

@@ -10,13 +10,13 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use dingguard_approver::Approver;
-use serde_json::Value;
+use dingguard_approver::{Approver, RequestView};
+use maud::{Markup, html};
 
 use crate::Shared;
 use crate::auth::{self, MemberViewer, Viewer, form_csrf};
 use crate::error::{ConsoleError, PageError};
-use crate::html::{self, esc};
+use crate::html;
 use crate::login::encode_query;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -31,23 +31,14 @@ fn approver(shared: &Shared) -> Result<&Approver, ConsoleError> {
     shared.settings.approvals.as_ref().ok_or_else(|| ConsoleError::NotFound("The approval pages".into()))
 }
 
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn people(shared: &Shared, ids: &Value) -> String {
-    let names: Vec<String> = ids
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(|id| esc(&crate::actions::display_name(shared, id)))
-        .collect();
+/// People by name, `; `-separated; a dash for nobody.
+fn people(shared: &Shared, ids: &[String]) -> String {
+    let names: Vec<String> = ids.iter().map(|id| crate::actions::display_name(shared, id)).collect();
     if names.is_empty() { "—".into() } else { names.join("; ") }
 }
 
-fn when(value: &Value, key: &str) -> String {
-    value.get(key).and_then(Value::as_i64).map_or_else(|| "—".into(), html::time)
+fn when(ms: Option<i64>) -> String {
+    ms.map_or_else(|| "—".into(), html::time)
 }
 
 /// Requests on one page of the inbox.
@@ -59,22 +50,17 @@ struct PageQuery {
     page: Option<i64>,
 }
 
-fn pager(page: i64, total: i64) -> String {
+fn pager(page: i64, total: i64) -> Markup {
     let pages = (total + PER_PAGE - 1) / PER_PAGE;
-    if pages <= 1 {
-        return String::new();
+    html! {
+        @if pages > 1 {
+            nav.pager {
+                @if page > 1 { a rel="prev" href={ "/approvals?page=" (page - 1) } { "Newer" } " " }
+                "page " (page) " of " (pages)
+                @if page < pages { " " a rel="next" href={ "/approvals?page=" (page + 1) } { "Older" } }
+            }
+        }
     }
-    let prev = if page > 1 {
-        format!(r#"<a rel="prev" href="/approvals?page={}">Newer</a> "#, page - 1)
-    } else {
-        String::new()
-    };
-    let next = if page < pages {
-        format!(r#" <a rel="next" href="/approvals?page={}">Older</a>"#, page + 1)
-    } else {
-        String::new()
-    };
-    format!(r#"<nav class="pager">{prev}page {page} of {pages}{next}</nav>"#)
 }
 
 async fn inbox(
@@ -84,34 +70,29 @@ async fn inbox(
 ) -> Result<Response, PageError> {
     let page = query.ok().and_then(|q| q.0.page).unwrap_or(1).clamp(1, 100_000);
     let found = approver(&shared)?.inbox(&viewer.user_id, page, PER_PAGE).await.map_err(ConsoleError::from)?;
-    let requests = &found.requests;
-    let body = if found.total == 0 {
-        r#"<h1>Approvals</h1><p id="inbox-empty">Nothing waits for your decision.</p>"#.to_owned()
-    } else {
-        let rows: String = requests
-            .iter()
-            .map(|r| {
-                let id = esc(text(r, "id"));
-                format!(
-                    r#"<tr data-request-id="{id}"><td><a href="/approvals/{id}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
-                    esc(text(&r["file"], "name")),
-                    esc(&crate::actions::display_name(&shared, text(r, "requester"))),
-                    esc(text(r, "reason")),
-                    when(r, "expires_at_ms"),
-                )
-            })
-            .collect();
-        format!(
-            r#"<h1>Approvals</h1>
-<p>{} request(s) wait for your decision.</p>
-<table id="inbox"><thead><tr><th>File</th><th>Requester</th><th>Reason</th><th>Decide by</th></tr></thead>
-<tbody>{rows}</tbody></table>
-{}"#,
-            found.total,
-            pager(found.page, found.total)
-        )
+    let body = html! {
+        h1 { "Approvals" }
+        @if found.total == 0 {
+            p id="inbox-empty" { "Nothing waits for your decision." }
+        } @else {
+            p { (found.total) " request(s) wait for your decision." }
+            table id="inbox" {
+                thead { tr { th { "File" } th { "Requester" } th { "Reason" } th { "Decide by" } } }
+                tbody {
+                    @for r in &found.requests {
+                        tr data-request-id=(r.id) {
+                            td { a href={ "/approvals/" (r.id) } { (r.file.name) } }
+                            td { (crate::actions::display_name(&shared, &r.requester)) }
+                            td { (r.reason) }
+                            td { (when(r.expires_at_ms)) }
+                        }
+                    }
+                }
+            }
+            (pager(found.page, found.total))
+        }
     };
-    Ok(html::page("Approvals", Some(&viewer), &body).into_response())
+    Ok(html::page("Approvals", Some(&viewer), body).into_response())
 }
 
 /// A decision link from a work notification. Without a session it first goes through sign-in and comes back;
@@ -134,64 +115,55 @@ async fn open_link(
     Ok(html::see_other(&format!("/approvals/{}", encode_query(&id))))
 }
 
-fn slots_table(shared: &Shared, request: &Value) -> String {
-    let rows: String = request["slots"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| {
-            let deputies =
-                if s["escalated"].as_bool() == Some(true) { people(shared, &s["deputies"]) } else { "—".into() };
-            format!(
-                r#"<tr data-slot="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="slot-state">{}</td></tr>"#,
-                esc(text(s, "role")),
-                esc(text(s, "role")),
-                people(shared, &s["eligible"]),
-                deputies,
-                people(shared, &s["approvals"]),
-                esc(text(s, "decision")),
-            )
-        })
-        .collect();
-    format!(
-        r#"<table id="slots"><thead><tr><th>Slot</th><th>Who may decide</th><th>Deputies (escalated)</th><th>Approved by</th><th>State</th></tr></thead>
-<tbody>{rows}</tbody></table>"#
-    )
+fn slots_table(shared: &Shared, request: &RequestView) -> Markup {
+    html! {
+        table id="slots" {
+            thead { tr {
+                th { "Slot" } th { "Who may decide" } th { "Deputies (escalated)" } th { "Approved by" } th { "State" }
+            } }
+            tbody {
+                @for s in &request.slots {
+                    tr data-slot=(s.role) {
+                        td { (s.role) }
+                        td { (people(shared, &s.eligible)) }
+                        td { @if s.escalated { (people(shared, &s.deputies)) } @else { "—" } }
+                        td { (people(shared, &s.approvals)) }
+                        td.slot-state { (s.decision.as_str()) }
+                    }
+                }
+            }
+        }
+    }
 }
 
-fn decisions_list(shared: &Shared, request: &Value) -> String {
-    let items: String = request["decisions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|d| {
-            format!(
-                "<li>{} — {} {}{}</li>",
-                html::time(d["at_ms"].as_i64().unwrap_or_default()),
-                esc(&crate::actions::display_name(shared, text(d, "user"))),
-                esc(text(d, "decision")),
-                if text(d, "comment").is_empty() {
-                    String::new()
-                } else {
-                    format!(": “{}”", esc(text(d, "comment")))
-                },
-            )
-        })
-        .collect();
-    if items.is_empty() { "<p>No decisions yet.</p>".into() } else { format!(r#"<ul id="decisions">{items}</ul>"#) }
+fn decisions_list(shared: &Shared, request: &RequestView) -> Markup {
+    html! {
+        @if request.decisions.is_empty() {
+            p { "No decisions yet." }
+        } @else {
+            ul id="decisions" {
+                @for d in &request.decisions {
+                    li {
+                        (html::time(d.at_ms)) " — " (crate::actions::display_name(shared, &d.user)) " "
+                        (d.decision.as_str())
+                        @if !d.comment.is_empty() { ": “" (d.comment) "”" }
+                    }
+                }
+            }
+        }
+    }
 }
 
-fn decision_form(viewer: &Viewer, id: &str) -> String {
-    format!(
-        r#"<form id="decide" method="post" action="/approvals/{}/decision">
-{}
-<label>Comment <textarea name="comment" maxlength="2000" rows="3"></textarea></label>
-<button type="submit" name="decision" value="approve">Approve</button>
-<button type="submit" name="decision" value="reject" class="danger">Reject</button>
-</form>"#,
-        esc(id),
-        html::csrf_field(viewer)
-    )
+fn decision_form(viewer: &Viewer, id: &str) -> Markup {
+    html! {
+        form id="decide" method="post" action={ "/approvals/" (id) "/decision" } {
+            (html::csrf_field(viewer))
+            label { "Comment " textarea name="comment" maxlength="2000" rows="3" {} }
+            button type="submit" name="decision" value="approve" { "Approve" }
+            " "
+            button.danger type="submit" name="decision" value="reject" { "Reject" }
+        }
+    }
 }
 
 async fn show(
@@ -201,45 +173,29 @@ async fn show(
 ) -> Result<Response, PageError> {
     let approvals = approver(&shared)?;
     let request = approvals.request_as(&viewer.user_id, &id).await.map_err(ConsoleError::from)?;
-    let status = text(&request, "status");
     let can_decide = approvals.awaits_decision(&viewer.user_id, &id).await.map_err(ConsoleError::from)?;
-    let grant = match request.get("granted_until_ms").and_then(Value::as_i64) {
-        Some(until) if status == "granted" => format!(
-            r#"<p id="grant">Granted: {} may download this file until {} (Macau time).</p>"#,
-            esc(&crate::actions::display_name(&shared, text(&request, "requester"))),
-            html::time(until)
-        ),
-        _ => String::new(),
+    let requester = crate::actions::display_name(&shared, &request.requester);
+    let status = request.status.as_str();
+    let body = html! {
+        h1 { "Download request" }
+        p { "Status: " strong id="status" data-status=(status) { (status) } }
+        @if let (Some(until), "granted") = (request.granted_until_ms, status) {
+            p id="grant" { "Granted: " (requester) " may download this file until " (html::time(until)) " (Macau time)." }
+        }
+        dl {
+            dt { "File" } dd { (request.file.name) @if let Some(space) = &request.file.space { " in " (space) } }
+            dt { "Requester" } dd { (requester) }
+            dt { "Reason" } dd { (request.reason) }
+            dt { "Asked" } dd { (html::time(request.created_at_ms)) }
+            dt { "Decide by" } dd { (when(request.expires_at_ms)) }
+        }
+        h2 { "Who must decide" }
+        (slots_table(&shared, &request))
+        h2 { "Decisions" }
+        (decisions_list(&shared, &request))
+        @if can_decide { (decision_form(&viewer, &id)) }
     };
-    let file = &request["file"];
-    let space = file.get("space").and_then(Value::as_str).map_or_else(String::new, |s| format!(" in {}", esc(s)));
-    let body = format!(
-        r#"<h1>Download request</h1>
-<p>Status: <strong id="status" data-status="{status}">{status}</strong></p>
-{grant}
-<dl>
-<dt>File</dt><dd>{}{space}</dd>
-<dt>Requester</dt><dd>{}</dd>
-<dt>Reason</dt><dd>{}</dd>
-<dt>Asked</dt><dd>{}</dd>
-<dt>Decide by</dt><dd>{}</dd>
-</dl>
-<h2>Who must decide</h2>
-{}
-<h2>Decisions</h2>
-{}
-{}"#,
-        esc(text(file, "name")),
-        esc(&crate::actions::display_name(&shared, text(&request, "requester"))),
-        esc(text(&request, "reason")),
-        when(&request, "created_at_ms"),
-        when(&request, "expires_at_ms"),
-        slots_table(&shared, &request),
-        decisions_list(&shared, &request),
-        if can_decide { decision_form(&viewer, &id) } else { String::new() },
-        status = esc(status),
-    );
-    Ok(html::page("Download request", Some(&viewer), &body).into_response())
+    Ok(html::page("Download request", Some(&viewer), body).into_response())
 }
 
 async fn decide(

@@ -10,8 +10,9 @@ use dingguard_store::{Alert, AlertEvent, AlertStatus};
 use crate::actions::display_name;
 use crate::auth::{PageViewer, Viewer};
 use crate::error::PageError;
-use crate::html::{self, esc};
+use crate::html;
 use crate::{Shared, pages};
+use maud::{Markup, html};
 
 /// Rules name articles they *may* implicate; whether the law was breached is for people to judge.
 pub(crate) fn pdpa_note(articles: &[String]) -> String {
@@ -29,26 +30,26 @@ pub(crate) fn pdpa_note(articles: &[String]) -> String {
     )
 }
 
-fn handled(shared: &Shared, by: Option<&str>, at: Option<i64>) -> String {
+fn handled(shared: &Shared, by: Option<&str>, at: Option<i64>) -> Markup {
     match (by, at) {
-        (Some(by), Some(at)) => format!("by {} at {} (Macau)", esc(&display_name(shared, by)), html::time(at)),
-        _ => "—".into(),
+        (Some(by), Some(at)) => html! { "by " (display_name(shared, by)) " at " (html::time(at)) " (Macau)" },
+        _ => html! { "—" },
     }
 }
 
-fn actions(viewer: &Viewer, alert: &Alert) -> String {
+fn actions(viewer: &Viewer, alert: &Alert) -> Markup {
     let button = |action: &str, label: &str| {
-        format!(
-            r#"<form class="inline" method="post" action="/alerts/{}/{action}">{}
-<button type="submit" name="action" value="{action}">{label}</button></form>"#,
-            esc(&alert.id),
-            html::csrf_field(viewer)
-        )
+        html! {
+            form.inline method="post" action={ "/alerts/" (alert.id) "/" (action) } {
+                (html::csrf_field(viewer))
+                button type="submit" name="action" value=(action) { (label) }
+            }
+        }
     };
     match alert.status {
-        AlertStatus::Open => format!("{} {}", button("acknowledge", "Acknowledge"), button("resolve", "Resolve")),
+        AlertStatus::Open => html! { (button("acknowledge", "Acknowledge")) " " (button("resolve", "Resolve")) },
         AlertStatus::Acknowledged => button("resolve", "Resolve"),
-        AlertStatus::Resolved => "<p>This alert is resolved.</p>".into(),
+        AlertStatus::Resolved => html! { p { "This alert is resolved." } },
     }
 }
 
@@ -66,71 +67,66 @@ pub(crate) struct DetailQuery {
 }
 
 /// One field's value as text; a list shows page `items` of its entries and says how many there are.
-fn field_value(id: &str, value: &serde_json::Value, page: i64, items: usize) -> String {
+fn field_value(id: &str, value: &serde_json::Value, page: i64, items: usize) -> Markup {
     match value {
-        serde_json::Value::String(s) => esc(s),
+        serde_json::Value::String(s) => html! { (s) },
         serde_json::Value::Array(list) => {
             let start = (items - 1).saturating_mul(ITEMS_PER_PAGE);
             let shown: Vec<String> = list
                 .iter()
                 .skip(start)
                 .take(ITEMS_PER_PAGE)
-                .map(|v| esc(v.as_str().map_or_else(|| v.to_string(), str::to_owned).as_str()))
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
                 .collect();
-            if list.len() <= ITEMS_PER_PAGE {
-                return shown.join(", ");
-            }
             let last = (start + shown.len()).min(list.len());
-            let mut out =
-                format!(r#"{}<br><span class="muted">{}–{last} of {}"#, shown.join(", "), start + 1, list.len());
-            let link = |n: usize, label: &str| {
-                format!(r#" <a href="/alerts/{}?page={page}&amp;items={n}">{label}</a>"#, esc(id))
-            };
-            if items > 1 {
-                out.push_str(&link(items - 1, "previous"));
+            let link = |n: usize| format!("/alerts/{id}?page={page}&items={n}");
+            html! {
+                (shown.join(", "))
+                @if list.len() > ITEMS_PER_PAGE {
+                    br;
+                    span.muted {
+                        (start + 1) "–" (last) " of " (list.len())
+                        @if items > 1 { " " a href=(link(items - 1)) { "previous" } }
+                        @if last < list.len() { " " a href=(link(items + 1)) { "next" } }
+                    }
+                }
             }
-            if last < list.len() {
-                out.push_str(&link(items + 1, "next"));
-            }
-            out.push_str("</span>");
-            out
         }
-        other => esc(&other.to_string()),
+        other => html! { (other.to_string()) },
     }
 }
 
-fn event_block(alert_id: &str, event: &AlertEvent, page: i64, items: usize) -> String {
-    let fields = match &event.fields {
-        serde_json::Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), field_value(alert_id, v, page, items)))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        other => format!(r#"<tr><td colspan="2">{}</td></tr>"#, esc(&other.to_string())),
-    };
-    format!(
-        r#"<article class="event" data-ce-id="{ce_id}">
-<h3>{kind} · {at} (Macau)</h3>
-<p class="muted">Event id {ce_id}</p>
-<table class="fields"><tbody>
-{fields}
-</tbody></table>
-</article>"#,
-        ce_id = esc(&event.ce_id),
-        kind = esc(&event.event_type),
-        at = html::time(event.occurred_at_ms),
-    )
+fn event_block(alert_id: &str, event: &AlertEvent, page: i64, items: usize) -> Markup {
+    html! {
+        article.event data-ce-id=(event.ce_id) {
+            h3 { (event.event_type) " · " (html::time(event.occurred_at_ms)) " (Macau)" }
+            p.muted { "Event id " (event.ce_id) }
+            table.fields { tbody {
+                @match &event.fields {
+                    serde_json::Value::Object(map) => {
+                        @for (k, v) in map {
+                            tr { th { (k) } td { (field_value(alert_id, v, page, items)) } }
+                        }
+                    }
+                    other => { tr { td colspan="2" { (other.to_string()) } } }
+                }
+            } }
+        }
+    }
 }
 
-fn events_pager(id: &str, page: i64, total: i64) -> String {
+fn events_pager(id: &str, page: i64, total: i64) -> Markup {
     let pages = (total + EVENTS_PER_PAGE - 1) / EVENTS_PER_PAGE;
-    if pages <= 1 {
-        return String::new();
+    let link = |n: i64| format!("/alerts/{id}?page={n}");
+    html! {
+        @if pages > 1 {
+            nav.pager {
+                @if page > 1 { a href=(link(page - 1)) { "earlier events" } }
+                " page " (page) " of " (pages) " "
+                @if page < pages { a href=(link(page + 1)) { "later events" } }
+            }
+        }
     }
-    let link = |n: i64, label: &str| format!(r#"<a href="/alerts/{}?page={n}">{label}</a>"#, esc(id));
-    let prev = if page > 1 { link(page - 1, "earlier events") } else { String::new() };
-    let next = if page < pages { link(page + 1, "later events") } else { String::new() };
-    format!(r#"<nav class="pager">{prev} page {page} of {pages} {next}</nav>"#)
 }
 
 pub(crate) async fn show(
@@ -143,54 +139,39 @@ pub(crate) async fn show(
     let page = query.page.unwrap_or(1).clamp(1, 1_000_000);
     let items = query.items.unwrap_or(1).clamp(1, 1_000_000);
     let (alert, events, total) = shared.store.alert(&id, EVENTS_PER_PAGE, (page - 1) * EVENTS_PER_PAGE).await?;
-    let events_html = if events.is_empty() {
-        "<p>No events are recorded for this alert.</p>".to_owned()
-    } else {
-        let blocks = events.iter().map(|e| event_block(&alert.id, e, page, items)).collect::<Vec<_>>().join("\n");
-        format!("{blocks}\n{}", events_pager(&alert.id, page, total))
+    let body = html! {
+        p { a href="/alerts" { "← All alerts" } }
+        h1 { (alert.message) }
+        dl.facts id="alert" data-alert-id=(alert.id) data-status=(alert.status.as_str()) {
+            dt { "Severity" } dd { span class={ "sev sev-" (alert.severity) } { (alert.severity) } }
+            dt { "Rule" } dd { (alert.rule) }
+            dt { "Status" } dd.status { (alert.status.as_str()) }
+            dt { "Matches" } dd { (alert.event_count) }
+            dt { "First seen" } dd { (html::time(alert.first_seen_ms)) " (Macau)" }
+            dt { "Last seen" } dd { (html::time(alert.last_seen_ms)) " (Macau)" }
+            dt { "Dedup key" } dd { (alert.dedup_key.as_deref().unwrap_or("—")) }
+            dt { "Acknowledged" }
+            dd.acknowledged { (handled(&shared, alert.acknowledged_by.as_deref(), alert.acknowledged_at_ms)) }
+            dt { "Resolved" } dd.resolved { (handled(&shared, alert.resolved_by.as_deref(), alert.resolved_at_ms)) }
+        }
+        section.pdpa { h2 { "Macau PDPA" } p { (pdpa_note(&alert.pdpa)) } }
+        section.actions { h2 { "Actions" } (actions(&viewer, &alert)) }
+        section {
+            h2 { "Silence" }
+            p { "Hold back new alerts of this rule, or only those with this dedup key, for a while. Matches are                  still counted." }
+            (pages::silence_form(&viewer, &alert.rule, alert.dedup_key.as_deref().unwrap_or_default()))
+        }
+        section {
+            h2 { "Triggering events (" (total) ")" }
+            @if events.is_empty() {
+                p { "No events are recorded for this alert." }
+            } @else {
+                @for e in &events { (event_block(&alert.id, e, page, items)) }
+                (events_pager(&alert.id, page, total))
+            }
+        }
     };
-    let body = format!(
-        r#"<p><a href="/alerts">← All alerts</a></p>
-<h1>{message}</h1>
-<dl class="facts" id="alert" data-alert-id="{id}" data-status="{status}">
-<dt>Severity</dt><dd><span class="sev sev-{severity}">{severity}</span></dd>
-<dt>Rule</dt><dd>{rule}</dd>
-<dt>Status</dt><dd class="status">{status}</dd>
-<dt>Matches</dt><dd>{count}</dd>
-<dt>First seen</dt><dd>{first} (Macau)</dd>
-<dt>Last seen</dt><dd>{last} (Macau)</dd>
-<dt>Dedup key</dt><dd>{key}</dd>
-<dt>Acknowledged</dt><dd class="acknowledged">{acked}</dd>
-<dt>Resolved</dt><dd class="resolved">{resolved}</dd>
-</dl>
-<section class="pdpa"><h2>Macau PDPA</h2><p>{pdpa}</p></section>
-<section class="actions"><h2>Actions</h2>
-{actions}
-</section>
-<section><h2>Silence</h2>
-<p>Hold back new alerts of this rule, or only those with this dedup key, for a while. Matches are still counted.</p>
-{silence}
-</section>
-<section><h2>Triggering events ({n})</h2>
-{events_html}
-</section>"#,
-        message = esc(&alert.message),
-        id = esc(&alert.id),
-        status = alert.status.as_str(),
-        severity = esc(&alert.severity),
-        rule = esc(&alert.rule),
-        count = alert.event_count,
-        first = html::time(alert.first_seen_ms),
-        last = html::time(alert.last_seen_ms),
-        key = esc(alert.dedup_key.as_deref().unwrap_or("—")),
-        acked = handled(&shared, alert.acknowledged_by.as_deref(), alert.acknowledged_at_ms),
-        resolved = handled(&shared, alert.resolved_by.as_deref(), alert.resolved_at_ms),
-        pdpa = esc(&pdpa_note(&alert.pdpa)),
-        actions = actions(&viewer, &alert),
-        silence = pages::silence_form(&viewer, &alert.rule, alert.dedup_key.as_deref().unwrap_or_default()),
-        n = total,
-    );
-    Ok(html::page(&alert.message, Some(&viewer), &body).into_response())
+    Ok(html::page(&alert.message, Some(&viewer), body).into_response())
 }
 
 #[cfg(test)]

@@ -128,12 +128,12 @@ impl IntoResponse for PageError {
             return html::see_other("/login");
         }
         let status = error.status();
-        let body = format!(
-            "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"/approvals\">Approvals</a> · \
-             <a href=\"/alerts\">Alerts</a></p>",
-            status.canonical_reason().unwrap_or("Error"),
-            html::esc(&error.public_message())
-        );
-        (status, html::page(status.canonical_reason().unwrap_or("Error"), None, &body)).into_response()
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let body = maud::html! {
+            h1 { (reason) }
+            p.error role="alert" { (error.public_message()) }
+            p { a href="/approvals" { "Approvals" } " · " a href="/alerts" { "Alerts" } }
+        };
+        (status, html::page(reason, None, body)).into_response()
     }
 }

@@ -13,9 +13,10 @@ use serde::Deserialize;
 
 use crate::auth::{self, Via, member_access, start_session, token_hash};
 use crate::error::{ConsoleError, PageError};
-use crate::html::{self, esc};
+use crate::html;
 use crate::throttle::{self, Attempt, DEVICE_COOKIE};
 use crate::{Peer, Shared};
+use maud::html;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -49,40 +50,28 @@ pub(crate) fn local_path(next: &str) -> Option<&str> {
     ok.then_some(next)
 }
 
-pub(crate) fn login_form(
-    shared: &Shared,
-    message: Option<&str>,
-    user_id: &str,
-    next: &str,
-) -> axum::response::Html<String> {
-    let message = message.map_or_else(String::new, |m| format!(r#"<p class="error" role="alert">{}</p>"#, esc(m)));
-    let next = esc(local_path(next).unwrap_or_default());
-    let by_dingtalk = if shared.settings.messenger.is_some() {
-        format!(
-            r#"<h2>No password?</h2>
-<form class="login-link" method="post" action="/login/dingtalk">
-<input type="hidden" name="next" value="{next}">
-<label>User id <input name="user_id" autocomplete="username" required></label>
-<button type="submit">Send me a sign-in link in DingTalk</button>
-</form>"#
-        )
-    } else {
-        String::new()
+pub(crate) fn login_form(shared: &Shared, message: Option<&str>, user_id: &str, next: &str) -> maud::Markup {
+    let next = local_path(next).unwrap_or_default();
+    let body = html! {
+        h1 { "Sign in to dingguard" }
+        p { "Sign in with your DingTalk user id: the security team for alerts, everyone for download approvals." }
+        @if let Some(m) = message { p.error role="alert" { (m) } }
+        form.login method="post" action="/login" {
+            input type="hidden" name="next" value=(next);
+            label { "User id " input name="user_id" value=(user_id) autocomplete="username" required autofocus; }
+            label { "Password " input name="password" type="password" autocomplete="current-password" required; }
+            button type="submit" { "Sign in" }
+        }
+        @if shared.settings.messenger.is_some() {
+            h2 { "No password?" }
+            form.login-link method="post" action="/login/dingtalk" {
+                input type="hidden" name="next" value=(next);
+                label { "User id " input name="user_id" autocomplete="username" required; }
+                button type="submit" { "Send me a sign-in link in DingTalk" }
+            }
+        }
     };
-    let body = format!(
-        r#"<h1>Sign in to dingguard</h1>
-<p>Sign in with your DingTalk user id: the security team for alerts, everyone for download approvals.</p>
-{message}
-<form class="login" method="post" action="/login">
-<input type="hidden" name="next" value="{next}">
-<label>User id <input name="user_id" value="{}" autocomplete="username" required autofocus></label>
-<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">Sign in</button>
-</form>
-{by_dingtalk}"#,
-        esc(user_id)
-    );
-    html::page("Sign in", None, &body)
+    html::page("Sign in", None, body)
 }
 
 async fn login_page(State(shared): State<Arc<Shared>>, query: Result<Query<NextQuery>, QueryRejection>) -> Response {
@@ -185,14 +174,15 @@ async fn link_page(
         return Err(ConsoleError::LinkInvalid.into());
     }
     let next = query.map(|Query(q)| q.next).unwrap_or_default();
-    let back = local_path(&next).map_or_else(String::new, |n| format!("?next={}", esc(&encode_query(n))));
-    let body = format!(
-        r#"<h1>Sign in to dingguard</h1>
-<p>This link signs you in once.</p>
-<form method="post" action="/login/link/{}{back}"><button type="submit">Sign in</button></form>"#,
-        esc(&token)
-    );
-    Ok(html::page("Sign in", None, &body).into_response())
+    let back = local_path(&next).map_or_else(String::new, |n| format!("?next={}", encode_query(n)));
+    let body = html! {
+        h1 { "Sign in to dingguard" }
+        p { "This link signs you in once." }
+        form method="post" action={ "/login/link/" (encode_query(&token)) (back) } {
+            button type="submit" { "Sign in" }
+        }
+    };
+    Ok(html::page("Sign in", None, body).into_response())
 }
 
 async fn redeem_link(

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ConsoleError, PageError};
-use crate::html::{self, esc};
+use crate::html;
 use crate::login::{encode_query, local_path, login_form};
 use crate::{Shared, actions, ms};
 
@@ -59,15 +59,15 @@ pub(crate) async fn send_sign_in_link(
     }
     let next = local_path(&form.next).map(str::to_owned);
     queue(&shared, LinkRequest { user_id: user_id.clone(), next, actor: "sign-in page".into() });
-    let body = format!(
-        r#"<h1>Check DingTalk</h1>
-<p id="link-sent">If <strong>{}</strong> may sign in, a sign-in link is on its way to them as a DingTalk work
-notification. It works once, for {} minutes.</p>
-<p><a href="/login">Back to sign-in</a></p>"#,
-        esc(&user_id),
-        shared.settings.sign_in_link_ttl.as_secs() / 60
-    );
-    Ok(html::page("Check DingTalk", None, &body).into_response())
+    let minutes = shared.settings.sign_in_link_ttl.as_secs() / 60;
+    let body = maud::html! {
+        h1 { "Check DingTalk" }
+        p id="link-sent" {
+            "If " strong { (user_id) } " may sign in, a sign-in link is on its way to them as a DingTalk work              notification. It works once, for " (minutes) " minutes."
+        }
+        p { a href="/login" { "Back to sign-in" } }
+    };
+    Ok(html::page("Check DingTalk", None, body).into_response())
 }
 
 /// Hands a request to the worker without waiting on it.

@@ -15,8 +15,9 @@ use dingguard_store::{Alert, AlertStatus};
 use crate::actions::{self, FilterQuery, SEVERITIES, STATUSES, SilenceInput, invalid_query};
 use crate::auth::{PageViewer, Viewer, form_csrf};
 use crate::error::{ConsoleError, PageError};
-use crate::html::{self, esc};
+use crate::html;
 use crate::{Shared, detail, feed};
+use maud::{Markup, html};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -51,29 +52,27 @@ fn field(fields: &Fields, name: &str) -> Option<String> {
     fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
 
-fn options(values: &[&str], selected: &str) -> String {
-    let mut out = String::from(r#"<option value="">all</option>"#);
-    for v in values {
-        let mark = if *v == selected { " selected" } else { "" };
-        out.push_str(&format!(r#"<option value="{v}"{mark}>{v}</option>"#));
+fn options(values: &[&str], selected: &str) -> Markup {
+    html! {
+        option value="" { "all" }
+        @for v in values {
+            option value=(v) selected[*v == selected] { (v) }
+        }
     }
-    out
 }
 
 /// One row of the list; `console.js` builds the same markup for rows that arrive live.
-pub(crate) fn alert_row(alert: &Alert) -> String {
-    format!(
-        r#"<tr data-alert-id="{id}" data-status="{status}"><td><span class="sev sev-{sev}">{sev}</span></td>
-<td>{rule}</td><td>{status}</td><td class="num">{count}</td><td>{last}</td>
-<td><a href="/alerts/{id}">{message}</a></td></tr>"#,
-        id = esc(&alert.id),
-        status = alert.status.as_str(),
-        sev = esc(&alert.severity),
-        rule = esc(&alert.rule),
-        count = alert.event_count,
-        last = html::time(alert.last_seen_ms),
-        message = esc(&alert.message),
-    )
+pub(crate) fn alert_row(alert: &Alert) -> Markup {
+    html! {
+        tr data-alert-id=(alert.id) data-status=(alert.status.as_str()) {
+            td { span class={ "sev sev-" (alert.severity) } { (alert.severity) } }
+            td { (alert.rule) }
+            td { (alert.status.as_str()) }
+            td.num { (alert.event_count) }
+            td { (html::time(alert.last_seen_ms)) }
+            td { a href={ "/alerts/" (alert.id) } { (alert.message) } }
+        }
+    }
 }
 
 async fn list(
@@ -86,38 +85,36 @@ async fn list(
     let suppressions = shared.store.suppressions().await?;
     let by_kind = |kind: &str| suppressions.iter().filter(|s| s.1 == kind).map(|s| s.3).sum::<i64>();
     let (silenced, excepted) = (by_kind("silence"), by_kind("exception"));
-    let rows = if alerts.is_empty() {
-        r#"<tr class="empty"><td colspan="6">No alerts match.</td></tr>"#.to_owned()
-    } else {
-        alerts.iter().map(alert_row).collect::<Vec<_>>().join("\n")
+    let (severity, rule, status) = (query.severity.trim(), query.rule.trim(), query.status.trim());
+    let body = html! {
+        h1 { "Alerts" }
+        form.filters method="get" action="/alerts" {
+            label { "Severity " select name="severity" { (options(&SEVERITIES, severity)) } }
+            label { "Rule " input name="rule" value=(rule) placeholder="any rule"; }
+            label { "Status " select name="status" { (options(&STATUSES, status)) } }
+            button type="submit" { "Filter" } " " a href="/alerts" { "Clear" }
+        }
+        p.live id="live" data-live="connecting" { "Live updates: connecting…" }
+        p.suppressed {
+            (silenced + excepted) " matches suppressed so far (" (silenced) " by silences, " (excepted)
+            " by rule exceptions). "
+            a href="/silences" { "Silences and suppressions" }
+        }
+        table id="alerts" data-severity=(severity) data-rule=(rule) data-status=(status) {
+            thead { tr {
+                th { "Severity" } th { "Rule" } th { "Status" } th { "Count" } th { "Last seen (Macau)" }
+                th { "Message" }
+            } }
+            tbody {
+                @if alerts.is_empty() {
+                    tr.empty { td colspan="6" { "No alerts match." } }
+                }
+                @for alert in &alerts { (alert_row(alert)) }
+            }
+        }
+        script src="/assets/console.js" defer {}
     };
-    let body = format!(
-        r#"<h1>Alerts</h1>
-<form class="filters" method="get" action="/alerts">
-<label>Severity <select name="severity">{severities}</select></label>
-<label>Rule <input name="rule" value="{rule}" placeholder="any rule"></label>
-<label>Status <select name="status">{statuses}</select></label>
-<button type="submit">Filter</button> <a href="/alerts">Clear</a>
-</form>
-<p class="live" id="live" data-live="connecting">Live updates: connecting…</p>
-<p class="suppressed">{total} matches suppressed so far ({silenced} by silences, {excepted} by rule exceptions).
-<a href="/silences">Silences and suppressions</a></p>
-<table id="alerts" data-severity="{severity}" data-rule="{rule}" data-status="{status}">
-<thead><tr><th>Severity</th><th>Rule</th><th>Status</th><th>Count</th><th>Last seen (Macau)</th>
-<th>Message</th></tr></thead>
-<tbody>
-{rows}
-</tbody>
-</table>
-<script src="/assets/console.js" defer></script>"#,
-        severities = options(&SEVERITIES, query.severity.trim()),
-        statuses = options(&STATUSES, query.status.trim()),
-        severity = esc(query.severity.trim()),
-        rule = esc(query.rule.trim()),
-        status = esc(query.status.trim()),
-        total = silenced + excepted,
-    );
-    Ok(html::page("Alerts", Some(&viewer), &body).into_response())
+    Ok(html::page("Alerts", Some(&viewer), body).into_response())
 }
 
 async fn acknowledge(
@@ -174,84 +171,62 @@ async fn create_silence(
 }
 
 /// The form that silences a rule (and optionally one dedup key); rule and key are filled in from an alert.
-pub(crate) fn silence_form(viewer: &Viewer, rule: &str, dedup_key: &str) -> String {
-    format!(
-        r#"<form class="silence" method="post" action="/silences">{csrf}
-<label>Rule <input name="rule" value="{rule}" required></label>
-<label>Dedup key (optional) <input name="dedup_key" value="{key}"></label>
-<label>Reason
-<textarea name="reason" required maxlength="1000" placeholder="Why these alerts may wait"></textarea></label>
-<label>Expires in hours <input name="expires_in_hours" type="number" min="1" max="{max}" required></label>
-<button type="submit">Create silence</button>
-</form>"#,
-        csrf = html::csrf_field(viewer),
-        rule = esc(rule),
-        key = esc(dedup_key),
-        max = actions::MAX_SILENCE_HOURS,
-    )
+pub(crate) fn silence_form(viewer: &Viewer, rule: &str, dedup_key: &str) -> Markup {
+    html! {
+        form.silence method="post" action="/silences" {
+            (html::csrf_field(viewer))
+            label { "Rule " input name="rule" value=(rule) required; }
+            label { "Dedup key (optional) " input name="dedup_key" value=(dedup_key); }
+            label { "Reason"
+                textarea name="reason" required maxlength="1000" placeholder="Why these alerts may wait" {} }
+            label { "Expires in hours "
+                input name="expires_in_hours" type="number" min="1" max=(actions::MAX_SILENCE_HOURS) required; }
+            button type="submit" { "Create silence" }
+        }
+    }
 }
 
 async fn silences(State(shared): State<Arc<Shared>>, PageViewer(viewer): PageViewer) -> Result<Response, PageError> {
     let now = shared.clock.now_ms();
     let silences = shared.store.silences().await?;
-    let mut rows: Vec<String> = silences
-        .iter()
-        .map(|s| {
-            let state = if s.expires_at_ms > now { "active" } else { "expired" };
-            format!(
-                r#"<tr data-silence-id="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>
-<td>{}</td><td>{}</td><td class="num">{}</td><td>{state}</td></tr>"#,
-                esc(&s.id),
-                esc(s.rule.as_deref().unwrap_or("every rule")),
-                esc(s.dedup_key.as_deref().unwrap_or("any")),
-                esc(&s.reason),
-                esc(&actions::display_name(&shared, &s.creator)),
-                html::time(s.created_at_ms),
-                html::time(s.expires_at_ms),
-                s.matched_count,
-            )
-        })
-        .collect();
-    if rows.is_empty() {
-        rows.push(r#"<tr class="empty"><td colspan="8">No silences.</td></tr>"#.into());
-    }
-    let mut counts: Vec<String> = shared
-        .store
-        .suppressions()
-        .await?
-        .iter()
-        .map(|(rule, kind, name, count)| {
-            format!(
-                r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="num">{count}</td></tr>"#,
-                esc(rule),
-                esc(kind),
-                esc(name)
-            )
-        })
-        .collect();
-    if counts.is_empty() {
-        counts.push(r#"<tr class="empty"><td colspan="4">Nothing suppressed yet.</td></tr>"#.into());
-    }
-    let body = format!(
-        r#"<h1>Silences</h1>
-<p>A silence holds back new alerts of a rule (and, if given, one dedup key) until it expires.
-Every match it holds back is counted.</p>
-<table id="silences"><thead><tr><th>Rule</th><th>Dedup key</th><th>Reason</th><th>Created by</th>
-<th>Created (Macau)</th><th>Expires (Macau)</th><th>Matched</th><th>State</th></tr></thead>
-<tbody>
-{}
-</tbody></table>
-<h2>Suppressed matches</h2>
-<p>Matches held back by rule exceptions or silences, by rule.</p>
-<table id="suppressions"><thead><tr><th>Rule</th><th>Kind</th><th>Exception or silence</th><th>Count</th></tr></thead>
-<tbody>
-{}
-</tbody></table>
-<h2>New silence</h2>
-{}"#,
-        rows.join("\n"),
-        counts.join("\n"),
-        silence_form(&viewer, "", "")
-    );
-    Ok(html::page("Silences", Some(&viewer), &body).into_response())
+    let suppressions = shared.store.suppressions().await?;
+    let body = html! {
+        h1 { "Silences" }
+        p { "A silence holds back new alerts of a rule (and, if given, one dedup key) until it expires.              Every match it holds back is counted." }
+        table id="silences" {
+            thead { tr {
+                th { "Rule" } th { "Dedup key" } th { "Reason" } th { "Created by" } th { "Created (Macau)" }
+                th { "Expires (Macau)" } th { "Matched" } th { "State" }
+            } }
+            tbody {
+                @if silences.is_empty() { tr.empty { td colspan="8" { "No silences." } } }
+                @for s in &silences {
+                    tr data-silence-id=(s.id) {
+                        td { (s.rule.as_deref().unwrap_or("every rule")) }
+                        td { (s.dedup_key.as_deref().unwrap_or("any")) }
+                        td { (s.reason) }
+                        td { (actions::display_name(&shared, &s.creator)) }
+                        td { (html::time(s.created_at_ms)) }
+                        td { (html::time(s.expires_at_ms)) }
+                        td.num { (s.matched_count) }
+                        td { @if s.expires_at_ms > now { "active" } @else { "expired" } }
+                    }
+                }
+            }
+        }
+        h2 { "Suppressed matches" }
+        p { "Matches held back by rule exceptions or silences, by rule." }
+        table id="suppressions" {
+            thead { tr { th { "Rule" } th { "Kind" } th { "Exception or silence" } th { "Count" } } }
+            tbody {
+                @if suppressions.is_empty() { tr.empty { td colspan="4" { "Nothing suppressed yet." } } }
+                @for (rule, kind, name, count) in &suppressions {
+                    tr { td { (rule) } td { (kind) } td { (name) } td.num { (count) } }
+                }
+            }
+        }
+        h2 { "New silence" }
+        (silence_form(&viewer, "", ""))
+    };
+    Ok(html::page("Silences", Some(&viewer), body).into_response())
 }
