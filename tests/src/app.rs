@@ -8,8 +8,7 @@ use anyhow::Result;
 use dingguard_dingtalk::{CallbackCrypto, EncodingAesKey, OwnerKey, Token};
 use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, KafkaLog, KafkaOptions, LoggedRecord};
 use dingguard_model::{AppName, ManualClock, TopicPrefix, Topics};
-use dingguard_receiver::{App, Receiver, ReceiverSettings, ops_routes};
-use prometheus_client::registry::Registry;
+use dingguard_receiver::{App, ReceiverSettings};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
@@ -90,32 +89,27 @@ pub fn open_log(backend: &Backend, dir: &std::path::Path) -> Result<EventLog> {
     })
 }
 
+/// The receiver as `dingguard receiver` runs it, built by the composition root, with the test's log, clock, apps
+/// and receiver settings.
 pub async fn spawn_app(options: TestOptions) -> Result<TestApp> {
     let dir = tempfile::tempdir()?;
     let log = open_log(&options.backend, dir.path())?;
-    let topics = Topics::new(&TopicPrefix::default());
+    let mut config = dingguard::config::Config::for_data_dir(dir.path())?;
+    config.topics = Topics::new(&TopicPrefix::default());
+    let topics = config.topics.clone();
     log.ensure_topics(&topics.all()).await?;
     let app = ReferenceApp::fresh();
     let named: Vec<_> = options.named_apps.iter().map(|n| (*n, ReferenceApp::fresh())).collect();
     let mut apps = vec![to_app(AppName::DEFAULT, &app)];
     apps.extend(named.iter().map(|(n, r)| to_app(n, r)));
+    config.apps = apps;
+    config.receiver = options.settings;
     let clock = ManualClock::new(now_ms());
-    let mut registry = Registry::default();
-    let receiver =
-        Receiver::new(apps, log.clone(), topics.clone(), options.settings, Arc::new(clock.clone()), &mut registry);
-    let router = receiver
-        .router()
-        .merge(ops_routes(Arc::new(registry), receiver.readiness()))
-        .layer(dingguard_web::HeaderPolicyLayer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = dingguard_web::serve(listener, router, Default::default(), Default::default(), stop).await;
-    });
-    let watch = shutdown.clone();
-    tokio::spawn(async move { receiver.watch_log(watch).await });
+    let parts = dingguard::app::Parts { clock: Some(Arc::new(clock.clone())), log: Some(log.clone()), store: None };
+    let built = dingguard::app::build(&config, dingguard::app::Mode::Receiver, listener, None, parts).await?;
+    let (addr, shutdown) = (built.addr, built.shutdown.clone());
+    tokio::spawn(built.run());
     let test_app = TestApp { addr, app, named, log, topics, clock, http: reqwest::Client::new(), shutdown, _dir: dir };
     test_app.wait_ready().await?;
     Ok(test_app)

@@ -2,7 +2,6 @@
 //! chooses, an embedded event log, the demo directory, a controllable clock and the DingTalk work-notification
 //! stand-in; with a typed client for the JSON API.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,12 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use dingguard_approver::{Approver, ApproverSettings, RequestLimits};
-use dingguard_console::{Console, ConsoleSettings};
+use dingguard::app::{Mode, Parts};
+use dingguard::config::Config;
+use dingguard::config::notify::WorkSection;
+use dingguard_approver::{Approver, RequestLimits};
+use dingguard_console::Console;
 use dingguard_directory::{DEMO_YAML, Directory};
 use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
-use dingguard_model::{ManualClock, TopicPrefix, Topics};
-use dingguard_notify::{WorkConfig, WorkNotifier};
+use dingguard_model::{ManualClock, Secret, Topics};
 use dingguard_store::Store;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -79,7 +80,8 @@ pub async fn spawn_approvals_limited(
     spawn_approvals_with(store, clock, work, limits, Directory::from_yaml(DEMO_YAML)?).await
 }
 
-/// [`spawn_approvals`] with the given limits and directory (every user in it gets [`PASSWORD`]).
+/// [`spawn_approvals`] with the given limits and directory (every user in it gets [`PASSWORD`]), built by the
+/// composition root as `dingguard approver` is, with the test's store, clock and work-notification stand-in.
 pub async fn spawn_approvals_with(
     store: Store,
     clock: ManualClock,
@@ -89,48 +91,30 @@ pub async fn spawn_approvals_with(
 ) -> Result<ApprovalApp> {
     let dir = tempfile::tempdir()?;
     let log = EventLog::Embedded(EmbeddedLog::open(dir.path().join("eventlog.db"), EmbeddedOptions::default())?);
-    let topics = Topics::new(&TopicPrefix::default());
+    let mut config = Config::for_data_dir(dir.path())?;
+    config.approver.tick_interval = Duration::from_millis(25);
+    config.approver.limits = limits;
+    config.notify.work = Some(WorkSection {
+        app_key: APP_KEY.into(),
+        app_secret: Some(Secret::new(APP_SECRET)),
+        app_secret_file: None,
+        agent_id: AGENT_ID,
+        recipients: Vec::new(),
+        base_url: Some(work.url.clone()),
+        min_severity: None,
+    });
+    let hash = Secret::new(cheap_hash(PASSWORD));
+    config.console.passwords = directory.users().map(|u| (u.id.as_str().to_owned(), hash.clone())).collect();
+    config.alerting.directory = directory;
+    let topics = config.topics.clone();
     log.ensure_topics(&topics.all()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let public_url = format!("http://{addr}");
-    let mut work_config = WorkConfig::new(APP_KEY, dingguard_notify::Secret::new(APP_SECRET.to_owned()), AGENT_ID);
-    work_config.base_url.clone_from(&work.url);
-    let notifier: Arc<dyn dingguard_notify::Notifier> =
-        Arc::new(WorkNotifier::new(work_config, Arc::new(clock.clone()))?);
-    let approver = Approver::new(
-        store.clone(),
-        log.clone(),
-        topics.clone(),
-        directory.clone(),
-        ApproverSettings {
-            tick_interval: Duration::from_millis(25),
-            notifier: Some(notifier.clone()),
-            public_url: public_url.clone(),
-            limits,
-            ..ApproverSettings::default()
-        },
-        Arc::new(clock.clone()),
-    );
-    let hash = cheap_hash(PASSWORD);
-    let passwords: HashMap<String, String> =
-        directory.users().map(|u| (u.id.as_str().to_owned(), hash.clone())).collect();
-    let mut settings = ConsoleSettings::new(public_url);
-    settings.secure_cookies = false;
-    settings.messenger = Some(notifier);
-    settings.approvals = Some(approver.clone());
-    let mut registry = prometheus_client::registry::Registry::default();
-    let console = Console::new(store.clone(), directory, passwords, settings, Arc::new(clock.clone()), &mut registry)?;
-    let router = approver.router().merge(console.router()).layer(dingguard_web::HeaderPolicyLayer);
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = dingguard_web::serve(listener, router, Default::default(), Default::default(), stop).await;
-    });
-    let (runner, stop) = (approver.clone(), shutdown.clone());
-    tokio::spawn(async move { runner.run(stop).await });
-    let (console_runner, stop) = (console.clone(), shutdown.clone());
-    tokio::spawn(async move { console_runner.run(stop).await });
+    let parts = Parts { clock: Some(Arc::new(clock.clone())), log: Some(log.clone()), store: Some(store.clone()) };
+    let app = dingguard::app::build(&config, Mode::Approver, listener, None, parts).await?;
+    let (addr, shutdown) = (app.addr, app.shutdown.clone());
+    let approver = app.approver.clone().context("the approver mode runs the approver")?;
+    let console = app.console.clone().context("the approver mode serves the console")?;
+    tokio::spawn(app.run());
     Ok(ApprovalApp {
         addr,
         store,

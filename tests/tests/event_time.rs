@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use dingguard_alerter::{Alerter, AlerterSettings, Classification};
 use dingguard_model::{AppName, CeId, Clock, ManualClock, SystemClock, callback_record};
 use dingguard_store::{AlertFilter, Store, StoreConfig};
 use dingguard_tests::approvals::{DPO, HEAD, REQUESTER, spawn_approvals};
@@ -203,19 +202,18 @@ async fn grants_cover_what_happened_while_they_were_in_force_whenever_it_is_judg
         let store = Store::open(&StoreConfig::Sqlite(dir.path().join("state.db"))).await?;
         let clock = ManualClock::new(SystemClock.now_ms());
         let app = spawn_approvals(store.clone(), clock.clone(), Arc::new(WorkStandIn::start().await)).await?;
-        let alerter = Alerter::new(
-            store.clone(),
-            app.log.clone(),
-            app.topics.clone(),
-            dingguard_directory::Directory::from_yaml(dingguard_directory::DEMO_YAML)?,
-            Classification::demo(),
-            AlerterSettings::new(vec![dingguard_tests::workspace_root().join("rules")]),
-            Arc::new(clock.clone()),
-            &mut prometheus_client::registry::Registry::default(),
-        )?;
-        let stop = tokio_util::sync::CancellationToken::new();
-        let runner = (alerter.clone(), stop.clone());
-        let task = tokio::spawn(async move { runner.0.run(runner.1).await });
+        // The alerter as `dingguard alerter` runs it, over the approver's store and log, on the same clock.
+        let mut config = dingguard::config::Config::for_data_dir(dir.path())?;
+        config.alerting.rule_paths = Some(vec![dingguard_tests::workspace_root().join("rules")]);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let parts = dingguard::app::Parts {
+            clock: Some(Arc::new(clock.clone())),
+            log: Some(app.log.clone()),
+            store: Some(store.clone()),
+        };
+        let alerter = dingguard::app::build(&config, dingguard::app::Mode::Alerter, listener, None, parts).await?;
+        let stop = alerter.shutdown.clone();
+        let task = tokio::spawn(alerter.run());
 
         let granted_at = clock.now_ms();
         let download = |id: &str, at: i64| {

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use dingguard_store::Store;
 
-use crate::config::{Config, ProcessEnv};
+use dingguard::config::{Config, ProcessEnv};
 
 async fn open(config_file: Option<&Path>) -> Result<Store> {
     let config = Config::load(config_file, &ProcessEnv, false)?;

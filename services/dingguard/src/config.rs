@@ -195,6 +195,15 @@ pub trait Env {
 
 pub struct ProcessEnv;
 
+/// An environment given as a map, for settings built in code.
+pub struct VarsEnv(pub std::collections::HashMap<String, String>);
+
+impl Env for VarsEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned().filter(|v| !v.is_empty())
+    }
+}
+
 impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -229,7 +238,14 @@ impl Config {
         Self::build(parsed, env, generate_demo)
     }
 
-    fn build(file: FileConfig, env: &dyn Env, generate_demo: bool) -> Result<Self> {
+    /// Settings for a deployment kept in `data_dir` with nothing else configured and no demo credentials: what the
+    /// test kits and the bench start from before they set the parts they need.
+    pub fn for_data_dir(data_dir: &Path) -> Result<Self> {
+        let env = VarsEnv([("DINGGUARD_DATA_DIR".to_owned(), data_dir.display().to_string())].into());
+        Self::build(FileConfig::default(), &env, false)
+    }
+
+    pub fn build(file: FileConfig, env: &dyn Env, generate_demo: bool) -> Result<Self> {
         let listen_raw = env.var("DINGGUARD_LISTEN").or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr = listen_raw
             .parse()

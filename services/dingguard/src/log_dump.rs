@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use crate::config::{Config, LogBackend, ProcessEnv};
-use crate::serve::open_log;
+use dingguard::app::open_log;
+use dingguard::config::{Config, LogBackend, ProcessEnv};
 
 #[derive(Serialize)]
 struct Line<'a> {

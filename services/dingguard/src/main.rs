@@ -1,7 +1,6 @@
 //! `dingguard`: the services (alone or all in one process) and the operator tools.
 
 mod audit_cmd;
-mod config;
 mod log_dump;
 mod rules_cmd;
 mod serve;
@@ -111,10 +110,10 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve => serve::run(cli.config.as_deref(), serve::Mode::AllInOne).await,
-        Command::Receiver => serve::run(cli.config.as_deref(), serve::Mode::Receiver).await,
-        Command::Alerter => serve::run(cli.config.as_deref(), serve::Mode::Alerter).await,
-        Command::Approver => serve::run(cli.config.as_deref(), serve::Mode::Approver).await,
+        Command::Serve => serve::run(cli.config.as_deref(), dingguard::app::Mode::AllInOne).await,
+        Command::Receiver => serve::run(cli.config.as_deref(), dingguard::app::Mode::Receiver).await,
+        Command::Alerter => serve::run(cli.config.as_deref(), dingguard::app::Mode::Alerter).await,
+        Command::Approver => serve::run(cli.config.as_deref(), dingguard::app::Mode::Approver).await,
         Command::Users { command: UsersCommand::List } => users_cmd::list(cli.config.as_deref()),
         Command::Users { command: UsersCommand::Token { user_id } } => {
             users_cmd::token(cli.config.as_deref(), &user_id).await

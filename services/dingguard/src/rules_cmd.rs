@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use dingguard_alerter::rules_source;
 use dingguard_rules::run_inline_tests;
 
-use crate::config::{Config, ProcessEnv};
+use dingguard::config::{Config, ProcessEnv};
 
 pub fn test(config_file: Option<&Path>, paths: Vec<PathBuf>) -> Result<()> {
     let paths = if paths.is_empty() {

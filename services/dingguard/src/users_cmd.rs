@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use dingguard_store::Store;
 
-use crate::config::{Config, ProcessEnv};
+use dingguard::config::{Config, ProcessEnv};
 
 pub fn list(config_file: Option<&Path>) -> Result<()> {
     let config = Config::load(config_file, &ProcessEnv, false)?;

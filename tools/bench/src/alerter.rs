@@ -7,14 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
 use bytes::Bytes;
-use dingguard_alerter::{Alerter, AlerterSettings, Classification};
+use dingguard_alerter::Classification;
 use dingguard_dingtalk::EventHeader;
 use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, LoggedRecord};
 use dingguard_model::{AppName, CeId, SystemClock, TopicPrefix, Topics, callback_record};
 use dingguard_simulator::{Scenario, ScenarioContext};
-use dingguard_store::{Store, StoreConfig};
-use prometheus_client::registry::Registry;
-use tokio_util::sync::CancellationToken;
 
 pub struct AlerterFigures {
     pub events: usize,
@@ -141,34 +138,26 @@ pub async fn run(events: usize) -> Result<AlerterFigures> {
     let evaluate_per_s = events as f64 / started.elapsed().as_secs_f64();
     ensure!(matches > 0, "the benchmark's events raised no alert; the rules were not exercised");
     drop(consumer);
-    let store = Store::open(&StoreConfig::Sqlite(dir.path().join("state.db"))).await?;
-    let mut registry = Registry::default();
-    let directory = dingguard_directory::Directory::from_yaml(dingguard_directory::DEMO_YAML)?;
-    let alerter = Alerter::new(
-        store,
-        log.clone(),
-        topics.clone(),
-        directory,
-        Classification::demo(),
-        AlerterSettings::new(vec![rules_dir]),
-        Arc::new(SystemClock),
-        &mut registry,
-    )?;
-    let rule_count = alerter.rule_count();
-    let shutdown = CancellationToken::new();
-    let started = Instant::now();
-    let task = {
-        let (alerter, stop) = (alerter.clone(), shutdown.clone());
-        tokio::spawn(async move { alerter.run(stop).await })
+    // The whole alerter as `dingguard alerter` runs it, built by the composition root over the same log.
+    let mut config = dingguard::config::Config::for_data_dir(dir.path())?;
+    config.alerting.rule_paths = Some(vec![rules_dir]);
+    config.alerting.classification = Classification::demo();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let parts = dingguard::app::Parts { clock: Some(Arc::new(SystemClock)), log: Some(log.clone()), store: None };
+    let app = dingguard::app::build(&config, dingguard::app::Mode::Alerter, listener, None, parts).await?;
+    let (registry, shutdown) = (app.registry.clone(), app.shutdown.clone());
+    let metric = |text: &str, name: &str| -> f64 {
+        text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
     };
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)?;
+    let rule_count = metric(&text, "dingguard_rules_loaded") as usize;
+    let started = Instant::now();
+    let task = tokio::spawn(app.run());
     loop {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry)?;
-        let done: f64 = text
-            .lines()
-            .filter(|l| l.starts_with("dingguard_alerter_events_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
+        let done = metric(&text, "dingguard_alerter_events_total");
         if done >= events as f64 {
             break;
         }

@@ -4,17 +4,14 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::get;
-use dingguard_console::{Console, ConsoleSettings};
-use dingguard_directory::{DEMO_YAML, Directory};
-use dingguard_model::{Clock, ManualClock, SystemClock};
+use dingguard::app::{Mode, Parts};
+use dingguard_console::Console;
+use dingguard_model::{Clock, ManualClock, Secret, SystemClock};
 use dingguard_store::{AlertEvent, NewAlert, Store, StoreConfig};
-use prometheus_client::registry::Registry;
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -47,45 +44,23 @@ impl Drop for TestApp {
 
 pub use dingguard_tests::approvals::cheap_hash as hash_password;
 
+/// The console as `dingguard approver` serves it, built by the composition root, over a fresh SQLite store.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreConfig::Sqlite(dir.path().join("state.db"))).await.unwrap();
-    let directory = Directory::from_yaml(DEMO_YAML).unwrap();
-    let hash = hash_password(PASSWORD);
-    let passwords: HashMap<String, String> =
+    let mut config = dingguard::config::Config::for_data_dir(dir.path()).unwrap();
+    let hash = Secret::new(hash_password(PASSWORD));
+    config.console.passwords =
         [SECURITY, ADMIN, APPROVER, DEPARTED].iter().map(|u| (u.to_string(), hash.clone())).collect();
+    config.console.poll_interval = Some(Duration::from_millis(100));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let settings = ConsoleSettings {
-        secure_cookies: false,
-        poll_interval: Duration::from_millis(100),
-        ..ConsoleSettings::new(format!("http://{addr}"))
-    };
     let clock = ManualClock::new(SystemClock.now_ms());
-    let mut registry = Registry::default();
-    let console =
-        Console::new(store.clone(), directory, passwords, settings, Arc::new(clock.clone()), &mut registry).unwrap();
-    let registry = Arc::new(registry);
-    let router = console.router().route(
-        "/metrics",
-        get(move || {
-            let registry = registry.clone();
-            async move {
-                let mut text = String::new();
-                prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-                text
-            }
-        }),
-    );
-    let router = router.layer(dingguard_web::HeaderPolicyLayer);
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
+    let parts = Parts { clock: Some(Arc::new(clock.clone())), log: None, store: Some(store.clone()) };
+    let app = dingguard::app::build(&config, Mode::Approver, listener, None, parts).await.unwrap();
+    let (addr, shutdown, console) = (app.addr, app.shutdown.clone(), app.console.clone().expect("the console"));
     let server = tokio::spawn(async move {
-        let limits = dingguard_web::HttpLimits::default();
-        let _ = dingguard_web::serve(listener, router, limits, Default::default(), stop).await;
+        let _ = app.run().await;
     });
-    let (feed, stop) = (console.clone(), shutdown.clone());
-    tokio::spawn(async move { feed.run(stop).await });
     TestApp { addr, store, clock, console, shutdown, server: Some(server), _dir: dir }
 }
 

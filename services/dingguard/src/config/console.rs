@@ -23,6 +23,8 @@ pub struct ConsoleSection {
     /// throttling. Any other peer is taken as the client itself.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// How often the live alert feed looks for changes, in milliseconds (default 1000).
+    pub poll_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +33,7 @@ pub struct ConsoleConfig {
     /// Hashes, not passwords, but no one's business in a log either.
     pub passwords: BTreeMap<String, Secret>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub poll_interval: Option<std::time::Duration>,
 }
 
 pub fn console(section: ConsoleSection, env: &dyn Env) -> Result<ConsoleConfig> {
@@ -52,6 +55,12 @@ pub fn console(section: ConsoleSection, env: &dyn Env) -> Result<ConsoleConfig> 
         public_url: env.var("DINGGUARD_CONSOLE_URL").or(section.public_url),
         passwords,
         trusted_proxies,
+        poll_interval: match section.poll_interval_ms {
+            Some(ms) if !(10..=60_000).contains(&ms) => {
+                anyhow::bail!("console poll_interval_ms {ms} must be between 10 ms and one minute")
+            }
+            ms => ms.map(std::time::Duration::from_millis),
+        },
     })
 }
 

@@ -1,0 +1,41 @@
+//! How the code is put together, checked: the services are built in one place only, the composition root, which
+//! `dingguard`, the test kits and the bench all call.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("readable source tree").flatten() {
+        let path = entry.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if path.is_dir() && name != "target" && !name.starts_with('.') {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn services_are_built_only_by_the_composition_root() {
+    let root = dingguard_tests::workspace_root();
+    let mut files = Vec::new();
+    for dir in ["crates", "services", "tests", "tools"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let composition_root = root.join("services/dingguard/src/app.rs");
+    let constructors = ["Receiver::new(", "Alerter::new(", "Approver::new(", "Console::new("];
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable source file");
+        for constructor in constructors {
+            if text.contains(constructor) && *file != composition_root && !file.ends_with("tests/tests/layout.rs") {
+                found.push(format!("{} builds {constructor}", file.strip_prefix(&root).unwrap_or(file).display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "services built outside services/dingguard/src/app.rs: {found:#?}");
+    let root_text = std::fs::read_to_string(&composition_root).expect("the composition root");
+    for constructor in constructors {
+        assert!(root_text.contains(constructor), "the composition root no longer builds {constructor}");
+    }
+}
