@@ -39,3 +39,28 @@ fn services_are_built_only_by_the_composition_root() {
         assert!(root_text.contains(constructor), "the composition root no longer builds {constructor}");
     }
 }
+
+/// The API document is generated from the routers the services register through `utoipa_axum`: an `/api/` route
+/// added with a plain `.route(` would be served undocumented, so there must be none. (The console test
+/// `the_openapi_document_describes_every_endpoint` calls every documented operation.)
+#[test]
+fn every_api_route_is_registered_with_its_document() {
+    let root = dingguard_tests::workspace_root();
+    let mut files = Vec::new();
+    for dir in ["crates", "services"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let document_route = root.join("services/dingguard/src/api_doc.rs");
+    let mut found = Vec::new();
+    let mut documented = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable source file");
+        let compact: String = text.split_whitespace().collect();
+        if compact.contains(".route(\"/api/") && *file != document_route {
+            found.push(file.strip_prefix(&root).unwrap_or(file).display().to_string());
+        }
+        documented += text.matches("#[utoipa::path(").count();
+    }
+    assert!(found.is_empty(), "undocumented /api/ routes registered in {found:#?}");
+    assert!(documented >= 12, "only {documented} documented handlers found");
+}

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::db::{Row, Tx, Val};
 use crate::{Store, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertStatus {
     Open,
@@ -32,7 +32,7 @@ impl AlertStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Alert {
     pub id: String,
     pub rule: String,
@@ -51,11 +51,13 @@ pub struct Alert {
     pub resolved_at_ms: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AlertEvent {
     pub ce_id: String,
     pub event_type: String,
     pub occurred_at_ms: i64,
+    /// The event's named fields, as the rules saw them.
+    #[schema(value_type = Object)]
     pub fields: serde_json::Value,
 }
 
@@ -90,7 +92,7 @@ pub enum Recorded {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Silence {
     pub id: String,
     pub rule: Option<String>,

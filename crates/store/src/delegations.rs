@@ -7,7 +7,7 @@ use crate::alerts::AlertTx;
 use crate::db::{Row, Val};
 use crate::{Store, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Delegation {
     pub principal: String,
     pub delegate: String,

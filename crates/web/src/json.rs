@@ -9,6 +9,43 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
+/// The body of every JSON refusal, as the API document describes it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What is wrong, written by us; never an echo of what was sent.
+    pub error: String,
+}
+
+/// The refusals every authenticated JSON endpoint can give, for the API document: each handler lists its own
+/// other answers beside these.
+pub struct ApiErrors;
+
+impl utoipa::IntoResponses for ApiErrors {
+    fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>> {
+        use utoipa::PartialSchema;
+        use utoipa::openapi::content::Content;
+        use utoipa::openapi::response::ResponseBuilder;
+        [
+            ("400", "The body is not valid JSON"),
+            ("401", "No bearer token, or one that is unknown, expired or revoked"),
+            ("403", "The caller may not do this"),
+            ("413", "The body is too large"),
+            ("415", "The body is not JSON"),
+            ("422", "The input does not have the documented fields, types or values"),
+            ("503", "A dependency is unavailable; retry later"),
+        ]
+        .into_iter()
+        .map(|(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/json", Content::new(Some(ErrorBody::schema())))
+                .build();
+            (status.to_owned(), response.into())
+        })
+        .collect()
+    }
+}
+
 /// An error answer: `{"error": "…"}` with a message written by us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonError {
@@ -38,7 +75,7 @@ impl JsonError {
 
 impl IntoResponse for JsonError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+        (self.status, Json(ErrorBody { error: self.message })).into_response()
     }
 }
 

@@ -7,5 +7,5 @@ mod json;
 mod serve;
 
 pub use headers::{CSP, HeaderPolicy, HeaderPolicyLayer};
-pub use json::{ApiJson, JsonError};
+pub use json::{ApiErrors, ApiJson, ErrorBody, JsonError};
 pub use serve::{HttpLimits, HttpMetrics, ListenerMetrics, serve};

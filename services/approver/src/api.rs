@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use dingguard_directory::Role;
-use dingguard_web::ApiJson;
+use dingguard_web::{ApiErrors, ApiJson, ErrorBody};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApproverError;
 use crate::requests::Source;
@@ -19,13 +20,15 @@ use crate::{Shared, decisions, requests};
 /// How a bearer-token caller got in, for the record of their decisions.
 const VIA_TOKEN: &str = "api_token";
 
-pub(crate) fn routes(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/api/v1/download-requests", post(create))
-        .route("/api/v1/download-requests/{id}", get(read))
-        .route("/api/v1/download-requests/{id}/decisions", post(decide))
-        .route("/api/v1/delegation", get(delegation).put(delegate).delete(end_delegation))
-        .with_state(shared)
+/// The routes and their API document, from the same registrations: a route cannot be served undocumented.
+pub(crate) fn routes(shared: Arc<Shared>) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, api) = OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(read))
+        .routes(routes!(decide))
+        .routes(routes!(delegation, delegate, end_delegation))
+        .split_for_parts();
+    (router.with_state(shared), api)
 }
 
 async fn caller(shared: &Shared, headers: &HeaderMap) -> Result<String, ApproverError> {
@@ -49,7 +52,7 @@ async fn caller(shared: &Shared, headers: &HeaderMap) -> Result<String, Approver
     Ok(user)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     file: FileRef,
@@ -68,6 +71,14 @@ fn idempotency_key(headers: &HeaderMap, caller: &str) -> Result<Option<Source>, 
     Ok(Some(Source::Api { caller: caller.to_owned(), key: key.to_owned() }))
 }
 
+/// Asks to download a file. A file dingguard or its classification knows to be sensitive waits for the DPO and
+/// the department head; another is granted at once. An `Idempotency-Key` makes a retry return the same request.
+#[utoipa::path(post, path = "/api/v1/download-requests", tag = "download requests", request_body = CreateBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 128 visible ASCII characters")),
+    responses((status = 201, description = "Created", body = RequestView),
+        (status = 200, description = "The request this Idempotency-Key made before", body = RequestView),
+        (status = 429, description = "Too many requests from this requester", body = ErrorBody), ApiErrors),
+    security(("bearer" = [])))]
 async fn create(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -85,6 +96,12 @@ async fn create(
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
 }
 
+/// A request, to its requester, its approvers and admins.
+#[utoipa::path(get, path = "/api/v1/download-requests/{id}", tag = "download requests",
+    params(("id" = String, Path, description = "The request id")),
+    responses((status = 200, description = "The request", body = RequestView),
+        (status = 404, description = "No such request", body = ErrorBody), ApiErrors),
+    security(("bearer" = [])))]
 async fn read(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -94,7 +111,7 @@ async fn read(
     Ok(Json(decisions::read_as(&shared, &caller, &id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionBody {
     decision: String,
@@ -102,6 +119,13 @@ struct DecisionBody {
     comment: String,
 }
 
+/// The caller's decision on a request waiting for it.
+#[utoipa::path(post, path = "/api/v1/download-requests/{id}/decisions", tag = "download requests",
+    params(("id" = String, Path, description = "The request id")), request_body = DecisionBody,
+    responses((status = 200, description = "The request after the decision", body = RequestView),
+        (status = 404, description = "No such request", body = ErrorBody),
+        (status = 409, description = "Already decided or closed", body = ErrorBody), ApiErrors),
+    security(("bearer" = [])))]
 async fn decide(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -112,7 +136,7 @@ async fn decide(
     Ok(Json(decisions::decide(&shared, &caller, &id, &body.decision, &body.comment, VIA_TOKEN).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DelegationBody {
     delegate: String,
@@ -121,7 +145,10 @@ struct DelegationBody {
     until_ms: i64,
 }
 
-/// The caller's delegation while away, if any.
+/// The caller's delegation while away, if any (`null` when none).
+#[utoipa::path(get, path = "/api/v1/delegation", tag = "delegation",
+    responses((status = 200, description = "The delegation", body = Option<dingguard_store::Delegation>), ApiErrors),
+    security(("bearer" = [])))]
 async fn delegation(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<Value>, ApproverError> {
     let caller = caller(&shared, &headers).await?;
     let current = shared.store.delegation(&caller).await?;
@@ -129,6 +156,9 @@ async fn delegation(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Re
 }
 
 /// Sets the caller's delegation: while it is in force, `delegate` is asked and may decide in the caller's place.
+#[utoipa::path(put, path = "/api/v1/delegation", tag = "delegation", request_body = DelegationBody,
+    responses((status = 200, description = "The delegation set", body = dingguard_store::Delegation), ApiErrors),
+    security(("bearer" = [])))]
 async fn delegate(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -168,6 +198,9 @@ async fn delegate(
     Ok(Json(serde_json::to_value(&d).unwrap_or_default()))
 }
 
+/// Ends the caller's delegation.
+#[utoipa::path(delete, path = "/api/v1/delegation", tag = "delegation",
+    responses((status = 204, description = "Ended"), ApiErrors), security(("bearer" = [])))]
 async fn end_delegation(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<StatusCode, ApproverError> {
     let caller = caller(&shared, &headers).await?;
     let now = shared.clock.now_ms();

@@ -136,7 +136,12 @@ impl Approver {
     }
 
     pub fn router(&self) -> Router {
-        api::routes(self.shared.clone())
+        api::routes(self.shared.clone()).0
+    }
+
+    /// The API document of [`Approver::router`]'s routes, generated from the same registrations.
+    pub fn api_doc(&self) -> utoipa::openapi::OpenApi {
+        api::routes(self.shared.clone()).1
     }
 
     /// Applies deadlines (expiry, reminders, escalation) and publishes outcomes until `shutdown`.

@@ -4,7 +4,7 @@ use dingguard_approval::{DecisionRecord, Request, Status};
 use dingguard_store::{FileFact, StoredRequest};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileRef {
     pub id: String,
     pub name: String,
@@ -57,7 +57,7 @@ pub(crate) fn status_name(status: Status) -> &'static str {
 }
 
 /// A request as its approvers, its requester and the API see it; the console renders it, the API sends it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RequestView {
     pub id: String,
     pub status: String,
@@ -74,7 +74,7 @@ pub struct RequestView {
 }
 
 /// One approval slot of a request (the DPO's, the department head's).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SlotView {
     pub role: String,
     pub needed: u32,
@@ -85,7 +85,7 @@ pub struct SlotView {
     pub decision: SlotDecision,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SlotDecision {
     Approved,

@@ -14,12 +14,17 @@ pub(crate) const MAX_SILENCE_HOURS: i64 = 24 * 30;
 const MAX_TEXT: usize = 1000;
 
 /// `?severity=&rule=&status=&limit=`; empty or `all` means no filter.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct FilterQuery {
+    /// `low`, `medium`, `high`, `critical`, or empty or `all`.
     pub severity: String,
+    /// A rule id, or empty or `all`.
     pub rule: String,
+    /// `open`, `acknowledged`, `resolved`, or empty or `all`.
     pub status: String,
+    /// At most this many alerts (1 to 1000, default 200).
     pub limit: Option<i64>,
 }
 
@@ -75,7 +80,7 @@ pub(crate) async fn move_alert(
 }
 
 /// A silence as a form or a JSON body states it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub(crate) struct SilenceInput {
     pub rule: Option<String>,

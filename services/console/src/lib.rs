@@ -196,12 +196,20 @@ impl Console {
 
     /// Pages, the live feed and `/api/v1`. Merge it into the process's router.
     pub fn router(&self) -> Router {
-        let routes =
-            Router::new().merge(login::routes()).merge(pages::routes()).merge(approvals::routes()).merge(api::routes());
+        let routes = Router::new()
+            .merge(login::routes())
+            .merge(pages::routes())
+            .merge(approvals::routes())
+            .merge(api::routes().0);
         routes
             .layer(axum::middleware::from_fn(auth::guard_requests))
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
             .with_state(self.shared.clone())
+    }
+
+    /// The API document of the `/api/v1` routes [`Console::router`] serves, generated from the same registrations.
+    pub fn api_doc(&self) -> utoipa::openapi::OpenApi {
+        api::routes().1
     }
 
     /// Polls the store for alerts created or changed (by an alerter in this or another process, or by another

@@ -122,6 +122,7 @@ pub async fn build(
     let mut demo_login = None;
     let mut tasks: JoinSet<(&'static str, Result<()>)> = JoinSet::new();
     let mut router = axum::Router::new();
+    let mut api_parts = Vec::new();
     let mut readiness = LogReadiness::default();
     let mut console_handle = None;
 
@@ -201,6 +202,7 @@ pub async fn build(
             clock.clone(),
         );
         router = router.merge(approver.router());
+        api_parts.push(approver.api_doc());
         let (runner, stop) = (approver.clone(), shutdown.clone());
         supervise(&mut tasks, "approver", async move {
             runner.run(stop).await;
@@ -271,6 +273,7 @@ pub async fn build(
         )
         .context("cannot start the console")?;
         router = router.merge(console.router());
+        api_parts.push(console.api_doc());
         console_handle = Some(console.clone());
         let stop = shutdown.clone();
         supervise(&mut tasks, "console", async move {
@@ -281,6 +284,9 @@ pub async fn build(
 
     // `/metrics` moves to the internal listener when there is one; health and readiness answer on both.
     let registry = Arc::new(registry);
+    if !api_parts.is_empty() {
+        router = router.merge(crate::api_doc::route(crate::api_doc::document(api_parts)));
+    }
     let mut app = router.merge(health_routes(readiness.clone(), store_ready.clone()));
     let ops = match ops_listener {
         Some(listener) => {
