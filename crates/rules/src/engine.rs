@@ -7,6 +7,11 @@
 //! seen, so it completes when
 //! the two *happened* in order within the window, whichever was read first, and the match is the same either
 //! way: its identity is the first step's event, and its text is rendered from what each step saved of itself.
+//!
+//! So that a late event finds the ones it would have been counted with, windows keep what happened up to
+//! [`LATENESS_MS`] behind a key's newest event (at most [`THRESHOLD_EVENTS_BEHIND`] events of a threshold), not
+//! only what its window still covers: a burst polled hours late from the audit log, for a person who has done
+//! something since, is counted as the burst it was.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -23,6 +28,45 @@ type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 /// Steps one sequence window keeps of each kind (a few more in between trims): beyond it the oldest go. Bounds
 /// what one key can hold.
 pub const SEQUENCE_STEPS_KEPT: usize = 256;
+
+/// How far behind a key's newest event (or, for idle keys, the newest event of all) windows keep what happened,
+/// so events that arrive this late are still judged with the ones they happened beside.
+pub const LATENESS_MS: i64 = 24 * 3_600_000;
+
+/// Events a threshold window keeps behind the part its length covers, for late events: bounds one key's state.
+pub const THRESHOLD_EVENTS_BEHIND: usize = 1024;
+
+/// A distinct-counting window's live part: where it starts in the window's events, and how often each value is
+/// in it.
+#[derive(Debug, Clone, Default)]
+struct Live {
+    from: usize,
+    counts: HashMap<String, u32>,
+}
+
+impl Live {
+    fn build(events: &VecDeque<(i64, Option<String>)>, edge: i64) -> Self {
+        let from = events.partition_point(|(t, _)| *t <= edge);
+        let mut counts = HashMap::default();
+        for v in events.range(from..).filter_map(|(_, v)| v.clone()) {
+            *counts.entry(v).or_insert(0) += 1;
+        }
+        Self { from, counts }
+    }
+}
+
+/// Drops the events of a window that are older than [`LATENESS_MS`] behind its live part (which starts at index
+/// `live_from`, after `edge`), and the oldest of those behind it beyond [`THRESHOLD_EVENTS_BEHIND`]; never one of
+/// the live part. Says how many went.
+fn trim_behind(events: &mut VecDeque<(i64, Option<String>)>, edge: i64, live_from: usize) -> usize {
+    let over = live_from.saturating_sub(THRESHOLD_EVENTS_BEHIND);
+    let mut gone = 0;
+    while gone < live_from && (gone < over || events.front().is_some_and(|(t, _)| *t <= edge - LATENESS_MS)) {
+        events.pop_front();
+        gone += 1;
+    }
+    gone
+}
 
 /// One step of a sequence, as much of it as the rule's text needs later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,10 +105,11 @@ pub struct WindowState {
     /// Each threshold window's events in the order they happened.
     thresholds: HashMap<String, VecDeque<(i64, Option<String>)>>,
     sequences: HashMap<String, SequenceWindow>,
-    /// For windows that count distinct values: how often each value is in the window, kept in step with it so a
-    /// count never rescans the window. Derived from `thresholds`; rebuilt on first use after a restart.
+    /// For windows that count distinct values: how often each value is in the live part of the window, kept in
+    /// step with it so a count never rescans the window. Derived from `thresholds`; rebuilt on first use after a
+    /// restart or a late event.
     #[serde(skip)]
-    distinct: HashMap<String, HashMap<String, u32>>,
+    distinct: HashMap<String, Live>,
     /// Windows changed since the last [`WindowState::take_changed`].
     #[serde(skip)]
     changed: HashSet<String>,
@@ -120,8 +165,8 @@ impl WindowState {
     }
 
     /// Adds an event (with its distinct value, if the rule counts one) that happened at `at_ms` to window `id`,
-    /// drops what fell out of the window behind its newest event, and says how many events, or distinct values,
-    /// the busiest window holding the new one has.
+    /// trims what is too old to count even for a late event, and says how many events, or distinct values, the
+    /// busiest window holding the new one has.
     fn observe(&mut self, id: &str, at_ms: i64, window_ms: i64, value: Option<String>) -> usize {
         self.changed.insert(id.to_owned());
         let window = match self.thresholds.get_mut(id) {
@@ -137,44 +182,42 @@ impl WindowState {
             window.insert(at, (at_ms, value.clone()));
             self.distinct.remove(id);
             let most = busiest_window(window, at, window_ms, value.is_some());
-            let newest = window.back().map_or(at_ms, |(t, _)| *t);
-            while window.front().is_some_and(|(t, _)| *t <= newest - window_ms) {
-                window.pop_front();
-            }
+            let edge = window.back().map_or(at_ms, |(t, _)| *t) - window_ms;
+            let live_from = window.partition_point(|(t, _)| *t <= edge);
+            trim_behind(window, edge, live_from);
             return most;
         }
-        let mut counts = match value {
-            Some(_) => Some(match self.distinct.get_mut(id) {
-                Some(counts) => counts,
-                None => self.distinct.entry(id.to_owned()).or_insert_with(|| {
-                    let mut counts = HashMap::default();
-                    for v in window.iter().filter_map(|(_, v)| v.clone()) {
-                        *counts.entry(v).or_insert(0) += 1;
-                    }
-                    counts
-                }),
-            }),
-            None => None,
+        let edge = at_ms - window_ms;
+        let Some(value) = value else {
+            window.push_back((at_ms, None));
+            let live_from = window.partition_point(|(t, _)| *t <= edge);
+            let gone = trim_behind(window, edge, live_from);
+            return window.len() - (live_from - gone);
         };
-        if let (Some(counts), Some(v)) = (counts.as_deref_mut(), value.as_ref()) {
-            *counts.entry(v.clone()).or_insert(0) += 1;
-        }
-        window.push_back((at_ms, value));
-        while window.front().is_some_and(|(t, _)| *t <= at_ms - window_ms) {
-            let Some((_, Some(gone))) = window.pop_front() else { continue };
-            if let Some(counts) = counts.as_deref_mut()
-                && let Some(n) = counts.get_mut(&gone)
+        let live = match self.distinct.get_mut(id) {
+            Some(live) => {
+                *live.counts.entry(value.clone()).or_insert(0) += 1;
+                window.push_back((at_ms, Some(value)));
+                live
+            }
+            None => {
+                window.push_back((at_ms, Some(value)));
+                self.distinct.entry(id.to_owned()).or_insert_with(|| Live::build(window, edge))
+            }
+        };
+        while window.get(live.from).is_some_and(|(t, _)| *t <= edge) {
+            if let Some(gone) = &window[live.from].1
+                && let Some(n) = live.counts.get_mut(gone)
             {
                 *n -= 1;
                 if *n == 0 {
-                    counts.remove(&gone);
+                    live.counts.remove(gone);
                 }
             }
+            live.from += 1;
         }
-        match counts {
-            Some(counts) => counts.len(),
-            None => window.len(),
-        }
+        live.from -= trim_behind(window, edge, live.from);
+        live.counts.len()
     }
 
     fn forget(&mut self, id: &str) {
@@ -470,8 +513,8 @@ impl Engine {
         }
     }
 
-    /// Drops what can no longer count: threshold events and sequence steps a window's length behind `now_ms`,
-    /// and windows left empty, so idle keys do not accumulate.
+    /// Drops what can no longer count: threshold events and sequence steps a window's length and [`LATENESS_MS`]
+    /// behind `now_ms`, and windows left empty, so idle keys do not accumulate.
     pub fn prune(&mut self, now_ms: i64) {
         // One lookup per window by the rule name before the separator, not a scan of the rules for each.
         let horizons: HashMap<&str, i64> = self
@@ -491,7 +534,7 @@ impl Engine {
         let state = &mut self.state;
         let mut gone = Vec::new();
         state.thresholds.retain(|k, w| {
-            let keep = horizon(k).is_some_and(|h| w.back().is_some_and(|(t, _)| *t > now_ms - h));
+            let keep = horizon(k).is_some_and(|h| w.back().is_some_and(|(t, _)| *t > now_ms - h - LATENESS_MS));
             if !keep {
                 gone.push(k.clone());
             }
@@ -500,8 +543,8 @@ impl Engine {
         for (k, window) in &mut state.sequences {
             let Some(h) = horizon(k) else { continue };
             let before = window.firsts.len() + window.thens.len();
-            window.firsts.retain(|s| s.at_ms >= now_ms - h);
-            window.thens.retain(|s| s.at_ms >= now_ms - h);
+            window.firsts.retain(|s| s.at_ms >= now_ms - h - LATENESS_MS);
+            window.thens.retain(|s| s.at_ms >= now_ms - h - LATENESS_MS);
             if window.firsts.len() + window.thens.len() != before {
                 state.changed.insert(k.clone());
             }

@@ -13,8 +13,8 @@ mod testing;
 
 pub use catalog::{Catalog, FieldType};
 pub use engine::{
-    Engine, Match, Outcome, SEQUENCE_STEPS_KEPT, SEQUENCE_UPDATES_PER_EVENT, SavedWindow, SequenceWindow, Step,
-    Suppressed, WindowState,
+    Engine, LATENESS_MS, Match, Outcome, SEQUENCE_STEPS_KEPT, SEQUENCE_UPDATES_PER_EVENT, SavedWindow, SequenceWindow,
+    Step, Suppressed, THRESHOLD_EVENTS_BEHIND, WindowState,
 };
 pub use fields::{FieldValue, Fields, Slot, write_field};
 pub use ruleset::{AlertPer, Rule, RuleError, RuleSet, Severity};

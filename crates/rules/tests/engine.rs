@@ -507,6 +507,58 @@ fn a_late_event_counts_in_the_windows_it_happened_in() {
     assert!(engine.evaluate(&download("b"), at(5)).matches.is_empty(), "the late one is twenty-five minutes apart");
 }
 
+/// A burst polled hours late (the audit log catching up) for someone who has done something since: it happened
+/// as a burst, so it counts as one, even across the engine's periodic pruning; and what a key keeps for late
+/// events is bounded.
+#[test]
+fn a_burst_read_hours_late_behind_a_newer_event_still_counts() {
+    let rules = Arc::new(load(
+        r#"
+- rule: bulk
+  description: many files
+  when: [file_downloaded]
+  severity: high
+  output: "{actor.id} downloaded {count} files"
+  threshold: { count: 5, window: 10m, key: "{actor.id}", distinct: file.id }
+"#,
+    ));
+    let at = |m: i64| 1_772_420_400_000 + m * 60_000;
+    let download =
+        |user: &str, file: &str| fields(json!({"event.type": "file_downloaded", "actor.id": user, "file.id": file}));
+    for newer_first in [true, false] {
+        let mut engine = Engine::new(rules.clone());
+        if newer_first {
+            assert!(engine.evaluate(&download("u1", "today"), at(180)).matches.is_empty());
+        }
+        // Others' events, enough that the engine prunes its windows in between.
+        for i in 0..5_000 {
+            engine.evaluate(&download(&format!("other{}", i % 7), &format!("o{i}")), at(180) + i);
+        }
+        let fired: usize =
+            (0..5).map(|i| engine.evaluate(&download("u1", &format!("f{i}")), at(i)).matches.len()).sum();
+        assert_eq!(fired, 1, "five files in five minutes, three hours ago (newer event first: {newer_first})");
+    }
+
+    // One key's state: the window's length, and at most a bounded number of events behind it.
+    let mut engine = Engine::new(rules.clone());
+    for i in 0..5_000 {
+        engine.evaluate(&download("u2", &format!("f{}", i % 3)), at(i));
+    }
+    engine.state_mut().mark_all_changed();
+    let held: usize = engine
+        .state_mut()
+        .take_changed()
+        .into_iter()
+        .filter_map(|(_, w)| match w {
+            Some(dingguard_rules::SavedWindow::Threshold(events)) => Some(events.len()),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    assert!(held <= dingguard_rules::THRESHOLD_EVENTS_BEHIND + 10, "one key holds {held} events");
+    assert!(held > dingguard_rules::THRESHOLD_EVENTS_BEHIND / 2, "late events find what is kept: {held}");
+}
+
 #[test]
 fn windows_are_saved_one_by_one_and_only_when_they_changed() {
     let rules = Arc::new(load(SEQUENCE));

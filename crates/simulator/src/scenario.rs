@@ -179,7 +179,8 @@ impl Scenario {
                 "fileRecords": [{"openCid": random_id("cid"), "fileName": "客戶名單-2026.xlsx", "ossKey": random_id("oss"),
                                  "requestId": random_id("dlpId"), "userId": "user_sales_rep"}]
             })],
-            Self::BenignDay => benign_day(corp, at_macau_time(now, 9, 0, true)),
+            // The last working day that is over: none of its events is dated after now.
+            Self::BenignDay => benign_day(corp, at_macau_time(now - BENIGN_DAY_MS, 9, 0, true)),
         }
     }
 }
@@ -218,6 +219,9 @@ pub fn at_macau_time(now_ms: i64, hour: i64, minute: i64, weekday: bool) -> i64 
 }
 
 /// Ordinary work between 09:00 and 17:00: colleagues join groups, everyday files are opened, an approval runs.
+/// From the first event of the benign day to its last.
+const BENIGN_DAY_MS: i64 = 420 * 60_000;
+
 fn benign_day(corp: &str, start: i64) -> Vec<Value> {
     let minute = 60_000;
     let project = random_id("chat");
@@ -250,4 +254,24 @@ pub fn load_event(corp: &str, now_ms: i64, seq: u64) -> Value {
         "chatId": format!("chat{:04}", seq % 1000), "corpId": corp, "operator": "user_ops",
         "userId": [format!("user{:05}", seq % 50_000)], "eventType": "chat_add_member"
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Played at any hour of any day, the ordinary day is over: an event dated after now would be judged as the
+    /// newest thing its person did, and the day would depend on when the test runs.
+    #[test]
+    fn the_benign_day_is_in_the_past_whenever_it_is_played() {
+        let monday_midnight_macau = 1_795_449_600_000 - 8 * 3_600_000;
+        for hour in 0..(7 * 24) {
+            let now = monday_midnight_macau + hour * 3_600_000 + 1_234;
+            let events = Scenario::BenignDay.events(&ScenarioContext::new("corp", now));
+            for event in &events {
+                let at = event["EventTime"].as_i64().unwrap();
+                assert!(at <= now && at > now - 4 * 86_400_000, "hour {hour}: {event}");
+            }
+        }
+    }
 }
