@@ -10,7 +10,8 @@ pub use notify::{Delivery, notify_due, retry_at};
 
 use dingguard_eventlog::EventLog;
 use dingguard_model::Record;
-use dingguard_store::{Store, StoreError};
+use dingguard_store::{Channel, Store, StoreError};
+use serde::de::DeserializeOwned;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
@@ -18,21 +19,21 @@ pub struct Pass {
     pub failed: usize,
 }
 
-/// One pass over the due items of `channel`; `record_for` turns an item's payload into its record, or `None` for
-/// a payload that can never be published (parked for good, not retried).
-pub async fn publish_due(
+/// One pass over the due items of `channel`; `record_for` turns an item's message into its record, or `None` for
+/// one that can never be published (parked for good, not retried), as is an item that is not a `T`.
+pub async fn publish_due<T: DeserializeOwned>(
     store: &Store,
     log: &EventLog,
-    channel: &str,
+    channel: &Channel,
     topic: &str,
     now_ms: i64,
-    record_for: impl Fn(&str) -> Option<Record>,
+    record_for: impl Fn(T) -> Option<Record>,
 ) -> Result<Pass, StoreError> {
     let mut pass = Pass::default();
     let mut items = Vec::new();
     let mut appends = Vec::new();
     for item in store.due(channel, now_ms, 200).await? {
-        let Some(record) = record_for(&item.payload) else {
+        let Some(record) = item.message::<T>().and_then(&record_for) else {
             store.failed(&item.id, "payload cannot become a record", i64::MAX).await?;
             pass.failed += 1;
             continue;

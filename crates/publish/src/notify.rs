@@ -2,7 +2,7 @@
 //! the far end accepted it; a refusal that a retry cannot mend is parked for good and logged.
 
 use dingguard_notify::{Notification, Notifier, NotifyError};
-use dingguard_store::{Store, StoreError};
+use dingguard_store::{Channel, Store, StoreError};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
@@ -24,13 +24,13 @@ pub fn retry_at(error: &NotifyError, attempts: i64, now_ms: i64) -> i64 {
 /// down for the items behind it too.
 pub async fn notify_due(
     store: &Store,
-    channel: &str,
+    channel: &Channel,
     notifier: &dyn Notifier,
     now_ms: i64,
 ) -> Result<Delivery, StoreError> {
     let mut pass = Delivery::default();
     for item in store.due(channel, now_ms, 50).await? {
-        let Ok(note) = serde_json::from_str::<Notification>(&item.payload) else {
+        let Some(note) = item.message::<Notification>() else {
             store.failed(&item.id, "payload is not a notification", i64::MAX).await?;
             pass.failed += 1;
             continue;

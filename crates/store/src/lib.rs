@@ -17,7 +17,7 @@ pub use alerts::{Alert, AlertEvent, AlertFilter, AlertStatus, AlertTx, NewAlert,
 pub use approvals::{FileFact, Grant, StoredRequest};
 pub use delegations::Delegation;
 pub use keyed::StateRow;
-pub use outbox::OutboxItem;
+pub use outbox::{Channel, OutboxItem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

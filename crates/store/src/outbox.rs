@@ -2,11 +2,43 @@
 //! that causes them, then delivered and marked by a relay. A crash between the two re-sends with the same id,
 //! which every channel treats as an idempotency key.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::alerts::AlertTx;
 use crate::db::Val;
 use crate::{Store, StoreError};
+
+/// Where an outbox item goes. A notifier's channel is `notify:` and its name, and no internal channel starts so:
+/// a notifier cannot be named into another's deliveries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// Alert records for the alerts topic.
+    AlertsTopic,
+    /// Events that cannot be judged, for the dead-letter topic.
+    DeadLetters,
+    /// Approval outcomes for the approvals topic.
+    ApprovalsTopic,
+    /// The approver's messages to approvers and requesters.
+    ApprovalNotices,
+    /// Alert notifications for the notifier of this name.
+    Notifier(String),
+}
+
+impl Channel {
+    /// The name stored with each item.
+    pub fn name(&self) -> Cow<'static, str> {
+        match self {
+            Self::AlertsTopic => "alerts-topic".into(),
+            Self::DeadLetters => "dlq".into(),
+            Self::ApprovalsTopic => "approvals-topic".into(),
+            Self::ApprovalNotices => "approval-notices".into(),
+            Self::Notifier(name) => format!("notify:{name}").into(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutboxItem {
@@ -16,14 +48,32 @@ pub struct OutboxItem {
     pub attempts: i64,
 }
 
+impl OutboxItem {
+    /// The item's message, as its channel's writer queued it; `None` when it is not one (written by a version
+    /// that spelled it otherwise, or damaged).
+    pub fn message<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_str(&self.payload).ok()
+    }
+}
+
 impl AlertTx<'_> {
-    pub async fn enqueue(&mut self, id: &str, channel: &str, payload: &str, at_ms: i64) -> Result<(), StoreError> {
+    /// Queues `message` on `channel` under `id`, once: the same id again changes nothing.
+    pub async fn enqueue(
+        &mut self,
+        id: &str,
+        channel: &Channel,
+        message: &(impl Serialize + ?Sized),
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let payload =
+            serde_json::to_string(message).map_err(|e| StoreError::Corrupt(format!("outbox message: {e}")))?;
+        let channel = channel.name();
         self.queued += 1;
         self.tx
             .execute(
                 "INSERT INTO outbox (id, channel, payload, created_at_ms, next_attempt_ms, ord) \
                  VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (id) DO NOTHING",
-                &[id.into(), channel.into(), payload.into(), Val::Int(at_ms), Val::Int(self.queued)],
+                &[id.into(), channel.as_ref().into(), payload.into(), Val::Int(at_ms), Val::Int(self.queued)],
             )
             .await?;
         Ok(())
@@ -32,13 +82,14 @@ impl AlertTx<'_> {
 
 impl Store {
     /// Undelivered items of a channel that are due, oldest first.
-    pub async fn due(&self, channel: &str, now_ms: i64, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+    pub async fn due(&self, channel: &Channel, now_ms: i64, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+        let channel = channel.name();
         let mut tx = self.db.begin().await?;
         let rows = tx
             .query(
                 "SELECT id, channel, payload, attempts FROM outbox WHERE channel = $1 AND delivered_at_ms IS NULL \
                  AND next_attempt_ms <= $2 ORDER BY created_at_ms, ord, id LIMIT $3",
-                &[channel.into(), Val::Int(now_ms), Val::Int(limit)],
+                &[channel.as_ref().into(), Val::Int(now_ms), Val::Int(limit)],
             )
             .await?;
         rows.iter()

@@ -5,7 +5,7 @@ mod common;
 
 use common::fresh_postgres;
 use dingguard_store::{
-    AlertEvent, AlertFilter, AlertStatus, FileFact, Grant, NewAlert, Recorded, Silence, Store, StoreError,
+    AlertEvent, AlertFilter, AlertStatus, Channel, FileFact, Grant, NewAlert, Recorded, Silence, Store, StoreError,
     StoredRequest,
 };
 
@@ -128,22 +128,33 @@ async fn events_are_claimed_once_and_rollback_changes_nothing(store: Store) -> R
 }
 
 async fn outbox_and_state_round_trip(store: Store) -> Result<(), StoreError> {
+    let robot = Channel::Notifier("robot".into());
+    // A notifier named like an internal channel still has a channel of its own.
+    let approvals = Channel::Notifier("approvals".into());
     let mut tx = store.begin().await?;
-    tx.enqueue("o1", "robot", r#"{"alert":"a1"}"#, 100).await?;
-    tx.enqueue("o1", "robot", r#"{"alert":"dup"}"#, 100).await?;
-    tx.enqueue("o2", "webhook", "{}", 100).await?;
+    tx.enqueue("o1", &robot, &serde_json::json!({"alert": "a1"}), 100).await?;
+    tx.enqueue("o1", &robot, &serde_json::json!({"alert": "dup"}), 100).await?;
+    tx.enqueue("o2", &Channel::Notifier("webhook".into()), &serde_json::json!({}), 100).await?;
+    tx.enqueue("o3", &Channel::ApprovalNotices, &serde_json::json!({"note": 1}), 100).await?;
     tx.save_state("alerter", r#"{"thresholds":{}}"#, 100).await?;
     tx.commit().await?;
-    let due = store.due("robot", 100, 10).await?;
+    let due = store.due(&robot, 100, 10).await?;
     assert_eq!(due.len(), 1);
-    assert_eq!(due[0].payload, r#"{"alert":"a1"}"#);
+    assert_eq!(due[0].message::<serde_json::Value>(), Some(serde_json::json!({"alert": "a1"})));
+    assert!(store.due(&approvals, 100, 10).await?.is_empty(), "the approver's notices are not a notifier's");
+    assert_eq!(store.due(&Channel::ApprovalNotices, 100, 10).await?.len(), 1);
     store.failed("o1", "503 from robot", 500).await?;
-    assert!(store.due("robot", 200, 10).await?.is_empty(), "not due before its retry time");
-    assert_eq!(store.due("robot", 500, 10).await?[0].attempts, 1);
+    assert!(store.due(&robot, 200, 10).await?.is_empty(), "not due before its retry time");
+    assert_eq!(store.due(&robot, 500, 10).await?[0].attempts, 1);
     store.delivered("o1", 600).await?;
-    assert!(store.due("robot", 10_000, 10).await?.is_empty());
+    assert!(store.due(&robot, 10_000, 10).await?.is_empty());
     assert_eq!(store.load_state("alerter").await?.as_deref(), Some(r#"{"thresholds":{}}"#));
     assert_eq!(store.load_state("other").await?, None);
+    let internal = [Channel::AlertsTopic, Channel::DeadLetters, Channel::ApprovalsTopic, Channel::ApprovalNotices];
+    for name in ["alerts-topic", "dlq", "approvals-topic", "approval-notices", "approvals", ""] {
+        let notifier = Channel::Notifier(name.into()).name();
+        assert!(internal.iter().all(|c| c.name() != notifier), "notifier {name:?} shares an internal channel");
+    }
     Ok(())
 }
 

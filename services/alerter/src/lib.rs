@@ -5,6 +5,7 @@
 
 mod enrich;
 mod judge;
+pub mod messages;
 mod metrics;
 mod notifiers;
 mod pipeline;

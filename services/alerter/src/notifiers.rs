@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use dingguard_notify::{Markdown, Notification, Notifier, RobotNotifier};
 use dingguard_rules::Severity;
-use dingguard_store::NewAlert;
+use dingguard_store::{Channel, NewAlert};
 
 /// A notifier and the least severe alert it is told about. Its name is its outbox channel.
 #[derive(Clone)]
@@ -26,8 +26,8 @@ impl Route {
         Self { notifier: robot.clone(), min_severity, robot: Some(robot), recipients: Vec::new() }
     }
 
-    pub fn channel(&self) -> String {
-        format!("notify:{}", self.notifier.name())
+    pub fn channel(&self) -> Channel {
+        Channel::Notifier(self.notifier.name().to_owned())
     }
 }
 

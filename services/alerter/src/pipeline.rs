@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use dingguard_eventlog::LoggedRecord;
 use dingguard_rules::Match;
-use dingguard_store::{AlertEvent, AlertTx, FileFact, NewAlert, Recorded, StoreError};
+use dingguard_store::{AlertEvent, AlertTx, Channel, FileFact, NewAlert, Recorded, StoreError};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
 use crate::enrich::Grants;
 use crate::judge::{Judged, judge};
+use crate::messages::{AlertRaised, DeadLetter};
 use crate::metrics::{KindLabels, RuleLabels};
 use crate::state::AlerterState;
 
@@ -121,17 +122,17 @@ async fn process(
             // Poison: parked on the dead-letter topic with where it came from, for `dlq redrive` once fixed.
             shared.metrics.event("dead_lettered");
             tracing::warn!(%error, ce_id, "event cannot be judged; sent to the dead-letter topic");
-            let parked = serde_json::json!({
-                "ce_id": ce_id,
-                "ce_type": record.header("ce_type"),
-                "origin_topic": record.topic,
-                "origin_partition": record.partition,
-                "origin_offset": record.offset,
-                "consumer": CONSUMER,
-                "error": error,
-                "value": String::from_utf8_lossy(&record.value),
-            });
-            tx.enqueue(&format!("{ce_id}:dlq"), "dlq", &parked.to_string(), now).await?;
+            let parked = DeadLetter {
+                ce_id: ce_id.to_owned(),
+                ce_type: record.header("ce_type").map(str::to_owned),
+                origin_topic: record.topic.clone(),
+                origin_partition: record.partition,
+                origin_offset: record.offset,
+                consumer: CONSUMER.to_owned(),
+                error,
+                value: String::from_utf8_lossy(&record.value).into_owned(),
+            };
+            tx.enqueue(&format!("{ce_id}:dlq"), &Channel::DeadLetters, &parked, now).await?;
             return Ok(());
         }
     };
@@ -156,13 +157,12 @@ async fn process(
                         .raised
                         .get_or_create(&RuleLabels { rule: m.rule.clone(), severity: m.severity.as_str().into() })
                         .inc();
-                    let payload = alert_payload(&alert, m, now);
-                    tx.enqueue(&format!("{id}:topic"), "alerts-topic", &payload, now).await?;
+                    tx.enqueue(&format!("{id}:topic"), &Channel::AlertsTopic, &raised(&alert, m, now), now).await?;
                     for route in shared.settings.routes.iter().filter(|r| m.severity >= r.min_severity) {
                         let note =
                             crate::notifiers::notification(&alert, route, shared.settings.console_url.as_deref());
-                        let body = serde_json::to_string(&note).expect("notifications serialise");
-                        tx.enqueue(&format!("{id}:{}", route.channel()), &route.channel(), &body, now).await?;
+                        let channel = route.channel();
+                        tx.enqueue(&format!("{id}:{}", channel.name()), &channel, &note, now).await?;
                     }
                     tracing::info!(alert = %id, rule = %m.rule, severity = m.severity.as_str(), "alert raised");
                 }
@@ -211,24 +211,22 @@ fn new_alert(
     }
 }
 
-fn alert_payload(alert: &NewAlert, m: &Match, raised_at_ms: i64) -> String {
-    serde_json::json!({
-        "id": alert.id,
-        "rule": alert.rule,
-        "severity": alert.severity,
-        "message": alert.message,
-        "pdpa": alert.pdpa,
-        "pdpa_note": "may implicate the listed articles of Macau's Personal Data Protection Act (Law 8/2005)",
-        "corp_id": alert.corp_id,
-        "key": m.key,
-        "count": m.count,
-        "event_id": alert.event.ce_id,
-        "event_ids": m.event_ids,
-        "event_type": alert.event.event_type,
-        "occurred_at_ms": alert.at_ms,
-        "raised_at_ms": raised_at_ms,
-        // Judged later than the history it needs reaches back: see `event.late`.
-        "late": alert.event.fields.get("event.late").and_then(serde_json::Value::as_bool).unwrap_or(false),
-    })
-    .to_string()
+fn raised(alert: &NewAlert, m: &Match, raised_at_ms: i64) -> AlertRaised {
+    AlertRaised {
+        id: alert.id.clone(),
+        rule: alert.rule.clone(),
+        severity: alert.severity.clone(),
+        message: alert.message.clone(),
+        pdpa: alert.pdpa.clone(),
+        pdpa_note: "may implicate the listed articles of Macau's Personal Data Protection Act (Law 8/2005)".into(),
+        corp_id: alert.corp_id.clone(),
+        key: m.key.clone(),
+        count: m.count,
+        event_id: alert.event.ce_id.clone(),
+        event_ids: m.event_ids.clone(),
+        event_type: alert.event.event_type.clone(),
+        occurred_at_ms: alert.at_ms,
+        raised_at_ms,
+        late: alert.event.fields.get("event.late").and_then(serde_json::Value::as_bool).unwrap_or(false),
+    }
 }

@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use dingguard_model::{Record, header};
+use dingguard_store::Channel;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
+use crate::messages::{AlertRaised, DeadLetter};
 use crate::metrics::{NotifierLabels, Outcome};
 
 pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
@@ -35,30 +37,27 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     }
 }
 
-fn record_for(payload: &str) -> Option<Record> {
-    let alert: serde_json::Value = serde_json::from_str(payload).ok()?;
-    let text = |k: &str| alert.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-    let id = text("id");
-    let corp = text("corp_id");
-    let raised = alert.get("raised_at_ms").and_then(serde_json::Value::as_i64).unwrap_or_default();
-    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(raised) * 1_000_000)
+fn record_for(alert: AlertRaised) -> Option<Record> {
+    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(alert.raised_at_ms) * 1_000_000)
         .ok()?
         .format(&time::format_description::well_known::Rfc3339)
         .ok()?;
+    let corp = alert.corp_id.clone().unwrap_or_default();
+    let value = serde_json::to_vec(&alert).ok()?;
     Some(Record {
-        key: format!("{corp}/rule/{}", text("rule")),
+        key: format!("{corp}/rule/{}", alert.rule),
         headers: vec![
             (header::SPECVERSION.into(), "1.0".into()),
-            (header::ID.into(), id),
+            (header::ID.into(), alert.id),
             (header::SOURCE.into(), "/dingguard/alerter".into()),
             (header::TYPE.into(), "dingguard.alert.raised".into()),
             (header::TIME.into(), time),
-            (header::SUBJECT.into(), text("rule")),
+            (header::SUBJECT.into(), alert.rule),
             (header::CORPID.into(), corp),
-            ("causationid".into(), text("event_id")),
+            ("causationid".into(), alert.event_id),
             (header::CONTENT_TYPE.into(), "application/json".into()),
         ],
-        value: Bytes::from(payload.to_owned()),
+        value: Bytes::from(value),
     })
 }
 
@@ -75,10 +74,8 @@ async fn robot_due(
     loop {
         let now = shared.clock.now_ms();
         let due = shared.store.due(&channel, now, 200).await?;
-        let notes: Vec<(String, dingguard_notify::Notification)> = due
-            .iter()
-            .filter_map(|item| serde_json::from_str(&item.payload).ok().map(|n| (item.id.clone(), n)))
-            .collect();
+        let notes: Vec<(String, dingguard_notify::Notification)> =
+            due.iter().filter_map(|item| item.message().map(|n| (item.id.clone(), n))).collect();
         if notes.is_empty() {
             return Ok(());
         }
@@ -119,33 +116,34 @@ async fn notify_due(shared: &Shared, route: &crate::Route) -> Result<(), dinggua
 }
 
 /// The dead-letter record of a parked event: its own `ce_id`, its origin in the headers, its bytes unchanged.
-fn dead_letter_record(payload: &str) -> Option<Record> {
-    let parked: serde_json::Value = serde_json::from_str(payload).ok()?;
-    let text =
-        |k: &str| parked.get(k).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).unwrap_or_default();
-    Some(Record {
-        key: text("ce_id"),
-        headers: vec![
-            (header::SPECVERSION.into(), "1.0".into()),
-            (header::ID.into(), text("ce_id")),
-            (header::SOURCE.into(), "/dingguard/alerter".into()),
-            (header::TYPE.into(), "dingguard.deadletter".into()),
-            ("dlq_origin_topic".into(), text("origin_topic")),
-            ("dlq_origin_partition".into(), text("origin_partition")),
-            ("dlq_origin_offset".into(), text("origin_offset")),
-            ("dlq_consumer".into(), text("consumer")),
-            ("dlq_error".into(), text("error")),
-            ("dlq_original_type".into(), text("ce_type")),
-            (header::CONTENT_TYPE.into(), "application/json".into()),
-        ],
-        value: Bytes::from(text("value")),
-    })
+fn dead_letter_record(parked: DeadLetter) -> Option<Record> {
+    let mut headers = vec![
+        (header::SPECVERSION.into(), "1.0".into()),
+        (header::ID.into(), parked.ce_id.clone()),
+        (header::SOURCE.into(), "/dingguard/alerter".into()),
+        (header::TYPE.into(), "dingguard.deadletter".into()),
+        ("dlq_origin_topic".into(), parked.origin_topic),
+        ("dlq_origin_partition".into(), parked.origin_partition.to_string()),
+        ("dlq_origin_offset".into(), parked.origin_offset.to_string()),
+        ("dlq_consumer".into(), parked.consumer),
+        ("dlq_error".into(), parked.error),
+    ];
+    headers.push(("dlq_original_type".into(), parked.ce_type.unwrap_or_default()));
+    headers.push((header::CONTENT_TYPE.into(), "application/json".into()));
+    Some(Record { key: parked.ce_id, headers, value: Bytes::from(parked.value) })
 }
 
 async fn dead_letters_due(shared: &Shared) -> Result<(), dingguard_store::StoreError> {
     let now = shared.clock.now_ms();
-    dingguard_publish::publish_due(&shared.store, &shared.log, "dlq", &shared.topics.dlq, now, dead_letter_record)
-        .await?;
+    dingguard_publish::publish_due(
+        &shared.store,
+        &shared.log,
+        &Channel::DeadLetters,
+        &shared.topics.dlq,
+        now,
+        dead_letter_record,
+    )
+    .await?;
     Ok(())
 }
 
@@ -155,7 +153,7 @@ async fn deliver_due(shared: &Shared) -> Result<(), dingguard_store::StoreError>
         let pass = dingguard_publish::publish_due(
             &shared.store,
             &shared.log,
-            "alerts-topic",
+            &Channel::AlertsTopic,
             &shared.topics.alerts,
             now,
             record_for,

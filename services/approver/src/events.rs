@@ -2,10 +2,21 @@
 
 use bytes::Bytes;
 use dingguard_model::{Record, header};
-use dingguard_store::{AlertTx, StoreError};
-use serde_json::{Value, json};
+use dingguard_store::{AlertTx, Channel, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-pub(crate) const CHANNEL: &str = "approvals-topic";
+/// An approval outcome as queued for the approvals topic: its record's id, type, subject and time, and the
+/// record's body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub request_id: String,
+    pub time_ms: i64,
+    pub data: Value,
+}
 
 /// Queues `dingguard.approval.<kind>` for the request, inside the caller's transaction.
 pub(crate) async fn enqueue(
@@ -17,30 +28,32 @@ pub(crate) async fn enqueue(
     at_ms: i64,
 ) -> Result<(), StoreError> {
     let id = format!("{request_id}:{version}:{kind}");
-    let payload = json!({ "id": id, "type": format!("dingguard.approval.{kind}"), "request_id": request_id,
-        "time_ms": at_ms, "data": data });
-    tx.enqueue(&id, CHANNEL, &payload.to_string(), at_ms).await
+    let event = ApprovalEvent {
+        id: id.clone(),
+        kind: format!("dingguard.approval.{kind}"),
+        request_id: request_id.to_owned(),
+        time_ms: at_ms,
+        data,
+    };
+    tx.enqueue(&id, &Channel::ApprovalsTopic, &event, at_ms).await
 }
 
-pub(crate) fn record_for(payload: &str) -> Option<Record> {
-    let event: Value = serde_json::from_str(payload).ok()?;
-    let text = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let time_ms = event.get("time_ms").and_then(Value::as_i64)?;
-    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(time_ms) * 1_000_000)
+pub(crate) fn record_for(event: ApprovalEvent) -> Option<Record> {
+    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(event.time_ms) * 1_000_000)
         .ok()?
         .format(&time::format_description::well_known::Rfc3339)
         .ok()?;
     Some(Record {
-        key: text("request_id"),
+        key: event.request_id.clone(),
         headers: vec![
             (header::SPECVERSION.into(), "1.0".into()),
-            (header::ID.into(), text("id")),
+            (header::ID.into(), event.id),
             (header::SOURCE.into(), "/dingguard/approver".into()),
-            (header::TYPE.into(), text("type")),
+            (header::TYPE.into(), event.kind),
             (header::TIME.into(), time),
-            (header::SUBJECT.into(), text("request_id")),
+            (header::SUBJECT.into(), event.request_id),
             (header::CONTENT_TYPE.into(), "application/json".into()),
         ],
-        value: Bytes::from(event.get("data").map(Value::to_string).unwrap_or_default()),
+        value: Bytes::from(event.data.to_string()),
     })
 }

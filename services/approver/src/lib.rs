@@ -167,7 +167,7 @@ impl Approver {
             if let Err(error) = dingguard_publish::publish_due(
                 &self.shared.store,
                 &self.shared.log,
-                events::CHANNEL,
+                &dingguard_store::Channel::ApprovalsTopic,
                 &self.shared.topics.approvals,
                 now,
                 events::record_for,
@@ -177,7 +177,7 @@ impl Approver {
                 tracing::warn!(%error, "publishing approval events failed; retrying");
             }
             if let Some(notifier) = &self.shared.settings.notifier {
-                match dingguard_publish::notify_due(&self.shared.store, notices::CHANNEL, notifier.as_ref(), now).await
+                match dingguard_publish::notify_due(&self.shared.store, &notices::CHANNEL, notifier.as_ref(), now).await
                 {
                     Ok(pass) if pass.failed > 0 => {
                         tracing::warn!(failed = pass.failed, "approval notifications failed")

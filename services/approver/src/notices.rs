@@ -4,13 +4,13 @@
 
 use dingguard_approval::Request;
 use dingguard_notify::{Markdown, Notification};
-use dingguard_store::{AlertTx, StoreError};
+use dingguard_store::{AlertTx, Channel, StoreError};
 use time::macros::{format_description, offset};
 
 use crate::Shared;
 use crate::view::Stored;
 
-pub(crate) const CHANNEL: &str = "notify:approvals";
+pub(crate) const CHANNEL: Channel = Channel::ApprovalNotices;
 
 /// Why an approver is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,8 +123,7 @@ impl Notices<'_> {
                 link: Some(format!("{}/approvals/open/{token}", base_url(shared))),
                 recipients: vec![user.clone()],
             };
-            let payload = serde_json::to_string(&note).expect("a notification serialises");
-            tx.enqueue(&note.id, CHANNEL, &payload, now_ms).await?;
+            tx.enqueue(&note.id, &CHANNEL, &note, now_ms).await?;
         }
         Ok(())
     }
@@ -168,7 +167,6 @@ impl Notices<'_> {
             link: (outcome != "unroutable").then(|| format!("{}/approvals/{request_id}", base_url(shared))),
             recipients: vec![requester.to_owned()],
         };
-        let payload = serde_json::to_string(&note).expect("a notification serialises");
-        tx.enqueue(&note.id, CHANNEL, &payload, now_ms).await
+        tx.enqueue(&note.id, &CHANNEL, &note, now_ms).await
     }
 }
