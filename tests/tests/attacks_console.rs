@@ -154,7 +154,7 @@ async fn an_alert_with_a_huge_list_makes_pages_of_bounded_size() -> Result<()> {
     let alert = NewAlert {
         id: "alr_huge".into(),
         rule: "external_member_added".into(),
-        severity: "medium".into(),
+        severity: dingguard_model::Severity::Medium,
         message: "ext_outsider_00000, … and 19990 more added to group g1".into(),
         pdpa: vec!["15".into()],
         corp_id: Some("dingdemo".into()),

@@ -35,7 +35,7 @@ async fn no_page_carries_markup_from_the_text_it_shows() -> Result<()> {
     let alert = NewAlert {
         id: "alr_hostile".into(),
         rule: "external_member_added".into(),
-        severity: "high".into(),
+        severity: dingguard_model::Severity::High,
         message: format!("outsider added to group {HTML}"),
         pdpa: vec!["15".into(), HTML.into()],
         corp_id: Some(HTML.into()),

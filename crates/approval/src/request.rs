@@ -5,14 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ApprovalError, Policy};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Pending,
-    Granted,
-    Rejected,
-    Expired,
-}
+pub use dingguard_model::RequestStatus as Status;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

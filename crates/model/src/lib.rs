@@ -6,7 +6,9 @@ mod clock;
 mod glob;
 mod ids;
 mod record;
+mod request_status;
 mod secret;
+mod severity;
 pub mod time;
 pub mod token;
 
@@ -14,5 +16,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use glob::glob_match;
 pub use ids::{AppName, CeId, CorpId, IdError, TopicPrefix, Topics};
 pub use record::{Record, callback_record, header, parse_rfc3339_ms, rfc3339_ms};
+pub use request_status::RequestStatus;
 pub use secret::{RedactedProperties, Secret, SecretError, is_secret_property};
+pub use severity::Severity;
 pub use time::{TimeSource, event_time};

@@ -1,6 +1,7 @@
 //! Alerts: created from rule matches, repeats folded into the open alert, silences and suppression counted,
 //! lifecycle open → acknowledged → resolved with who and when.
 
+use dingguard_model::Severity;
 use serde::Serialize;
 
 use crate::db::{Row, Tx, Val};
@@ -36,7 +37,8 @@ impl AlertStatus {
 pub struct Alert {
     pub id: String,
     pub rule: String,
-    pub severity: String,
+    #[schema(value_type = String, example = "high")]
+    pub severity: Severity,
     pub status: AlertStatus,
     pub dedup_key: Option<String>,
     pub message: String,
@@ -67,7 +69,7 @@ pub struct NewAlert {
     /// Deterministic from the triggering event and rule, so reprocessing creates nothing new.
     pub id: String,
     pub rule: String,
-    pub severity: String,
+    pub severity: Severity,
     pub message: String,
     pub pdpa: Vec<String>,
     pub corp_id: Option<String>,
@@ -107,7 +109,7 @@ pub struct Silence {
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
     pub status: Option<AlertStatus>,
-    pub severity: Option<String>,
+    pub severity: Option<Severity>,
     pub rule: Option<String>,
     pub limit: Option<i64>,
 }
@@ -119,7 +121,10 @@ pub(crate) fn alert_from(row: &Row) -> Result<Alert, StoreError> {
     Ok(Alert {
         id: row.text(0)?,
         rule: row.text(1)?,
-        severity: row.text(2)?,
+        severity: {
+            let name = row.text(2)?;
+            Severity::parse(&name).ok_or_else(|| StoreError::Corrupt(format!("alert severity {name:?}")))?
+        },
         status: AlertStatus::parse(&row.text(3)?)?,
         dedup_key: row.opt_text(4)?,
         message: row.text(5)?,
@@ -337,7 +342,7 @@ impl Store {
                 &sql,
                 &[
                     filter.status.map_or("", AlertStatus::as_str).into(),
-                    filter.severity.clone().unwrap_or_default().into(),
+                    filter.severity.map_or("", Severity::as_str).into(),
                     filter.rule.clone().unwrap_or_default().into(),
                     Val::Int(filter.limit.unwrap_or(200).clamp(1, 1000)),
                 ],

@@ -1,6 +1,7 @@
 //! Download requests and grants. The request's state machine is stored whole as JSON; the columns beside it are
 //! what queries need. Updates are optimistic: each names the version it read, and a stale one changes nothing.
 
+use dingguard_model::RequestStatus;
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::AlertTx;
@@ -13,7 +14,7 @@ pub struct StoredRequest {
     pub id: String,
     pub source_id: String,
     pub requester: String,
-    pub status: String,
+    pub status: RequestStatus,
     pub file_id: String,
     pub file_name: String,
     pub state: String,
@@ -62,7 +63,10 @@ fn request_from(row: &Row) -> Result<StoredRequest, StoreError> {
         id: row.text(0)?,
         source_id: row.text(1)?,
         requester: row.text(2)?,
-        status: row.text(3)?,
+        status: {
+            let name = row.text(3)?;
+            RequestStatus::parse(&name).ok_or_else(|| StoreError::Corrupt(format!("request status {name:?}")))?
+        },
         file_id: row.text(4)?,
         file_name: row.text(5)?,
         state: row.text(6)?,
@@ -105,7 +109,7 @@ impl AlertTx<'_> {
     pub async fn update_request(
         &mut self,
         id: &str,
-        status: &str,
+        status: RequestStatus,
         state: &str,
         next_deadline_ms: Option<i64>,
         read_version: i64,
@@ -118,7 +122,7 @@ impl AlertTx<'_> {
                  updated_ms = $6 WHERE id = $1 AND version = $5",
                 &[
                     id.into(),
-                    status.into(),
+                    status.as_str().into(),
                     state.into(),
                     next_deadline_ms.into(),
                     Val::Int(read_version),

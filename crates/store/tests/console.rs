@@ -86,7 +86,7 @@ fn new_alert(id: &str, at_ms: i64) -> NewAlert {
     NewAlert {
         id: id.into(),
         rule: "bulk_download".into(),
-        severity: "high".into(),
+        severity: dingguard_model::Severity::High,
         message: format!("many downloads ({id})"),
         pdpa: vec!["15".into()],
         corp_id: None,

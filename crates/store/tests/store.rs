@@ -25,7 +25,7 @@ fn new_alert(id: &str, dedup: Option<&str>, at_ms: i64) -> NewAlert {
     NewAlert {
         id: id.into(),
         rule: "external_member_added".into(),
-        severity: "high".into(),
+        severity: dingguard_model::Severity::High,
         message: format!("outsider joined ({id})"),
         pdpa: vec!["15".into(), "19".into()],
         corp_id: Some("dingcorp".into()),
@@ -87,7 +87,9 @@ async fn matches_create_fold_and_respect_silences(store: Store) -> Result<(), St
         matched_count: 0,
     };
     assert!(matches!(store.create_silence(&bad).await, Err(StoreError::Conflict(_))));
-    let high = store.alerts(&AlertFilter { severity: Some("high".into()), ..AlertFilter::default() }).await?;
+    let high = store
+        .alerts(&AlertFilter { severity: Some(dingguard_model::Severity::High), ..AlertFilter::default() })
+        .await?;
     assert_eq!(high.len(), 3);
     Ok(())
 }
@@ -183,7 +185,7 @@ async fn requests_are_one_per_source_and_updates_are_optimistic(store: Store) ->
         id: "dlr_1".into(),
         source_id: "ce-1".into(),
         requester: "user_hr_clerk".into(),
-        status: "pending".into(),
+        status: dingguard_model::RequestStatus::Pending,
         file_id: "f1".into(),
         file_name: "身份證-scans.zip".into(),
         state: "{}".into(),
@@ -201,8 +203,13 @@ async fn requests_are_one_per_source_and_updates_are_optimistic(store: Store) ->
 
     // Two replicas read version 1; only the first write lands.
     let mut tx = store.begin().await?;
-    assert!(tx.update_request("dlr_1", "pending", r#"{"step":1}"#, Some(300), 1, 10).await?);
-    assert!(!tx.update_request("dlr_1", "granted", r#"{"step":"stale"}"#, None, 1, 11).await?);
+    assert!(
+        tx.update_request("dlr_1", dingguard_model::RequestStatus::Pending, r#"{"step":1}"#, Some(300), 1, 10).await?
+    );
+    assert!(
+        !tx.update_request("dlr_1", dingguard_model::RequestStatus::Granted, r#"{"step":"stale"}"#, None, 1, 11)
+            .await?
+    );
     tx.commit().await?;
     let stored = store.request("dlr_1").await?.expect("stored");
     assert_eq!((stored.version, stored.state.as_str(), stored.status.as_str()), (2, r#"{"step":1}"#, "pending"));
@@ -259,7 +266,7 @@ fn pending(id: &str, requester: &str, created: i64) -> StoredRequest {
         id: id.into(),
         source_id: format!("api:{requester}:{id}"),
         requester: requester.into(),
-        status: "pending".into(),
+        status: dingguard_model::RequestStatus::Pending,
         file_id: "f1".into(),
         file_name: "x.xlsx".into(),
         state: "{}".into(),

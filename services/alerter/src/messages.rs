@@ -1,6 +1,7 @@
 //! What the alerter queues in the outbox for its relay: written by the pipeline in the transaction that judged
 //! the event, read back by the relay to publish. Both sides use these types, so neither reads the other by key.
 
+use dingguard_model::Severity;
 use serde::{Deserialize, Serialize};
 
 /// An alert raised, as the alerts topic carries it.
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct AlertRaised {
     pub id: String,
     pub rule: String,
-    pub severity: String,
+    pub severity: Severity,
     pub message: String,
     pub pdpa: Vec<String>,
     pub pdpa_note: String,

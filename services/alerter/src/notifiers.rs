@@ -39,7 +39,7 @@ pub(crate) fn notification(alert: &NewAlert, route: &Route, console_url: Option<
     // The message holds field values from outside (group titles, file names): it goes in as text, never markup.
     let markdown = Markdown::new()
         .raw("### [")
-        .text(&alert.severity.to_uppercase())
+        .text(&alert.severity.as_str().to_uppercase())
         .raw("] ")
         .text(&alert.rule)
         .raw("\n\n")
@@ -51,8 +51,8 @@ pub(crate) fn notification(alert: &NewAlert, route: &Route, console_url: Option<
         .raw("`");
     Notification {
         id: format!("{}-{}", alert.id, route.notifier.name()),
-        title: format!("[{}] {}", alert.severity.to_uppercase(), alert.rule),
-        severity: alert.severity.clone(),
+        title: format!("[{}] {}", alert.severity.as_str().to_uppercase(), alert.rule),
+        severity: alert.severity.as_str().to_owned(),
         markdown,
         link,
         recipients: route.recipients.clone(),

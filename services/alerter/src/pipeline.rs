@@ -195,7 +195,7 @@ fn new_alert(
     NewAlert {
         id: format!("alr_{}", &hex::encode(digest)[..24]),
         rule: m.rule.clone(),
-        severity: m.severity.as_str().into(),
+        severity: m.severity,
         message: m.message.clone(),
         pdpa: m.pdpa.clone(),
         corp_id,
@@ -215,7 +215,7 @@ fn raised(alert: &NewAlert, m: &Match, raised_at_ms: i64) -> AlertRaised {
     AlertRaised {
         id: alert.id.clone(),
         rule: alert.rule.clone(),
-        severity: alert.severity.clone(),
+        severity: alert.severity,
         message: alert.message.clone(),
         pdpa: alert.pdpa.clone(),
         pdpa_note: "may implicate the listed articles of Macau's Personal Data Protection Act (Law 8/2005)".into(),

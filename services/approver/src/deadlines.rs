@@ -5,7 +5,6 @@ use serde_json::json;
 
 use crate::error::ApproverError;
 use crate::notices::{Ask, Notices, waiting_on};
-use crate::view::status_name;
 use crate::{Shared, events, parse};
 
 pub(crate) async fn apply(shared: &Shared) -> Result<(), ApproverError> {
@@ -15,7 +14,7 @@ pub(crate) async fn apply(shared: &Shared) -> Result<(), ApproverError> {
         let Some(request) = stored.request.as_mut() else { continue };
         let timers = request.tick(now);
         let request = request.clone();
-        let status = status_name(request.status);
+        let status = request.status;
         let version = row.version + 1;
         let mut tx = shared.store.begin().await?;
         let state = serde_json::to_string(&stored).expect("state serialises");
@@ -45,7 +44,7 @@ pub(crate) async fn apply(shared: &Shared) -> Result<(), ApproverError> {
             }
         }
         tx.commit().await?;
-        tracing::info!(request = %row.id, status, "deadlines applied");
+        tracing::info!(request = %row.id, %status, "deadlines applied");
     }
     Ok(())
 }

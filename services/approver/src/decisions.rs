@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::error::ApproverError;
 use crate::notices::{Notices, waiting_on};
 use crate::requests::{deputies_of, holders};
-use crate::view::{RequestView, Stored, status_name, view};
+use crate::view::{RequestView, Stored, view};
 use crate::{Shared, events, parse};
 
 pub(crate) async fn load(shared: &Shared, id: &str) -> Result<(StoredRequest, Stored), ApproverError> {
@@ -156,7 +156,7 @@ pub(crate) async fn decide(
     if let Some(last) = request.decisions.last_mut() {
         last.via = Some(via.to_owned());
     }
-    let status = status_name(request.status);
+    let status = request.status;
     let next_deadline = request.next_deadline();
     let on_behalf_of = request.decisions.last().and_then(|d| d.on_behalf_of.clone());
     let still_waiting = if request.status == Status::Pending { waiting_on(request) } else { Vec::new() };
@@ -199,7 +199,7 @@ pub(crate) async fn decide(
         notices.tell_requester(&mut tx, id, &row.requester, outcome).await?;
     }
     tx.commit().await?;
-    tracing::info!(request = %id, by = caller, decision, status, "decision recorded");
+    tracing::info!(request = %id, by = caller, decision, %status, "decision recorded");
     let row = shared.store.request(id).await?.ok_or_else(|| ApproverError::NotFound(id.into()))?;
     Ok(view(&row, &stored))
 }

@@ -2,7 +2,7 @@
 //! the requester's limits, judged sensitive by what dingguard knows of the file as well as by its description,
 //! approvers resolved from the directory and frozen onto it, a file that is not sensitive granted at once.
 
-use dingguard_approval::{FileFacts, Request, SlotRole};
+use dingguard_approval::{FileFacts, Request, SlotRole, Status};
 use dingguard_directory::Directory;
 use dingguard_store::{FileFact, Grant, StoredRequest};
 use serde_json::json;
@@ -184,16 +184,16 @@ pub(crate) async fn open_request(
                 return Err(error.into());
             }
         };
-        (Some(request), "pending", None)
+        (Some(request), Status::Pending, None)
     } else {
-        (None, "granted", Some(now + shared.settings.grant_ttl_ms))
+        (None, Status::Granted, Some(now + shared.settings.grant_ttl_ms))
     };
     let stored = Stored { file, reason, sensitive, request, granted_until_ms: granted_until, known_facts };
     let row = StoredRequest {
         id: id.clone(),
         source_id: source_id.unwrap_or_else(|| id.clone()),
         requester: requester.to_owned(),
-        status: status.into(),
+        status,
         file_id: stored.file.id.clone(),
         file_name: stored.file.name.clone(),
         state: serde_json::to_string(&stored).expect("state serialises"),

@@ -47,20 +47,12 @@ impl Stored {
     }
 }
 
-pub(crate) fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Pending => "pending",
-        Status::Granted => "granted",
-        Status::Rejected => "rejected",
-        Status::Expired => "expired",
-    }
-}
-
 /// A request as its approvers, its requester and the API see it; the console renders it, the API sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RequestView {
     pub id: String,
-    pub status: String,
+    #[schema(value_type = String, example = "pending")]
+    pub status: Status,
     pub requester: String,
     pub file: FileRef,
     pub reason: String,
@@ -118,7 +110,7 @@ pub(crate) fn view(row: &StoredRequest, stored: &Stored) -> RequestView {
         .collect();
     RequestView {
         id: row.id.clone(),
-        status: row.status.clone(),
+        status: row.status,
         requester: row.requester.clone(),
         file: stored.file.clone(),
         reason: stored.reason.clone(),

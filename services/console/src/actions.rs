@@ -43,7 +43,7 @@ impl FilterQuery {
         };
         let severity = match self.severity.trim() {
             "" | "all" => None,
-            s if SEVERITIES.contains(&s) => Some(s.to_owned()),
+            s if SEVERITIES.contains(&s) => dingguard_model::Severity::parse(s),
             other => {
                 return Err(ConsoleError::Invalid(format!(
                     "Severity must be one of {}, not {other:?}",

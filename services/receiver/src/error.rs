@@ -9,6 +9,25 @@ use axum::response::{IntoResponse, Response};
 use dingguard_dingtalk::{CryptoError, ProtocolError};
 use dingguard_eventlog::LogError;
 
+/// What became of a callback that was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// DingTalk sent something we will never accept.
+    Rejected,
+    /// We could not take it now; DingTalk retries.
+    Failed,
+}
+
+impl Refusal {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {
     #[error("no app is configured for this callback path")]
@@ -48,11 +67,10 @@ impl CallbackError {
         }
     }
 
-    /// Rejected means DingTalk sent something we will never accept; failed means we could not take it now.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> Refusal {
         match self {
-            Self::LogNotReady | Self::Log(_) | Self::BodyRead(_) => "failed",
-            _ => "rejected",
+            Self::LogNotReady | Self::Log(_) | Self::BodyRead(_) => Refusal::Failed,
+            _ => Refusal::Rejected,
         }
     }
 

@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use crate::State;
 use crate::dedup::{self, Claim};
-use crate::error::CallbackError;
+use crate::error::{CallbackError, Refusal};
 use crate::metrics::SuccessCounters;
 
 pub(crate) fn routes(state: Arc<State>) -> axum::Router {
@@ -68,9 +68,9 @@ async fn serve(state: &State, app: Option<AppName>, query: Option<String>, body:
             Json(reply).into_response()
         }
         Err(error) => {
-            state.metrics.count(&app_label, error.outcome(), error.reason());
+            state.metrics.count(&app_label, error.outcome().as_str(), error.reason());
             let chain = error_chain(&error);
-            if error.outcome() == "failed" {
+            if error.outcome() == Refusal::Failed {
                 tracing::error!(reason = error.reason(), error = %chain, "callback not accepted");
             } else {
                 tracing::warn!(reason = error.reason(), error = %chain, "callback rejected");

@@ -91,7 +91,7 @@ impl TestApp {
         let alert = NewAlert {
             id: id.into(),
             rule: rule.into(),
-            severity: severity.into(),
+            severity: dingguard_model::Severity::parse(severity).expect("a severity"),
             message: format!("{rule} by user_sales_rep ({id})"),
             pdpa: vec!["15".into(), "16".into()],
             corp_id: Some("dingdemo".into()),
