@@ -367,7 +367,8 @@ async fn an_away_approvers_delegate_is_asked_and_decides_in_their_place_until_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approver_who_leaves_the_company_can_no_longer_decide() -> Result<()> {
-    use dingguard_model::{AppName, CeId, callback_record};
+    use dingguard_dingtalk::callback_record;
+    use dingguard_model::AppName;
     let (app, _dir) = sqlite_app().await?;
     let id = app.request_sensitive(REQUESTER, "f-leaver").await?;
     let head = app.token(HEAD).await?;
@@ -380,7 +381,13 @@ async fn an_approver_who_leaves_the_company_can_no_longer_decide() -> Result<()>
     let raw = serde_json::to_vec(&serde_json::json!({"EventType": "user_leave_org", "EventTime": now,
         "CorpId": "dingdemo", "eventId": "leave-1", "UserId": [HEAD], "TimeStamp": now.to_string()}))?;
     let header = dingguard_dingtalk::EventHeader::parse(&raw)?;
-    let record = callback_record(&AppName::default_app(), &CeId::for_callback(&header, &raw), &header, raw.into(), now);
+    let record = callback_record(
+        &AppName::default_app(),
+        &dingguard_dingtalk::callback_ce_id(&header, &raw),
+        &header,
+        raw.into(),
+        now,
+    );
     app.log.append(&app.topics.events, record).await?;
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use dingguard_alerter::{Classification, Evaluator, Grants};
+use dingguard_dingtalk::callback_record;
 use dingguard_directory::{DEMO_YAML, Directory};
 use dingguard_eventlog::LoggedRecord;
-use dingguard_model::{AppName, CeId, callback_record};
+use dingguard_model::AppName;
 use dingguard_store::{FileFact, Grant};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -91,7 +92,7 @@ fn record(event: &Value, received_ms: i64) -> LoggedRecord {
     let header = dingguard_dingtalk::EventHeader::parse(&raw).expect("a DingTalk event");
     let record = callback_record(
         &AppName::default_app(),
-        &CeId::for_callback(&header, &raw),
+        &dingguard_dingtalk::callback_ce_id(&header, &raw),
         &header,
         Bytes::from(raw),
         received_ms,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use dingguard_approver::RequestLimits;
-use dingguard_model::{AppName, CeId, Clock, ManualClock, SystemClock, callback_record};
+use dingguard_dingtalk::callback_record;
+use dingguard_model::{AppName, CeId, Clock, ManualClock, SystemClock};
 use dingguard_simulator::random_id;
 use dingguard_store::{Store, StoreConfig};
 use dingguard_tests::approvals::{

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use dingguard_model::{AppName, CeId, Clock, ManualClock, SystemClock, callback_record};
+use dingguard_dingtalk::callback_record;
+use dingguard_model::{AppName, CeId, Clock, ManualClock, SystemClock};
 use dingguard_store::{AlertEvent, NewAlert, Store, StoreConfig};
 use dingguard_tests::approvals::{ApprovalApp, PASSWORD, STRANGER, spawn_approvals};
 use dingguard_tests::browser::Browser;

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use dingguard_model::{AppName, CeId, Clock, ManualClock, SystemClock, callback_record};
+use dingguard_dingtalk::callback_record;
+use dingguard_model::{AppName, Clock, ManualClock, SystemClock};
 use dingguard_store::{AlertFilter, Store, StoreConfig};
 use dingguard_tests::approvals::{DPO, HEAD, REQUESTER, spawn_approvals};
 use dingguard_tests::deployment::Deployment;
@@ -228,7 +229,7 @@ async fn grants_cover_what_happened_while_they_were_in_force_whenever_it_is_judg
             let header = dingguard_dingtalk::EventHeader::parse(&raw)?;
             let record = callback_record(
                 &AppName::default_app(),
-                &CeId::for_callback(&header, &raw),
+                &dingguard_dingtalk::callback_ce_id(&header, &raw),
                 &header,
                 Bytes::from(raw),
                 clock.now_ms(),

@@ -13,9 +13,10 @@ use anyhow::Result;
 use bytes::Bytes;
 use dingguard_alerter::{Classification, Evaluator};
 use dingguard_dingtalk::EventHeader;
+use dingguard_dingtalk::callback_record;
 use dingguard_directory::{DEMO_YAML, Directory};
 use dingguard_eventlog::LoggedRecord;
-use dingguard_model::{AppName, CeId, callback_record, parse_rfc3339_ms};
+use dingguard_model::{AppName, parse_rfc3339_ms};
 use dingguard_tests::app::{Backend, TestOptions, spawn_app};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
@@ -263,7 +264,7 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
 
 fn record_of(event_type: &str, bytes: &[u8], received_ms: i64) -> Option<LoggedRecord> {
     let header = EventHeader::parse(bytes).ok()?;
-    let id = CeId::for_callback(&header, bytes);
+    let id = dingguard_dingtalk::callback_ce_id(&header, bytes);
     let record =
         callback_record(&AppName::parse("default").ok()?, &id, &header, Bytes::copy_from_slice(bytes), received_ms);
     let mut headers = record.headers.clone();

@@ -64,3 +64,38 @@ fn every_api_route_is_registered_with_its_document() {
     assert!(found.is_empty(), "undocumented /api/ routes registered in {found:#?}");
     assert!(documented >= 12, "only {documented} documented handlers found");
 }
+
+/// DingTalk's payload spellings are known in the DingTalk crate only: the normaliser reads fields through
+/// `dingguard_dingtalk::fields`, never through lists of its own. (Payloads written as test data are DingTalk's
+/// side and may spell them.)
+#[test]
+fn dingtalk_spellings_live_in_the_dingtalk_crate() {
+    let root = dingguard_tests::workspace_root();
+    let mut files = Vec::new();
+    for dir in ["crates", "services"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    // The simulator plays DingTalk's side: writing payloads as DingTalk spells them is its job.
+    let (dingtalk, simulator) = (root.join("crates/dingtalk"), root.join("crates/simulator"));
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| !f.starts_with(&dingtalk) && !f.starts_with(&simulator)) {
+        let text = std::fs::read_to_string(file).expect("readable source file");
+        for (n, line) in text.lines().enumerate() {
+            let spelled = ["\"ChatId\"", "\"EventTime\"", "\"UserId\"", "\"CorpId\"", "\"FileId\"", "\"StaffId\""]
+                .iter()
+                .any(|s| line.contains(s));
+            let is_test_data = line.contains("json!") || line.contains("r#\"") || line.contains("\"EventType\"");
+            if (spelled && !is_test_data) || line.contains("Field(&[") {
+                found.push(format!(
+                    "{}:{}: {}",
+                    file.strip_prefix(&root).unwrap_or(file).display(),
+                    n + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    let text = std::fs::read_to_string(root.join("crates/events/src/normalise.rs")).unwrap();
+    assert!(!text.contains("&[\""), "the normaliser spells fields itself");
+    assert!(found.is_empty(), "DingTalk spellings outside crates/dingtalk: {found:#?}");
+}

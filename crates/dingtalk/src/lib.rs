@@ -6,13 +6,17 @@
 
 mod callback;
 mod crypto;
+pub mod event;
 mod payload;
+mod record;
 
 pub use callback::{CallbackQuery, CallbackReply, Envelope, Timestamp};
 pub use crypto::{
     CallbackCrypto, CredentialError, CryptoError, Decrypted, EncodingAesKey, OwnerKey, Token, random_alnum, signature,
 };
+pub use event::{EventPayloadError, Field, Payload, fields};
 pub use payload::{EventHeader, PayloadError};
+pub use record::{callback_ce_id, callback_record};
 
 /// Every error a callback can fail with before it reaches the event log.
 #[derive(Debug, thiserror::Error)]

@@ -248,6 +248,30 @@ impl EventHeader {
 
 #[cfg(test)]
 mod tests {
+    use crate::fields;
+
+    /// The receiver's header and the normaliser read the same fields: every spelling the normaliser knows for
+    /// the event's time, corp and group is one the header reads too, so the two never key or date an event apart.
+    #[test]
+    fn the_header_reads_every_spelling_the_normaliser_knows() {
+        for key in fields::EVENT_TIME.spellings() {
+            let header = EventHeader::parse(format!(r#"{{"{key}": 1764540000000}}"#).as_bytes()).unwrap();
+            assert_eq!(header.event_time_ms, Some(1_764_540_000_000), "{key}");
+        }
+        for key in fields::CORP_ID.spellings() {
+            let header = EventHeader::parse(format!(r#"{{"{key}": "dingc"}}"#).as_bytes()).unwrap();
+            assert_eq!(header.corp_id.as_deref(), Some("dingc"), "{key}");
+        }
+        for key in fields::CHAT.spellings() {
+            let header = EventHeader::parse(format!(r#"{{"{key}": "g1"}}"#).as_bytes()).unwrap();
+            assert_eq!(header.chat_id.as_deref(), Some("g1"), "{key}");
+        }
+        for key in fields::USER_ID.spellings() {
+            let header = EventHeader::parse(format!(r#"{{"{key}": ["u1"]}}"#).as_bytes()).unwrap();
+            assert_eq!(header.user_id.as_deref(), Some("u1"), "{key}");
+        }
+    }
+
     use super::*;
 
     fn parse(json: &str) -> EventHeader {

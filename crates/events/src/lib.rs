@@ -10,7 +10,6 @@ mod chat;
 mod event;
 mod fields;
 mod normalise;
-mod payload;
 mod sync;
 mod tracker;
 

@@ -3,21 +3,14 @@
 use dingguard_directory::Directory;
 use serde_json::Value;
 
-use crate::payload::{Payload, nested_text};
 use crate::{Actor, CanonicalEvent, DeptChange, EventKind, FileRecord, Member};
+use dingguard_dingtalk::{Field, Payload, fields};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NormaliseError {
-    #[error("`{event_type}` payload is not a JSON object: {reason}")]
-    NotJsonObject { event_type: String, reason: String },
-    /// A known type without a field its meaning depends on; the record belongs in the DLQ, not in a guess.
-    #[error("`{event_type}` payload has no usable `{field}`")]
-    MissingField { event_type: String, field: &'static str },
-}
+pub use dingguard_dingtalk::EventPayloadError as NormaliseError;
 
-pub(crate) const USERS: &[&str] = &["userId", "UserId"];
+pub(crate) const USERS: Field = fields::USER_ID;
 /// DingTalk's cross-organisation ids, sent beside (or instead of) `userId`.
-pub(crate) const UNIONS: &[&str] = &["unionId", "UnionId", "unionid"];
+pub(crate) const UNIONS: Field = fields::UNION_ID;
 
 pub(crate) struct Ctx<'a> {
     ce_id: &'a str,
@@ -48,14 +41,14 @@ impl Ctx<'_> {
     /// `unionId` counts only beyond the `userId`s (an outsider may come with a `unionId` alone). A `unionId` the
     /// directory knows becomes its person's `userId`; one it does not is kept as it is — an id the directory cannot
     /// vouch for, so an outsider, and never a reason to refuse the event.
-    pub(crate) fn people(&self, p: &Payload<'_>, users: &[&str], unions: &[&str]) -> Vec<String> {
+    pub(crate) fn people(&self, p: &Payload<'_>, users: Field, unions: Field) -> Vec<String> {
         let by_user = p.id_list(users);
         let by_union = p.id_list(unions).into_iter().skip(by_user.len()).map(|u| self.person(u));
-        crate::payload::distinct(by_user.into_iter().chain(by_union))
+        dingguard_dingtalk::event::distinct(by_user.into_iter().chain(by_union))
     }
 
     /// One person named by `userId` (from `users`), else by `unionId` (from `unions`).
-    pub(crate) fn one_person(&self, p: &Payload<'_>, users: &[&str], unions: &[&str]) -> Option<String> {
+    pub(crate) fn one_person(&self, p: &Payload<'_>, users: Field, unions: Field) -> Option<String> {
         p.id(users).or_else(|| p.id(unions).map(|u| self.person(u)))
     }
 
@@ -97,11 +90,11 @@ pub fn normalise(
 ) -> Result<Vec<CanonicalEvent>, NormaliseError> {
     let p = Payload::parse(event_type, payload)?;
     // Same preference and the same judgement as the receiver's, so the record's `ce_time` and this agree.
-    let stated = p.millis(&["EventTime", "timeStamp", "TimeStamp"]);
+    let stated = p.millis(fields::EVENT_TIME);
     let (occurred_at_ms, source) = dingguard_model::event_time(stated, received_ms);
     let ctx = Ctx {
         ce_id,
-        corp_id: p.text(&["CorpId", "corpId"]),
+        corp_id: p.text(fields::CORP_ID),
         occurred_at_ms,
         time_from_receipt: source == dingguard_model::TimeSource::Received,
         directory,
@@ -109,7 +102,7 @@ pub fn normalise(
     if let Some(event) = crate::chat::normalise(&ctx, &p, event_type)? {
         return Ok(vec![event]);
     }
-    let users = || p.require_list(p.ids(USERS), "userId");
+    let users = || p.require_list(p.ids(USERS), fields::USER_ID);
     Ok(match event_type {
         "user_add_org" => {
             ctx.per_user(users()?.into_iter().map(|u| (u.clone(), EventKind::UserJoined { user: u })).collect())
@@ -127,15 +120,15 @@ pub fn normalise(
                 "org_dept_modify" => DeptChange::Modified,
                 _ => DeptChange::Removed,
             };
-            let dept_ids = p.require_list(p.ids(&["deptId", "DeptId"]), "deptId")?;
+            let dept_ids = p.require_list(p.ids(fields::DEPT_ID), fields::DEPT_ID)?;
             vec![ctx.event(None, EventKind::DepartmentChanged { change, dept_ids })]
         }
         "contact_add_org" => {
-            let follower = p.id(&["followerUserId", "FollowerUserId"]);
+            let follower = p.id(fields::FOLLOWER_USER_ID);
             let kind = EventKind::ExternalContactAdded {
-                contact_id: p.require(p.id(USERS), "userId")?,
-                name: p.text(&["name", "Name"]),
-                company: p.text(&["companyName", "CompanyName"]),
+                contact_id: p.require(p.id(USERS), fields::USER_ID)?,
+                name: p.text(fields::NAME),
+                company: p.text(fields::COMPANY_NAME),
                 follower: follower.clone(),
             };
             vec![ctx.event(follower.as_deref(), kind)]
@@ -143,53 +136,53 @@ pub fn normalise(
         "org_file_send_check" => vec![file_sent(&ctx, &p)?],
         "file_download" => {
             // The file audit log names the actor by `userId`; storage change events by `unionId`.
-            let user = p.require(ctx.one_person(&p, USERS, UNIONS), "userId")?;
+            let user = p.require(ctx.one_person(&p, USERS, UNIONS), fields::USER_ID)?;
             let kind = EventKind::FileDownloaded {
                 user: user.clone(),
-                chat_id: p.text(crate::chat::CHAT),
-                file_id: p.require(p.text(&["fileId", "FileId"]), "fileId")?,
-                file_name: p.text(&["fileName", "FileName"]),
-                space_id: p.text(&["spaceId", "SpaceId"]),
-                action_code: p.number(&["action", "Action"]),
-                source: p.text(&["source", "Source"]),
+                chat_id: p.text(fields::CHAT),
+                file_id: p.require(p.text(fields::FILE_ID), fields::FILE_ID)?,
+                file_name: p.text(fields::FILE_NAME),
+                space_id: p.text(fields::SPACE_ID),
+                action_code: p.number(fields::ACTION),
+                source: p.text(fields::SOURCE),
             };
             let mut event = ctx.event(Some(&user), kind);
             event.group_alias = crate::chat::group_alias(&p);
             vec![event]
         }
         "file_download_request" => {
-            let user = p.require(p.id(USERS), "userId")?;
+            let user = p.require(p.id(USERS), fields::USER_ID)?;
             let kind = EventKind::DownloadRequested {
-                request_id: p.require(p.text(&["requestId", "RequestId"]), "requestId")?,
+                request_id: p.require(p.text(fields::REQUEST_ID), fields::REQUEST_ID)?,
                 user: user.clone(),
-                file_id: p.require(p.text(&["fileId", "FileId"]), "fileId")?,
-                file_name: p.text(&["fileName", "FileName"]),
-                space_id: p.text(&["spaceId", "SpaceId"]),
-                reason: p.text(&["reason", "Reason"]),
+                file_id: p.require(p.text(fields::FILE_ID), fields::FILE_ID)?,
+                file_name: p.text(fields::FILE_NAME),
+                space_id: p.text(fields::SPACE_ID),
+                reason: p.text(fields::REASON),
             };
             vec![ctx.event(Some(&user), kind)]
         }
         "bpms_instance_change" => {
-            let originator = p.text(&["staffId", "StaffId"]);
+            let originator = p.text(fields::STAFF_ID);
             let kind = EventKind::ApprovalInstanceChanged {
-                instance_id: p.require(p.text(&["processInstanceId", "ProcessInstanceId"]), "processInstanceId")?,
-                process_code: p.text(&["processCode", "ProcessCode"]),
+                instance_id: p.require(p.text(fields::PROCESS_INSTANCE_ID), fields::PROCESS_INSTANCE_ID)?,
+                process_code: p.text(fields::PROCESS_CODE),
                 originator: originator.clone(),
-                change_type: p.text(&["type", "Type"]),
-                result: p.text(&["result", "Result"]),
+                change_type: p.text(fields::TYPE),
+                result: p.text(fields::RESULT),
             };
             vec![ctx.event(originator.as_deref(), kind)]
         }
         "bpms_task_change" => {
-            let approver = p.text(&["staffId", "StaffId"]);
+            let approver = p.text(fields::STAFF_ID);
             let kind = EventKind::ApprovalTaskChanged {
-                instance_id: p.require(p.text(&["processInstanceId", "ProcessInstanceId"]), "processInstanceId")?,
-                process_code: p.text(&["processCode", "ProcessCode"]),
-                task_id: p.text(&["taskId", "TaskId"]),
+                instance_id: p.require(p.text(fields::PROCESS_INSTANCE_ID), fields::PROCESS_INSTANCE_ID)?,
+                process_code: p.text(fields::PROCESS_CODE),
+                task_id: p.text(fields::TASK_ID),
                 approver: approver.clone(),
-                change_type: p.text(&["type", "Type"]),
-                result: p.text(&["result", "Result"]),
-                remark: p.text(&["remark", "Remark"]),
+                change_type: p.text(fields::TYPE),
+                result: p.text(fields::RESULT),
+                remark: p.text(fields::REMARK),
             };
             vec![ctx.event(approver.as_deref(), kind)]
         }
@@ -200,13 +193,13 @@ pub fn normalise(
 /// `diffInfo` is one object in the documented form; a list is accepted too. Each diff goes to the user it names,
 /// and users without one still get an event with a null diff.
 fn user_changes(p: &Payload<'_>) -> Result<Vec<(String, EventKind)>, NormaliseError> {
-    let raw = p.raw(&["diffInfo", "DiffInfo"]);
+    let raw = p.raw(fields::DIFF_INFO);
     let diffs: Vec<&Value> = match &raw {
         Some(Value::Array(items)) => items.iter().collect(),
         Some(one) => vec![one],
         None => Vec::new(),
     };
-    let named = |d: &Value| nested_text(d, "userid").or_else(|| nested_text(d, "userId"));
+    let named = |d: &Value| fields::DIFF_USER_ID.text_in(d);
     let mut out: Vec<(String, Value)> = diffs.iter().filter_map(|d| Some((named(d)?, (*d).clone()))).collect();
     let anonymous = match diffs.as_slice() {
         [only] if named(only).is_none() => (*only).clone(),
@@ -219,25 +212,25 @@ fn user_changes(p: &Payload<'_>) -> Result<Vec<(String, EventKind)>, NormaliseEr
         }
     }
     if out.is_empty() {
-        return Err(p.missing("userId"));
+        return Err(p.missing(fields::USER_ID));
     }
     Ok(out.into_iter().map(|(user, diff)| (user.clone(), EventKind::UserChanged { user, diff })).collect())
 }
 
 fn file_sent(ctx: &Ctx<'_>, p: &Payload<'_>) -> Result<CanonicalEvent, NormaliseError> {
-    let records: Vec<FileRecord> = match p.raw(&["fileRecords", "FileRecords"]) {
+    let records: Vec<FileRecord> = match p.raw(fields::FILE_RECORDS) {
         Some(Value::Array(items)) => items
             .iter()
             .map(|r| FileRecord {
-                user: nested_text(r, "userId"),
-                file_name: nested_text(r, "fileName"),
-                request_id: nested_text(r, "requestId"),
-                conversation: nested_text(r, "openCid"),
+                user: fields::RECORD_USER_ID.text_in(r),
+                file_name: fields::RECORD_FILE_NAME.text_in(r),
+                request_id: fields::RECORD_REQUEST_ID.text_in(r),
+                conversation: fields::RECORD_CONVERSATION.text_in(r),
             })
             .collect(),
         _ => Vec::new(),
     };
-    let records = p.require((!records.is_empty()).then_some(records), "fileRecords")?;
+    let records = p.require((!records.is_empty()).then_some(records), fields::FILE_RECORDS)?;
     // One sender is an actor; several senders in one detection leave it to the records.
     let first = records[0].user.clone();
     let actor = first.filter(|f| records.iter().all(|r| r.user.as_ref() == Some(f)));

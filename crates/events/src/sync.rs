@@ -1,5 +1,6 @@
 //! Keeps the directory current from the address-book events the normaliser produced.
 
+use dingguard_dingtalk::fields;
 use dingguard_directory::{DepartmentDiff, DeptId, DirectoryChange, UserDiff, UserId};
 use serde_json::Value;
 
@@ -16,15 +17,13 @@ fn text(value: Option<&Value>) -> Option<String> {
 /// `user_modify_org`'s `curr` side, in the spellings DingTalk's user objects use.
 fn user_diff(diff: &Value) -> UserDiff {
     let curr = diff.get("curr");
-    let field = |keys: &[&str]| keys.iter().find_map(|k| text(curr.and_then(|c| c.get(*k))));
-    let departments = ["deptIdList", "dept_id_list", "department"]
-        .iter()
-        .find_map(|k| curr.and_then(|c| c.get(*k)).and_then(Value::as_array))
+    let departments = curr
+        .and_then(|c| fields::USER_DEPARTMENTS.list_in(c))
         .map(|list| list.iter().filter_map(|d| text(Some(d)).and_then(|d| DeptId::parse(&d).ok())).collect());
     UserDiff {
-        name: field(&["name"]),
+        name: curr.and_then(|c| fields::USER_NAME.text_in(c)),
         departments,
-        manager: field(&["managerUserid", "managerUserId"]).and_then(|m| UserId::parse(&m).ok()),
+        manager: curr.and_then(|c| fields::USER_MANAGER.text_in(c)).and_then(|m| UserId::parse(&m).ok()),
     }
 }
 

@@ -161,6 +161,19 @@ impl Store {
         rows.first().map(|r| r.text(0)).transpose()
     }
 
+    /// The one bearer-token check of every JSON API: whose live API token an `Authorization` header carries.
+    /// `None` when there is no header, it is not `Bearer <token>` (the scheme in any case), or the token is
+    /// unknown, expired or revoked. What the user may then do is the caller's to decide.
+    pub async fn bearer_user(&self, authorization: Option<&str>, now_ms: i64) -> Result<Option<String>, StoreError> {
+        let token = authorization
+            .and_then(|value| value.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty() && token.len() <= 256);
+        let Some(token) = token else { return Ok(None) };
+        self.console_token_user(&dingguard_model::token::token_hash(token), TokenKind::Api, now_ms).await
+    }
+
     /// Uses a token up and says whose it was. A single statement, so two concurrent redemptions cannot both win.
     pub async fn redeem_console_token(
         &self,

@@ -49,6 +49,35 @@ async fn tokens_are_single_use_and_expire(store: Store) -> Result<(), StoreError
     for at in [1, 10_000_000_000] {
         assert_eq!(store.console_token_user("api", TokenKind::Api, at).await?.as_deref(), Some("user_dpo"));
     }
+
+    // The one bearer check every API uses: the scheme in any case, the token as issued, nothing else.
+    let hash = dingguard_model::token::token_hash("dgc_secret");
+    store.create_console_token(&hash, TokenKind::Api, "user_ops", 0, None).await?;
+    store
+        .create_console_token(
+            &dingguard_model::token::token_hash("dgl_link"),
+            TokenKind::SignInLink,
+            "user_ops",
+            0,
+            None,
+        )
+        .await?;
+    for header in ["Bearer dgc_secret", "bearer dgc_secret", " BEARER  dgc_secret "] {
+        assert_eq!(store.bearer_user(Some(header), 5).await?.as_deref(), Some("user_ops"), "{header:?}");
+    }
+    for header in [
+        None,
+        Some(""),
+        Some("Bearer"),
+        Some("Bearer "),
+        Some("Basic dgc_secret"),
+        Some("dgc_secret"),
+        Some("Bearer dgc_secre"),
+        Some("Bearer dgc_secret x"),
+        Some("Bearer dgl_link"),
+    ] {
+        assert_eq!(store.bearer_user(header, 5).await?, None, "{header:?}");
+    }
     Ok(())
 }
 

@@ -32,20 +32,9 @@ pub(crate) fn routes(shared: Arc<Shared>) -> (Router, utoipa::openapi::OpenApi) 
 }
 
 async fn caller(shared: &Shared, headers: &HeaderMap) -> Result<String, ApproverError> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApproverError::Unauthenticated)?;
-    let hash = dingguard_model::token::token_hash(token);
+    let authorization = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let now = shared.clock.now_ms();
-    let user = shared
-        .store
-        .console_token_user(&hash, dingguard_store::console::TokenKind::Api, now)
-        .await?
-        .ok_or(ApproverError::Unauthenticated)?;
+    let user = shared.store.bearer_user(authorization, now).await?.ok_or(ApproverError::Unauthenticated)?;
     if !shared.directory().is_member(&user) {
         return Err(ApproverError::Forbidden(format!("{user} is not an active member of the directory")));
     }

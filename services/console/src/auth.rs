@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dingguard_directory::Role;
-use dingguard_store::console::{ConsoleSession, TokenKind};
+use dingguard_store::console::ConsoleSession;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
@@ -186,10 +186,8 @@ async fn from_session(shared: &Shared, headers: &HeaderMap) -> Result<Viewer, Co
 }
 
 async fn from_bearer(shared: &Shared, value: &HeaderValue) -> Result<Viewer, ConsoleError> {
-    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
-    let token = token.filter(|t| !t.is_empty()).ok_or(ConsoleError::Unauthenticated)?;
     let now = shared.clock.now_ms();
-    let user = shared.store.console_token_user(&token_hash(token), TokenKind::Api, now).await?.ok_or_else(|| {
+    let user = shared.store.bearer_user(value.to_str().ok(), now).await?.ok_or_else(|| {
         tracing::info!("API call with an unknown bearer token");
         ConsoleError::Unauthenticated
     })?;

@@ -9,8 +9,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State as AxumState};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use dingguard_dingtalk::callback_record;
 use dingguard_dingtalk::{CallbackQuery, CallbackReply, Envelope, EventHeader, ProtocolError, Timestamp};
-use dingguard_model::{AppName, CeId, callback_record};
+use dingguard_model::{AppName, CeId};
 use tracing::Instrument;
 
 use crate::State;
@@ -133,7 +134,7 @@ async fn handle(
         _ => {}
     }
 
-    let id = CeId::for_callback(&event, &message);
+    let id = dingguard_dingtalk::callback_ce_id(&event, &message);
     span.record("ce_id", id.as_str());
     // Forget the id only once a replay of this request could no longer pass the window check.
     let expires_ms = i64::try_from(signed_at.millis().saturating_add(window_ms)).unwrap_or(i64::MAX).max(now_ms + 1);

@@ -9,8 +9,9 @@ use anyhow::{Result, ensure};
 use bytes::Bytes;
 use dingguard_alerter::Classification;
 use dingguard_dingtalk::EventHeader;
+use dingguard_dingtalk::callback_record;
 use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, LoggedRecord};
-use dingguard_model::{AppName, CeId, SystemClock, TopicPrefix, Topics, callback_record};
+use dingguard_model::{AppName, SystemClock, TopicPrefix, Topics};
 use dingguard_simulator::{Scenario, ScenarioContext};
 
 pub struct AlerterFigures {
@@ -61,7 +62,7 @@ async fn fill(log: &EventLog, topics: &Topics, events: usize) -> Result<usize> {
             for event in scenario.events(&ScenarioContext::new("dingbenchcorp", now)) {
                 let raw = serde_json::to_vec(&event)?;
                 let header = EventHeader::parse(&raw)?;
-                let id = CeId::for_callback(&header, &raw);
+                let id = dingguard_dingtalk::callback_ce_id(&header, &raw);
                 log.append(&topics.events, callback_record(&app, &id, &header, Bytes::from(raw), now)).await?;
                 written += 1;
             }

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, ensure};
 use bytes::Bytes;
 use dingguard_dingtalk::EventHeader;
+use dingguard_dingtalk::callback_record;
 use dingguard_eventlog::{Durability, EmbeddedLog, EmbeddedOptions, EventLog};
-use dingguard_model::{AppName, CeId, TopicPrefix, Topics, callback_record};
+use dingguard_model::{AppName, TopicPrefix, Topics};
 use dingguard_simulator::load::{self, LoadPlan, Target};
 use dingguard_simulator::{SignedCallback, Signer};
 use serde_json::{Value, json};
@@ -102,7 +103,7 @@ pub async fn address_book_backlog(events: usize, people: usize) -> Result<Backlo
                     let at = start_ms + i as i64 * 10;
                     let raw = serde_json::to_vec(&address_book_event(i, people, at))?;
                     let header = EventHeader::parse(&raw)?;
-                    let id = CeId::for_callback(&header, &raw);
+                    let id = dingguard_dingtalk::callback_ce_id(&header, &raw);
                     log.append(&topics.events, callback_record(app, &id, &header, Bytes::from(raw), at)).await?;
                     anyhow::Ok(())
                 }
