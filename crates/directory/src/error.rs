@@ -3,7 +3,7 @@
 pub enum DirectoryError {
     #[error("directory file is not valid YAML of the expected shape: {0}")]
     Yaml(String),
-    #[error("{what} id `{id}` must be 1–256 characters without control characters")]
+    #[error("{what} id {id:?} must be 1–256 characters without control characters")]
     InvalidId { what: &'static str, id: String },
     #[error("user id `{0}` appears more than once")]
     DuplicateUser(String),
@@ -29,4 +29,13 @@ pub enum DirectoryError {
     UnknownDpo(String),
     #[error("trusted partner `{0}` has an empty corp id or user-id prefix, which would trust everyone")]
     EmptyTrust(String),
+}
+
+impl From<dingguard_model::IdError> for DirectoryError {
+    fn from(error: dingguard_model::IdError) -> Self {
+        match error {
+            dingguard_model::IdError::Invalid { what, id } => Self::InvalidId { what, id },
+            other => Self::InvalidId { what: "an", id: other.to_string() },
+        }
+    }
 }

@@ -31,8 +31,8 @@ enum RawDeptId {
 impl RawDeptId {
     fn parse(&self) -> Result<DeptId, DirectoryError> {
         match self {
-            Self::Text(s) => DeptId::parse(s),
-            Self::Number(n) => DeptId::parse(&n.to_string()),
+            Self::Text(s) => Ok(DeptId::parse(s)?),
+            Self::Number(n) => Ok(DeptId::parse(&n.to_string())?),
         }
     }
 }
@@ -76,7 +76,7 @@ struct RawPartner {
 }
 
 fn opt_user(raw: Option<&String>) -> Result<Option<UserId>, DirectoryError> {
-    raw.map(|s| UserId::parse(s)).transpose()
+    Ok(raw.map(|s| UserId::parse(s)).transpose()?)
 }
 
 fn department(raw: &RawDepartment) -> Result<Department, DirectoryError> {

@@ -172,7 +172,7 @@ mod tests {
 
     fn grant(from: i64, until: i64, name: &str, space: Option<&str>) -> Grant {
         Grant {
-            request_id: format!("dlr_{from}"),
+            request_id: dingguard_model::RequestId::with_suffix(&from.to_string()).into(),
             user_id: "u1".into(),
             file_id: "f1".into(),
             granted_at_ms: from,

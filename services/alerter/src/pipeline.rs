@@ -193,7 +193,7 @@ fn new_alert(
     fields.insert("alert.event_ids".into(), serde_json::json!(m.event_ids));
     let at_ms = m.at_ms;
     NewAlert {
-        id: format!("alr_{}", &hex::encode(digest)[..24]),
+        id: dingguard_model::AlertId::with_suffix(&hex::encode(digest)[..24]).into(),
         rule: m.rule.clone(),
         severity: m.severity,
         message: m.message.clone(),

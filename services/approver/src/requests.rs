@@ -148,7 +148,7 @@ pub(crate) async fn open_request(
     }
     let now = shared.clock.now_ms();
     within_limits(shared, requester, now).await?;
-    let id = format!("dlr_{}", random_id());
+    let id = dingguard_model::RequestId::with_suffix(&random_id()).to_string();
     // The description is the requester's word; what dingguard saw of the file itself weighs as much.
     let known_facts = shared.store.file_facts(&file.id).await?;
     let classification = &shared.settings.classification;

@@ -114,7 +114,7 @@ pub(crate) async fn create_silence(
     })?;
     let now = shared.clock.now_ms();
     let silence = Silence {
-        id: format!("sil_{}", hex::encode(rand::random::<[u8; 12]>())),
+        id: dingguard_model::SilenceId::with_suffix(&hex::encode(rand::random::<[u8; 12]>())).into(),
         rule: Some(rule),
         dedup_key,
         creator: viewer.user_id.clone(),
