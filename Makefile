@@ -17,9 +17,9 @@ test: test-deps lint
 		$(CARGO) test --workspace; \
 	fi
 
-# The properties of tests/tests/fuzz.rs with many more generated cases, optimised; the corpus in fuzz/ first.
+# The properties of tests/tests/integration/fuzz.rs with many more generated cases, optimised; the corpus in fuzz/ first.
 fuzz: test-deps
-	DINGGUARD_FUZZ_CASES=$${DINGGUARD_FUZZ_CASES:-20000} $(CARGO) test --release -p dingguard-tests --test fuzz -- --test-threads 2
+	DINGGUARD_FUZZ_CASES=$${DINGGUARD_FUZZ_CASES:-20000} $(CARGO) test --release -p dingguard-tests --test integration -- fuzz:: --test-threads 2
 
 bench: test-deps
 	$(CARGO) build --release -p dingguard -p dingguard-bench

@@ -3,38 +3,28 @@
 
 pub mod app;
 pub mod approvals;
-pub mod broker;
-pub mod browser;
 pub mod deployment;
-pub mod disk;
-pub mod hostile;
-pub mod pg;
 pub mod process;
-pub mod reference;
-pub mod standin;
-pub mod webdriver;
-pub mod work_standin;
 
-use std::path::PathBuf;
+pub use dingguard_testkit::{broker, browser, disk, eventually, free_port, hostile, now_ms, reference, standin};
+pub use dingguard_testkit::{webdriver, work_standin, workspace_root};
 
-/// The repository root.
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
-}
+/// PostgreSQL for tests: the kit's databases, and a migrated store on one.
+pub mod pg {
+    use dingguard_store::{Store, StoreConfig};
+    pub use dingguard_testkit::pg::{PgDatabase, fresh_database};
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0").local_addr().expect("local addr").port()
-}
-
-/// Polls `check` every 20 ms until it holds; an error naming `what` after `timeout`.
-pub async fn eventually(what: &str, timeout: std::time::Duration, check: impl Fn() -> bool) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + timeout;
-    while !check() {
-        anyhow::ensure!(std::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    /// A fresh, migrated database and its `postgres://` URL for more connections (a second replica).
+    pub async fn fresh_postgres_url() -> (Store, String, PgDatabase) {
+        let (url, db) = fresh_database().await;
+        let config = StoreConfig::Postgres { url: dingguard_model::Secret::new(url.clone()), max_connections: 4 };
+        (Store::open(&config).await.unwrap(), url, db)
     }
-    Ok(())
+
+    pub async fn fresh_postgres() -> (Store, PgDatabase) {
+        let (store, _, db) = fresh_postgres_url().await;
+        (store, db)
+    }
 }
 
 /// An API call with a bearer token: the status and the JSON body (`null` when it is not JSON).
@@ -52,9 +42,4 @@ pub async fn call_json(
     let response = request.send().await?;
     let status = response.status().as_u16();
     Ok((status, response.json().await.unwrap_or(serde_json::Value::Null)))
-}
-
-pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
-    i64::try_from(since.as_millis()).expect("fits")
 }

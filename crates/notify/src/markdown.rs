@@ -139,6 +139,14 @@ impl fmt::Display for Markdown {
 
 #[cfg(test)]
 mod tests {
+    /// The test kit's markup check finds every construct in its hostile text live; through `inert`, none.
+    #[test]
+    fn hostile_markdown_goes_out_inert() {
+        use dingguard_testkit::hostile::{COMPACT, MARKDOWN, live_markup};
+        assert!(live_markup(&format!("**{}**", inert(MARKDOWN))).is_empty());
+        assert!(live_markup(&inert(COMPACT)).is_empty());
+    }
+
     use super::*;
 
     #[test]

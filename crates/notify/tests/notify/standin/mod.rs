@@ -11,7 +11,7 @@ pub mod hook;
 pub mod robot;
 pub mod work;
 
-pub use dingguard_tests::standin::serve;
+pub use dingguard_testkit::standin::serve;
 
 /// A clock at the real time that moves only when told to, shared by a notifier and its stand-in.
 pub fn clock() -> ManualClock {

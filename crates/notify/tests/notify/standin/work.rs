@@ -1,3 +1,3 @@
 //! The work-notification stand-in is shared with the end-to-end tests.
 
-pub use dingguard_tests::work_standin::*;
+pub use dingguard_testkit::work_standin::*;

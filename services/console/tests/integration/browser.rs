@@ -1,11 +1,9 @@
 //! The alert list in a real headless Chromium: sign in through the form, keep the list open, and an alert the
 //! alerter writes to the store appears on it without a reload.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{PASSWORD, SECURITY, spawn_app};
+use crate::common::{PASSWORD, SECURITY, spawn_app};
 use dingguard_model::{Clock, SystemClock};
 use dingguard_tests::webdriver::Browser;
 

@@ -1,6 +1,4 @@
-mod common;
-
-use common::{directory, events, one};
+use crate::common::{directory, events, one};
 use dingguard_directory::DirectoryChange;
 
 #[test]
@@ -32,7 +30,7 @@ fn other_events_change_nothing() {
 #[test]
 fn the_directory_prefilter_agrees_with_the_normaliser_on_every_fixture() {
     let all: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(include_str!("fixtures/payloads.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/payloads.json")).unwrap();
     for (name, raw) in &all {
         let Some(event_type) = raw["EventType"].as_str() else { continue };
         let bytes = serde_json::to_vec(raw).unwrap();

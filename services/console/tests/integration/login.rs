@@ -1,8 +1,6 @@
 //! Who gets in: passwords, roles, sign-in throttling, single-use links, API tokens and signing out.
 
-mod common;
-
-use common::{ADMIN, APPROVER, DEPARTED, PASSWORD, SECURITY, spawn_app};
+use crate::common::{ADMIN, APPROVER, DEPARTED, PASSWORD, SECURITY, spawn_app};
 use dingguard_console::ConsoleError;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,9 @@
 //! Working alerts: the list and its filters, the detail page, acknowledge / resolve, silences, CSRF, the JSON
 //! API and its OpenAPI document, and the live feed.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Client, PASSWORD, SECURITY, TestApp, spawn_app};
+use crate::common::{Client, PASSWORD, SECURITY, TestApp, spawn_app};
 use dingguard_store::AlertStatus;
 use serde_json::json;
 
@@ -148,7 +146,7 @@ async fn a_silence_needs_a_reason_and_an_expiry() {
 }
 
 /// The document is generated from the handlers; here every operation it lists is called, so a documented route
-/// that is not served (404, 405) or an answer the document does not list fails. `tests/tests/layout.rs` checks the
+/// that is not served (404, 405) or an answer the document does not list fails. `tests/tests/integration/layout.rs` checks the
 /// other direction: no `/api/` route is registered except through the generated document's router.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_every_endpoint() {

@@ -1,7 +1,5 @@
 //! A PostgreSQL database of its own per test on the machine's server (127.0.0.1:5432, trust auth).
 
-use dingguard_store::{Store, StoreConfig};
-
 /// A database of its own on the local server, dropped when the guard goes.
 pub struct PgDatabase(String);
 
@@ -50,25 +48,15 @@ impl Drop for PgDatabase {
     }
 }
 
-/// A fresh, migrated database and its `postgres://` URL for more connections (a second replica).
-pub async fn fresh_postgres_url() -> (Store, String, PgDatabase) {
+/// A fresh, empty database of its own and its `postgres://` URL.
+pub async fn fresh_database() -> (String, PgDatabase) {
     let name = format!("dg_test_{:016x}", rand::random::<u64>());
     let (client, connection) = tokio_postgres_connect("host=127.0.0.1 user=postgres dbname=postgres")
         .await
         .expect("PostgreSQL on 127.0.0.1:5432");
     tokio::spawn(connection);
     client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    let store =
-        Store::open(&StoreConfig::Postgres { url: dingguard_model::Secret::new(url.clone()), max_connections: 4 })
-            .await
-            .unwrap();
-    (store, url, PgDatabase(name))
-}
-
-pub async fn fresh_postgres() -> (Store, PgDatabase) {
-    let (store, _, db) = fresh_postgres_url().await;
-    (store, db)
+    (format!("postgres://postgres@127.0.0.1:5432/{name}"), PgDatabase(name))
 }
 
 async fn tokio_postgres_connect(

@@ -1,8 +1,6 @@
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 
-use common::{RECEIVED_MS, directory, events, payload};
+use crate::common::{RECEIVED_MS, directory, events, payload};
 use dingguard_events::{
     CanonicalEvent, Field, FieldType, InMemoryGroupTracker, MAX_MEMBERS, event_types, field_catalog, fields_to_json,
     normalise, normalise_with_tracker,

@@ -15,7 +15,7 @@ pub fn directory() -> Directory {
 }
 
 pub fn payload(name: &str) -> Vec<u8> {
-    let all: Value = serde_json::from_str(include_str!("../fixtures/payloads.json")).unwrap();
+    let all: Value = serde_json::from_str(include_str!("../../fixtures/payloads.json")).unwrap();
     let one = all.get(name).unwrap_or_else(|| panic!("no fixture {name}"));
     serde_json::to_vec(one).unwrap()
 }

@@ -25,4 +25,11 @@ macro_rules! on_both_stores {
     };
 }
 
-pub use dingguard_tests::pg::fresh_postgres;
+pub use dingguard_testkit::pg::PgDatabase;
+
+/// A fresh, migrated store on a database of its own.
+pub async fn fresh_postgres() -> (dingguard_store::Store, PgDatabase) {
+    let (url, db) = dingguard_testkit::pg::fresh_database().await;
+    let config = dingguard_store::StoreConfig::Postgres { url: dingguard_model::Secret::new(url), max_connections: 4 };
+    (dingguard_store::Store::open(&config).await.unwrap(), db)
+}

@@ -1,9 +1,6 @@
 //! The same behaviour from SQLite files and from the machine's PostgreSQL (a fresh database per test).
 
-#[macro_use]
-mod common;
-
-use common::fresh_postgres;
+use crate::common::fresh_postgres;
 use dingguard_store::{
     AlertEvent, AlertFilter, AlertStatus, Channel, FileFact, Grant, NewAlert, Recorded, Silence, Store, StoreError,
     StoredRequest,

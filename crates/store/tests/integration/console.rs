@@ -1,10 +1,7 @@
 //! The console's sessions, tokens, sign-in failures and live-feed queries, on SQLite files and on the machine's
 //! PostgreSQL (a fresh database per test).
 
-#[macro_use]
-mod common;
-
-use common::fresh_postgres;
+use crate::common::fresh_postgres;
 use dingguard_store::console::{ConsoleSession, FailureScope, TokenKind};
 use dingguard_store::{AlertEvent, AlertStatus, NewAlert, Store, StoreError};
 

@@ -1,6 +1,4 @@
-mod common;
-
-use common::{RECEIVED_MS, directory, payload};
+use crate::common::{RECEIVED_MS, directory, payload};
 use dingguard_events::{CanonicalEvent, EventKind, GroupTracker, InMemoryGroupTracker, normalise_with_tracker};
 
 fn run(tracker: &mut InMemoryGroupTracker, event_type: &str, ce_id: &str, body: &[u8]) -> Vec<CanonicalEvent> {

@@ -1,6 +1,4 @@
-mod common;
-
-use common::{RECEIVED_MS, directory, events, one};
+use crate::common::{RECEIVED_MS, directory, events, one};
 use dingguard_events::{Affiliation, DeptChange, EventKind, Member, NormaliseError, normalise};
 
 fn member(id: &str, affiliation: Affiliation) -> Member {

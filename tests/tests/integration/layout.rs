@@ -28,7 +28,10 @@ fn services_are_built_only_by_the_composition_root() {
     for file in &files {
         let text = std::fs::read_to_string(file).expect("readable source file");
         for constructor in constructors {
-            if text.contains(constructor) && *file != composition_root && !file.ends_with("tests/tests/layout.rs") {
+            if text.contains(constructor)
+                && *file != composition_root
+                && !file.ends_with("tests/tests/integration/layout.rs")
+            {
                 found.push(format!("{} builds {constructor}", file.strip_prefix(&root).unwrap_or(file).display()));
             }
         }
@@ -98,4 +101,28 @@ fn dingtalk_spellings_live_in_the_dingtalk_crate() {
     let text = std::fs::read_to_string(root.join("crates/events/src/normalise.rs")).unwrap();
     assert!(!text.contains("&[\""), "the normaliser spells fields itself");
     assert!(found.is_empty(), "DingTalk spellings outside crates/dingtalk: {found:#?}");
+}
+
+/// The test kit depends on no dingguard crate, and the crates below the services test with it alone: their tests
+/// build without the services.
+#[test]
+fn the_test_kit_is_a_leaf_and_pure_crates_test_without_the_services() {
+    let root = dingguard_tests::workspace_root();
+    let manifest = |path: &str| std::fs::read_to_string(root.join(path)).expect("a manifest");
+    let kit = manifest("crates/testkit/Cargo.toml");
+    assert!(!kit.lines().any(|l| l.trim_start().starts_with("dingguard")), "the test kit depends on dingguard crates");
+    for crate_dir in ["crates/store", "crates/notify"] {
+        let text = manifest(&format!("{crate_dir}/Cargo.toml"));
+        for service in [
+            "dingguard-tests",
+            "dingguard-receiver",
+            "dingguard-alerter",
+            "dingguard-approver",
+            "dingguard-console",
+            "dingguard ",
+            "dingguard.workspace",
+        ] {
+            assert!(!text.contains(service), "{crate_dir} depends on {service}");
+        }
+    }
 }
