@@ -1,4 +1,4 @@
-//! The HTTP push request and reply shapes (dingtalk-protocol.md §1.2, §1.6).
+//! The HTTP push request and reply shapes (https://open.dingtalk.com/document/development/http-callback-overview).
 
 use std::borrow::Cow;
 

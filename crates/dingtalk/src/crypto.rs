@@ -1,4 +1,4 @@
-//! Signature and AES-256-CBC envelope (dingtalk-protocol.md §1.3–1.6).
+//! Signature and AES-256-CBC envelope (https://open.dingtalk.com/document/development/http-callback-overview).
 
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
 use base64::{Engine, engine::general_purpose::STANDARD};

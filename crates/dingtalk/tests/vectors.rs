@@ -1,4 +1,4 @@
-//! DingTalk's published vectors (dingtalk-protocol.md §1.9), loaded from the fixture copied from them.
+//! DingTalk's published vectors (in https://open.dingtalk.com/document/development/http-callback-overview), loaded from the fixture copied from them.
 
 use std::borrow::Cow;
 

@@ -1,6 +1,6 @@
 use std::fmt;
 
-/// Why a DingTalk group robot refused a message (dingtalk-protocol.md §4.1).
+/// Why a DingTalk group robot refused a message (https://open.dingtalk.com/document/development/custom-robots-send-group-messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RobotFailure {
     /// 310000: keyword, timestamp, signature or IP allowlist check failed.
@@ -81,7 +81,7 @@ pub enum NotifyError {
     SignatureMismatch,
 }
 
-/// Legacy `oapi` codes that mean "try again later": system busy, and the two timeout codes (§4.4).
+/// Legacy `oapi` codes that mean "try again later": system busy, and the two timeout codes (DingTalk server error codes).
 const DINGTALK_TRANSIENT: [i64; 3] = [-1, 15, 88];
 
 impl NotifyError {

@@ -1,4 +1,4 @@
-//! Outbound alert delivery (DESIGN.md §4, dingtalk-protocol.md §4).
+//! Outbound alert delivery (DingTalk robots, work notifications; Standard Webhooks).
 //!
 //! Three [`Notifier`]s: a DingTalk custom group robot ([`RobotNotifier`]) that stays under the robot's
 //! per-minute limit by folding the overflow into digests, DingTalk work notifications ([`WorkNotifier`]) and a

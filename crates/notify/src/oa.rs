@@ -1,4 +1,4 @@
-//! Reading a DingTalk OA approval instance (dingtalk-protocol.md §5, §4.4): the `bpms_instance_change` callback
+//! Reading a DingTalk OA approval instance (https://open.dingtalk.com/document/development/obtains-the-details-of-a-single-approval-instance-pop): the `bpms_instance_change` callback
 //! says an instance started but not what its form holds, so the form is fetched with the app's new-API token.
 
 use std::sync::Arc;

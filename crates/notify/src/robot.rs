@@ -1,4 +1,4 @@
-//! DingTalk custom group robot (dingtalk-protocol.md §4.1): signed URL, markdown messages, and a per-minute
+//! DingTalk custom group robot (https://open.dingtalk.com/document/development/custom-robots-send-group-messages): signed URL, markdown messages, and a per-minute
 //! budget that folds the overflow into digests instead of dropping it.
 
 use std::sync::Arc;

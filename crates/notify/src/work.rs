@@ -1,4 +1,4 @@
-//! DingTalk work notifications (工作通知, dingtalk-protocol.md §4.2) with a cached legacy access token (§4.4).
+//! DingTalk work notifications (工作通知, https://open.dingtalk.com/document/development/asynchronous-sending-of-enterprise-session-messages) with a cached legacy access token (https://open.dingtalk.com/document/development/obtain-the-access-token-of-an-internal-app).
 
 use std::sync::Arc;
 use std::time::Duration;

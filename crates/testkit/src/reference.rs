@@ -1,4 +1,4 @@
-//! DingTalk's callback algorithm written out again from dingtalk-protocol.md with the cipher crates directly, so
+//! DingTalk's callback algorithm written out again from DingTalk's callback documentation (https://open.dingtalk.com/document/development/http-callback-overview) with the cipher crates directly, so
 //! the receiver is checked against something other than its own protocol crate.
 
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding};

@@ -1,4 +1,4 @@
-//! DingTalk's legacy token and `asyncsend_v2` endpoints (dingtalk-protocol.md §4.2, §4.4): work notifications.
+//! DingTalk's legacy token and `asyncsend_v2` endpoints (https://open.dingtalk.com/document/development/asynchronous-sending-of-enterprise-session-messages): work notifications.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use sha2::{Digest as _, Sha256};
 use crate::{Notification, inert, is_plain_url, one_line, truncate_bytes};
 
 const WINDOW_MS: i64 = 60_000;
-/// DingTalk holds a robot for 10 minutes once it goes over its limit (dingtalk-protocol.md §4.1).
+/// DingTalk holds a robot for 10 minutes once it goes over its limit (https://open.dingtalk.com/document/development/custom-robots-send-group-messages).
 const THROTTLE_PENALTY_MS: i64 = 600_000;
 /// DingTalk documents no size limit for robot markdown; staying well under the 20 000 bytes it allows a text
 /// message keeps every message, digest or not, deliverable in one piece.
