@@ -25,6 +25,12 @@ bench: test-deps
 	$(CARGO) build --release -p dingguard -p dingguard-bench
 	./target/release/dingguard-bench
 
-lint:
+# Licences and bans (deny.toml), checked offline against Cargo.lock; the tool is built once into .tools/.
+DENY := .tools/bin/cargo-deny
+$(DENY):
+	$(CARGO) install --locked --quiet --root .tools --no-default-features --version 0.20.2 cargo-deny
+
+lint: $(DENY)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(DENY) check licenses bans
