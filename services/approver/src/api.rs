@@ -6,9 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router};
 use dingguard_directory::Role;
+use dingguard_store::Delegation;
 use dingguard_web::{ApiErrors, ApiJson, ErrorBody};
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -136,23 +136,25 @@ struct DelegationBody {
 
 /// The caller's delegation while away, if any (`null` when none).
 #[utoipa::path(get, path = "/api/v1/delegation", tag = "delegation",
-    responses((status = 200, description = "The delegation", body = Option<dingguard_store::Delegation>), ApiErrors),
+    responses((status = 200, description = "The delegation", body = Option<Delegation>), ApiErrors),
     security(("bearer" = [])))]
-async fn delegation(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<Value>, ApproverError> {
+async fn delegation(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<Option<Delegation>>, ApproverError> {
     let caller = caller(&shared, &headers).await?;
-    let current = shared.store.delegation(&caller).await?;
-    Ok(Json(serde_json::to_value(current).unwrap_or_default()))
+    Ok(Json(shared.store.delegation(&caller).await?))
 }
 
 /// Sets the caller's delegation: while it is in force, `delegate` is asked and may decide in the caller's place.
 #[utoipa::path(put, path = "/api/v1/delegation", tag = "delegation", request_body = DelegationBody,
-    responses((status = 200, description = "The delegation set", body = dingguard_store::Delegation), ApiErrors),
+    responses((status = 200, description = "The delegation set", body = Delegation), ApiErrors),
     security(("bearer" = [])))]
 async fn delegate(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<DelegationBody>,
-) -> Result<Json<Value>, ApproverError> {
+) -> Result<Json<Delegation>, ApproverError> {
     let caller = caller(&shared, &headers).await?;
     let now = shared.clock.now_ms();
     let from_ms = body.from_ms.unwrap_or(now);
@@ -166,12 +168,7 @@ async fn delegate(
     if body.until_ms <= from_ms.max(now) || body.until_ms - from_ms > 90 * 24 * 3_600_000 {
         return Err(ApproverError::Invalid("until_ms must be in the future and at most 90 days after from_ms".into()));
     }
-    let d = dingguard_store::Delegation {
-        principal: caller.clone(),
-        delegate: delegate.to_owned(),
-        from_ms,
-        until_ms: body.until_ms,
-    };
+    let d = Delegation { principal: caller.clone(), delegate: delegate.to_owned(), from_ms, until_ms: body.until_ms };
     let mut tx = shared.store.begin().await?;
     tx.set_delegation(&d, now).await?;
     tx.append_audit(
@@ -184,7 +181,7 @@ async fn delegate(
     .await?;
     tx.commit().await?;
     tracing::info!(principal = %caller, delegate, until_ms = body.until_ms, "delegation set");
-    Ok(Json(serde_json::to_value(&d).unwrap_or_default()))
+    Ok(Json(d))
 }
 
 /// Ends the caller's delegation.
