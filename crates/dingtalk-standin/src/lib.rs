@@ -1,0 +1,251 @@
+//! A stand-in for DingTalk's servers, served on a local port: what dingguard calls speaks DingTalk's documented
+//! protocol, so the client, the sources and a demo can run without a tenant. It counts every call (to check that
+//! nothing calls DingTalk faster than it allows) and answers with DingTalk's own failures on demand: throttling,
+//! no answer, a server error, bad credentials, a missing permission.
+//!
+//! So far: access tokens for the new APIs (`POST /v1.0/oauth2/accessToken`) and the legacy ones
+//! (`GET /gettoken`), and one API of each kind to call with them (`GET /v1.0/standin/echo`,
+//! `GET /topapi/standin/echo`).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// A failure to answer the next call to an endpoint with, in place of the real answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// New APIs: HTTP 429, `Forbidden.AccessDenied.QpsLimitForApi`; legacy: `errcode` 90018.
+    Throttle,
+    /// No answer for this long, then the real one.
+    Hang(Duration),
+    /// HTTP 503.
+    Unavailable,
+    /// New APIs: HTTP 403 naming the permission in `accessdenieddetail.requiredScopes`; legacy: `errcode` 60011.
+    NoPermission(String),
+    /// The token presented is refused (new: HTTP 401; legacy: `errcode` 40014), as when it expired early.
+    RejectToken,
+}
+
+/// One call the stand-in received.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub path: String,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Tenant {
+    client_id: String,
+    client_secret: String,
+    /// Seconds a token lives, as `expireIn` / `expires_in` say.
+    token_lifetime_s: i64,
+    issued: u64,
+    tokens: Vec<String>,
+    faults: Vec<(String, VecDeque<Fault>)>,
+    calls: Vec<Call>,
+}
+
+/// A running stand-in. Dropping it leaves the server running until the runtime ends.
+#[derive(Clone)]
+pub struct StandIn {
+    addr: SocketAddr,
+    tenant: Arc<Mutex<Tenant>>,
+}
+
+impl StandIn {
+    /// Serves on `127.0.0.1:0` for the app with these credentials.
+    pub async fn start(client_id: &str, client_secret: &str) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let tenant = Arc::new(Mutex::new(Tenant {
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            token_lifetime_s: 7200,
+            ..Tenant::default()
+        }));
+        let app = Router::new()
+            .route("/v1.0/oauth2/accessToken", post(new_token))
+            .route("/gettoken", get(legacy_token))
+            .route("/v1.0/standin/echo", get(new_echo))
+            .route("/topapi/standin/echo", get(legacy_echo))
+            .with_state(tenant.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, tenant })
+    }
+
+    /// The base URL of both the new and the legacy APIs.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Answers the next calls to `path` with these faults, one each, before answering normally again.
+    pub fn fail_next(&self, path: &str, faults: impl IntoIterator<Item = Fault>) {
+        let mut tenant = self.tenant.lock();
+        let faults: VecDeque<Fault> = faults.into_iter().collect();
+        match tenant.faults.iter_mut().find(|(p, _)| p == path) {
+            Some((_, queue)) => queue.extend(faults),
+            None => tenant.faults.push((path.to_owned(), faults)),
+        }
+    }
+
+    pub fn set_token_lifetime(&self, seconds: i64) {
+        self.tenant.lock().token_lifetime_s = seconds;
+    }
+
+    /// Every call so far to `path`.
+    pub fn calls_to(&self, path: &str) -> Vec<Call> {
+        self.tenant.lock().calls.iter().filter(|c| c.path == path).cloned().collect()
+    }
+
+    /// Tokens issued so far.
+    pub fn tokens_issued(&self) -> u64 {
+        self.tenant.lock().issued
+    }
+}
+
+type Shared = Arc<Mutex<Tenant>>;
+
+/// Records the call and takes the fault due for it, if any.
+fn arrive(tenant: &Shared, path: &str) -> Option<Fault> {
+    let mut tenant = tenant.lock();
+    tenant.calls.push(Call { path: path.to_owned(), at: Instant::now() });
+    tenant.faults.iter_mut().find(|(p, _)| p == path).and_then(|(_, queue)| queue.pop_front())
+}
+
+fn issue(tenant: &Shared) -> (String, i64) {
+    let mut tenant = tenant.lock();
+    tenant.issued += 1;
+    let token = format!("standin-token-{}", tenant.issued);
+    tenant.tokens.push(token.clone());
+    (token, tenant.token_lifetime_s)
+}
+
+fn new_api_fault(fault: &Fault) -> Option<Response> {
+    Some(match fault {
+        Fault::Throttle => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(
+                json!({"code": "Forbidden.AccessDenied.QpsLimitForApi", "message": "too many calls", "requestid": "r"}),
+            ),
+        )
+            .into_response(),
+        Fault::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Fault::NoPermission(scope) => (
+            StatusCode::FORBIDDEN,
+            Json(json!({"code": "Forbidden.AccessDenied.AccessTokenPermissionDenied", "requestid": "r",
+                "message": "no permission to call this API", "accessdenieddetail": {"requiredScopes": [scope]}})),
+        )
+            .into_response(),
+        Fault::RejectToken => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"code": "InvalidAuthentication", "message": "token is not authorized", "requestid": "r"})),
+        )
+            .into_response(),
+        Fault::Hang(_) => return None,
+    })
+}
+
+fn legacy_fault(fault: &Fault) -> Option<Response> {
+    Some(match fault {
+        Fault::Throttle => Json(json!({"errcode": 90018, "errmsg": "calls too frequent"})).into_response(),
+        Fault::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Fault::NoPermission(scope) => {
+            Json(json!({"errcode": 60011, "errmsg": format!("no permission, needs [{scope}]")})).into_response()
+        }
+        Fault::RejectToken => Json(json!({"errcode": 40014, "errmsg": "invalid access_token"})).into_response(),
+        Fault::Hang(_) => return None,
+    })
+}
+
+/// The fault's answer, after any hang; `None` to answer normally.
+async fn faulted(tenant: &Shared, path: &str, legacy: bool) -> Option<Response> {
+    let fault = arrive(tenant, path)?;
+    if let Fault::Hang(wait) = fault {
+        tokio::time::sleep(wait).await;
+        return None;
+    }
+    if legacy { legacy_fault(&fault) } else { new_api_fault(&fault) }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewTokenBody {
+    app_key: String,
+    app_secret: String,
+}
+
+async fn new_token(State(tenant): State<Shared>, body: Option<Json<NewTokenBody>>) -> Response {
+    if let Some(response) = faulted(&tenant, "/v1.0/oauth2/accessToken", false).await {
+        return response;
+    }
+    let ok = body.is_some_and(|Json(b)| {
+        let t = tenant.lock();
+        b.app_key == t.client_id && b.app_secret == t.client_secret
+    });
+    if !ok {
+        let refusal =
+            json!({"code": "invalidClientIdOrSecret", "message": "无效的clientId或clientSecret", "requestid": "r"});
+        return (StatusCode::BAD_REQUEST, Json(refusal)).into_response();
+    }
+    let (token, lifetime) = issue(&tenant);
+    Json(json!({"accessToken": token, "expireIn": lifetime})).into_response()
+}
+
+#[derive(Deserialize)]
+struct LegacyTokenQuery {
+    appkey: Option<String>,
+    appsecret: Option<String>,
+}
+
+async fn legacy_token(State(tenant): State<Shared>, Query(q): Query<LegacyTokenQuery>) -> Response {
+    if let Some(response) = faulted(&tenant, "/gettoken", true).await {
+        return response;
+    }
+    let ok = {
+        let t = tenant.lock();
+        q.appkey.as_deref() == Some(t.client_id.as_str()) && q.appsecret.as_deref() == Some(t.client_secret.as_str())
+    };
+    if !ok {
+        return Json(json!({"errcode": 40089, "errmsg": "invalid appkey or appsecret"})).into_response();
+    }
+    let (token, lifetime) = issue(&tenant);
+    Json(json!({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": lifetime})).into_response()
+}
+
+fn known(tenant: &Shared, token: Option<&str>) -> bool {
+    token.is_some_and(|t| tenant.lock().tokens.iter().any(|k| k == t))
+}
+
+async fn new_echo(State(tenant): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(response) = faulted(&tenant, "/v1.0/standin/echo", false).await {
+        return response;
+    }
+    let token = headers.get("x-acs-dingtalk-access-token").and_then(|v| v.to_str().ok());
+    if !known(&tenant, token) {
+        return new_api_fault(&Fault::RejectToken).unwrap_or_else(|| StatusCode::UNAUTHORIZED.into_response());
+    }
+    Json(json!({"token": token})).into_response()
+}
+
+async fn legacy_echo(State(tenant): State<Shared>, Query(q): Query<Value>) -> Response {
+    if let Some(response) = faulted(&tenant, "/topapi/standin/echo", true).await {
+        return response;
+    }
+    let token = q.get("access_token").and_then(Value::as_str);
+    if !known(&tenant, token) {
+        return legacy_fault(&Fault::RejectToken).unwrap_or_else(|| StatusCode::UNAUTHORIZED.into_response());
+    }
+    Json(json!({"errcode": 0, "errmsg": "ok", "token": token})).into_response()
+}
