@@ -27,27 +27,32 @@ pub struct Field(&'static [&'static str]);
 
 impl Field {
     /// The current spelling, for error messages.
+    #[inline]
     pub fn name(self) -> &'static str {
         self.0[0]
     }
 
+    #[inline]
     pub fn spellings(self) -> &'static [&'static str] {
         self.0
     }
 
     /// The first usable text of this field in a nested object (a `fileRecords` entry, a `diffInfo` side).
+    #[inline]
     pub fn text_in(self, object: &Value) -> Option<String> {
         self.0.iter().find_map(|k| object.get(*k).and_then(scalar))
     }
 
     /// The first list of this field in a nested object.
+    #[inline]
     pub fn list_in(self, object: &Value) -> Option<&Vec<Value>> {
         self.0.iter().find_map(|k| object.get(*k).and_then(Value::as_array))
     }
 }
 
 /// A payload's top-level fields. Values stay unparsed text until a field is asked for: the normaliser reads a
-/// handful of a payload's fields, and building every value of every event was most of its cost.
+/// handful of a payload's fields, and building every value of every event was most of its cost. Its readers are
+/// `#[inline]`: the normaliser, in another crate, calls them for every field of every event.
 pub struct Payload<'t> {
     event_type: &'t str,
     fields: Fields<'t>,
@@ -64,6 +69,7 @@ enum Fields<'t> {
 struct Entries<'t>(Vec<(&'t str, &'t RawValue)>);
 
 impl<'t> Entries<'t> {
+    #[inline]
     fn get(&self, key: &str) -> Option<&'t RawValue> {
         self.0.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }
@@ -90,6 +96,7 @@ impl<'de> Deserialize<'de> for Entries<'de> {
 }
 
 /// DingTalk ids are strings but some arrive as bare numbers; render those the way they were written.
+#[inline]
 fn scalar(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
@@ -98,6 +105,7 @@ fn scalar(value: &Value) -> Option<String> {
     }
 }
 
+#[inline]
 fn integer(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => n.as_i64(),
@@ -107,6 +115,7 @@ fn integer(value: &Value) -> Option<i64> {
 }
 
 impl<'t> Payload<'t> {
+    #[inline]
     pub fn parse(event_type: &'t str, bytes: &'t [u8]) -> Result<Self, NormaliseError> {
         // Checking UTF-8 once up front lets the parser skip checking each string it borrows.
         if let Ok(text) = std::str::from_utf8(bytes)
@@ -137,6 +146,7 @@ impl<'t> Payload<'t> {
     }
 
     /// The value of one spelling, parsed now if it was left as text.
+    #[inline]
     fn value(&self, key: &str) -> Option<std::borrow::Cow<'_, Value>> {
         match &self.fields {
             Fields::Lazy(raw) => {
@@ -146,11 +156,13 @@ impl<'t> Payload<'t> {
         }
     }
 
+    #[inline]
     fn find<T>(&self, field: Field, convert: impl Fn(&Value) -> Option<T>) -> Option<T> {
         field.0.iter().find_map(|k| self.value(k).and_then(|v| convert(&v)))
     }
 
     /// A string or number.
+    #[inline]
     pub fn text(&self, field: Field) -> Option<String> {
         let Fields::Lazy(raw) = &self.fields else { return self.find(field, scalar) };
         field.0.iter().find_map(|k| {
@@ -166,6 +178,7 @@ impl<'t> Payload<'t> {
 
     /// One id, also accepted as the first entry of a list, since `userId` is a list in group events and a
     /// string elsewhere.
+    #[inline]
     pub fn id(&self, field: Field) -> Option<String> {
         self.find(field, |v| match v {
             Value::Array(items) => items.iter().find_map(scalar),
@@ -174,11 +187,13 @@ impl<'t> Payload<'t> {
     }
 
     /// A list of ids, also accepted as a single id. Duplicates are dropped, order kept.
+    #[inline]
     pub fn ids(&self, field: Field) -> Vec<String> {
         distinct(self.id_list(field))
     }
 
     /// A list of ids as sent, repeats and all, so that two lists sent in step can be read side by side.
+    #[inline]
     pub fn id_list(&self, field: Field) -> Vec<String> {
         let found = self.find(field, |v| {
             let list: Vec<String> = match v {
@@ -192,15 +207,18 @@ impl<'t> Payload<'t> {
 
     /// Milliseconds, sent as a number or (in address-book events) a string. Zero or less means "not set", so
     /// the next spelling gets its turn.
+    #[inline]
     pub fn millis(&self, field: Field) -> Option<i64> {
         self.find(field, |v| integer(v).filter(|ms| *ms > 0))
     }
 
     /// An integer, sent as a number or a string.
+    #[inline]
     pub fn number(&self, field: Field) -> Option<i64> {
         self.find(field, integer)
     }
 
+    #[inline]
     pub fn raw(&self, field: Field) -> Option<Value> {
         field.0.iter().find_map(|k| self.value(k).filter(|v| !v.is_null()).map(std::borrow::Cow::into_owned))
     }
@@ -209,10 +227,12 @@ impl<'t> Payload<'t> {
         NormaliseError::MissingField { event_type: self.event_type.to_owned(), field: field.name() }
     }
 
+    #[inline]
     pub fn require<T>(&self, value: Option<T>, field: Field) -> Result<T, NormaliseError> {
         value.ok_or_else(|| self.missing(field))
     }
 
+    #[inline]
     pub fn require_list(&self, list: Vec<String>, field: Field) -> Result<Vec<String>, NormaliseError> {
         self.require((!list.is_empty()).then_some(list), field)
     }
@@ -220,6 +240,7 @@ impl<'t> Payload<'t> {
 
 /// The ids in their first order, each once. A set beside the list: a `contains` on the list made an event of n
 /// members cost n² comparisons.
+#[inline]
 pub fn distinct(ids: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     ids.into_iter().filter(|id| seen.insert(id.clone())).collect()
