@@ -4,8 +4,9 @@
 //! no answer, a server error, bad credentials, a missing permission.
 //!
 //! So far: access tokens for the new APIs (`POST /v1.0/oauth2/accessToken`) and the legacy ones
-//! (`GET /gettoken`), and one API of each kind to call with them (`GET /v1.0/standin/echo`,
-//! `GET /topapi/standin/echo`).
+//! (`GET /gettoken`), one API of each kind to call with them (`GET /v1.0/standin/echo`,
+//! `GET /topapi/standin/echo`), and the failed-push list (`GET /call_back/get_call_back_failed_result`: at most
+//! 200 items an answer, each cleared as it is returned, `has_more` while more wait).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -53,7 +54,11 @@ struct Tenant {
     tokens: Vec<String>,
     faults: Vec<(String, VecDeque<Fault>)>,
     calls: Vec<Call>,
+    failed: VecDeque<Value>,
 }
+
+/// Items the failed-push list returns in one answer, as DingTalk documents.
+pub const FAILED_PER_ANSWER: usize = 200;
 
 /// A running stand-in. Dropping it leaves the server running until the runtime ends.
 #[derive(Clone)]
@@ -78,6 +83,7 @@ impl StandIn {
             .route("/gettoken", get(legacy_token))
             .route("/v1.0/standin/echo", get(new_echo))
             .route("/topapi/standin/echo", get(legacy_echo))
+            .route("/call_back/get_call_back_failed_result", get(failed_list))
             .with_state(tenant.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -107,6 +113,16 @@ impl StandIn {
     /// Every call so far to `path`.
     pub fn calls_to(&self, path: &str) -> Vec<Call> {
         self.tenant.lock().calls.iter().filter(|c| c.path == path).cloned().collect()
+    }
+
+    /// Parks items on the failed-push list, as DingTalk does after its two retries of a push.
+    pub fn park_failed(&self, items: impl IntoIterator<Item = Value>) {
+        self.tenant.lock().failed.extend(items);
+    }
+
+    /// Items still waiting on the failed-push list.
+    pub fn failed_waiting(&self) -> usize {
+        self.tenant.lock().failed.len()
     }
 
     /// Tokens issued so far.
@@ -248,4 +264,19 @@ async fn legacy_echo(State(tenant): State<Shared>, Query(q): Query<Value>) -> Re
         return legacy_fault(&Fault::RejectToken).unwrap_or_else(|| StatusCode::UNAUTHORIZED.into_response());
     }
     Json(json!({"errcode": 0, "errmsg": "ok", "token": token})).into_response()
+}
+
+async fn failed_list(State(tenant): State<Shared>, Query(q): Query<Value>) -> Response {
+    if let Some(response) = faulted(&tenant, "/call_back/get_call_back_failed_result", true).await {
+        return response;
+    }
+    if !known(&tenant, q.get("access_token").and_then(Value::as_str)) {
+        return legacy_fault(&Fault::RejectToken).unwrap_or_else(|| StatusCode::UNAUTHORIZED.into_response());
+    }
+    // Returned is cleared: DingTalk does not give an item back.
+    let mut tenant = tenant.lock();
+    let take = tenant.failed.len().min(FAILED_PER_ANSWER);
+    let items: Vec<Value> = tenant.failed.drain(..take).collect();
+    let has_more = !tenant.failed.is_empty();
+    Json(json!({"errcode": 0, "errmsg": "ok", "has_more": has_more, "failed_list": items})).into_response()
 }

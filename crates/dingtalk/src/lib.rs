@@ -7,6 +7,7 @@
 mod callback;
 mod crypto;
 pub mod event;
+pub mod failed;
 mod payload;
 mod record;
 

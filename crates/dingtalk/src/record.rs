@@ -82,7 +82,7 @@ pub fn callback_record(app: &AppName, id: &CeId, event: &EventHeader, message: B
     if let Some(subject) = subject {
         headers.push((header::SUBJECT.to_owned(), subject.to_owned()));
     }
-    Record { key, headers, value: message }
+    Record { key, headers, value: message }.with_origin(dingguard_model::Origin::Push)
 }
 
 #[cfg(test)]

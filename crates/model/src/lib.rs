@@ -15,7 +15,7 @@ pub mod token;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use glob::glob_match;
 pub use ids::{AlertId, AppName, CeId, CorpId, DeptId, IdError, RequestId, SilenceId, TopicPrefix, Topics, UserId};
-pub use record::{Record, header, parse_rfc3339_ms, rfc3339_ms};
+pub use record::{Origin, Record, header, parse_rfc3339_ms, rfc3339_ms};
 pub use request_status::RequestStatus;
 pub use secret::{RedactedProperties, Secret, SecretError, is_secret_property};
 pub use severity::Severity;

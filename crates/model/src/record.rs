@@ -16,6 +16,32 @@ pub mod header {
     pub const CONTENT_TYPE: &str = "content-type";
     /// `received` when the payload stated no believable time and `ce_time` is when the event reached us.
     pub const TIME_SOURCE: &str = "timesource";
+    /// How the event reached us: [`crate::Origin`].
+    pub const ORIGIN: &str = "source";
+}
+
+/// How an event reached dingguard. Nothing downstream needs to know more than this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// DingTalk's HTTP push.
+    Push,
+    /// DingTalk's Stream mode.
+    Stream,
+    /// DingTalk's list of pushes that failed, read back.
+    FailedPush,
+    /// The Exclusive DingTalk file audit log, polled.
+    FileAudit,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Push => "push",
+            Self::Stream => "stream",
+            Self::FailedPush => "failed-push",
+            Self::FileAudit => "file-audit",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +59,13 @@ impl Record {
 
     pub fn ce_id(&self) -> Option<&str> {
         self.header(header::ID)
+    }
+
+    /// Says how the event reached us, in place of what was said before.
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.headers.retain(|(k, _)| k != header::ORIGIN);
+        self.headers.push((header::ORIGIN.to_owned(), origin.as_str().to_owned()));
+        self
     }
 }
 

@@ -1,0 +1,125 @@
+//! Reconciliation with DingTalk's failed-push list. DingTalk clears the list as it returns it, so what one call
+//! returned is in the log before the next call is made, and a write that fails is retried, not skipped: the list
+//! will not give it back. Calls are spaced so the poller never asks faster than `min_interval`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use dingguard_dingtalk::failed::{FailedList, event_of};
+use dingguard_dingtalk::{EventHeader, callback_ce_id, callback_record};
+use dingguard_dingtalk_api::DingTalkApi;
+use dingguard_eventlog::EventLog;
+use dingguard_model::{AppName, Clock, Origin};
+use reqwest::Method;
+use tokio_util::sync::CancellationToken;
+
+use crate::SourceError;
+
+const PATH: &str = "/call_back/get_call_back_failed_result";
+
+#[derive(Debug, Clone)]
+pub struct FailedPushSettings {
+    /// The app whose pushes these were: its records carry its name, as a push to its callback path does.
+    pub app: AppName,
+    /// The topic of DingTalk's events.
+    pub topic: String,
+    /// The least time between two calls to DingTalk.
+    pub min_interval: Duration,
+    /// How often a pass runs.
+    pub every: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// Calls made to DingTalk.
+    pub calls: usize,
+    /// Items DingTalk returned.
+    pub items: usize,
+    /// Records the log took as new.
+    pub written: usize,
+    /// Records the log already held (the push's copy arrived after all).
+    pub duplicates: usize,
+    /// Items that carried no event to write.
+    pub unreadable: usize,
+}
+
+pub struct FailedPush {
+    api: Arc<DingTalkApi>,
+    log: EventLog,
+    clock: Arc<dyn Clock>,
+    settings: FailedPushSettings,
+}
+
+impl FailedPush {
+    pub fn new(api: Arc<DingTalkApi>, log: EventLog, clock: Arc<dyn Clock>, settings: FailedPushSettings) -> Self {
+        Self { api, log, clock, settings }
+    }
+
+    /// Reads the list until DingTalk says it has no more, writing each answer before asking for the next.
+    pub async fn poll(&self, shutdown: &CancellationToken) -> Result<PollReport, SourceError> {
+        let mut report = PollReport::default();
+        loop {
+            let started = tokio::time::Instant::now();
+            let list: FailedList = self.api.oapi(Method::GET, PATH, &[], None).await?;
+            report.calls += 1;
+            report.items += list.failed_list.len();
+            for item in &list.failed_list {
+                let bytes = match event_of(item) {
+                    Ok(bytes) => bytes,
+                    Err(error) => {
+                        tracing::warn!(%error, "failed-push item without an event; skipped");
+                        report.unreadable += 1;
+                        continue;
+                    }
+                };
+                let header = EventHeader::parse(&bytes).unwrap_or_default();
+                let id = callback_ce_id(&header, &bytes);
+                let record = callback_record(&self.settings.app, &id, &header, Bytes::from(bytes), self.clock.now_ms())
+                    .with_origin(Origin::FailedPush);
+                if self.write(record, shutdown).await? {
+                    report.written += 1;
+                } else {
+                    report.duplicates += 1;
+                }
+            }
+            if !list.has_more {
+                return Ok(report);
+            }
+            tokio::time::sleep_until(started + self.settings.min_interval).await;
+        }
+    }
+
+    /// Appends until the log takes it; true when it was new. DingTalk will not return it again.
+    async fn write(&self, record: dingguard_model::Record, shutdown: &CancellationToken) -> Result<bool, SourceError> {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.log.append(&self.settings.topic, record.clone()).await {
+                Ok(appended) => return Ok(!appended.duplicate),
+                Err(error) => {
+                    tracing::warn!(%error, "failed-push record not written yet; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Err(SourceError::Stopped),
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// A pass at once, then one every `every`, until `shutdown`.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        loop {
+            match self.poll(&shutdown).await {
+                Ok(report) if report.items > 0 => tracing::info!(?report, "failed pushes reconciled"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "failed-push reconciliation pass failed; next pass as planned"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(self.settings.every) => {}
+            }
+        }
+    }
+}

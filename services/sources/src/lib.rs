@@ -1,0 +1,20 @@
+//! Sources that fetch DingTalk's events rather than wait for a push. Each writes what it fetched to the event
+//! log as records of the same shape, `ce_id`, key and dedup as an HTTP push, with its own `source` header, so
+//! nothing downstream needs to know more.
+
+mod failed_push;
+
+pub use failed_push::{FailedPush, FailedPushSettings, PollReport};
+
+use dingguard_dingtalk_api::ApiError;
+use dingguard_eventlog::LogError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    DingTalk(#[from] ApiError),
+    #[error("event log: {0}")]
+    Log(#[from] LogError),
+    #[error("stopped before what was fetched was written")]
+    Stopped,
+}
