@@ -140,6 +140,25 @@ pub async fn build(
         readiness = receiver.readiness();
         let stop = shutdown.clone();
         supervise(&mut tasks, "log-probe", async move { Ok(receiver.watch_log(stop).await?) });
+        // Sources that fetch from DingTalk run beside the receiver: they write to the same log, as pushes do.
+        if let (Some(api), Some(failed)) = (&config.sources.api, &config.sources.failed_push) {
+            let api = Arc::new(
+                dingguard_dingtalk_api::DingTalkApi::new(api.clone(), clock.clone())
+                    .context("cannot set up DingTalk's API client for the sources")?,
+            );
+            let settings = dingguard_sources::FailedPushSettings {
+                app: config.apps.first().map_or_else(dingguard_model::AppName::default_app, |a| a.name.clone()),
+                topic: config.topics.events.clone(),
+                min_interval: failed.min_interval,
+                every: failed.every,
+            };
+            let source = dingguard_sources::FailedPush::new(api, log.clone(), clock.clone(), settings);
+            let stop = shutdown.clone();
+            supervise(&mut tasks, "failed-push", async move {
+                source.run(stop).await;
+                Ok(())
+            });
+        }
     } else {
         let (log, probe, stop) = (log.clone(), readiness.clone(), shutdown.clone());
         let interval = config.receiver.readiness_interval;

@@ -39,6 +39,8 @@ pub struct FileConfig {
     pub console: console::ConsoleSection,
     #[serde(default)]
     pub approver: approver::ApproverSection,
+    #[serde(default)]
+    pub sources: sources::SourcesSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +82,12 @@ pub struct ReceiverSection {
 pub struct DingTalkSection {
     #[serde(default)]
     pub apps: Vec<AppSection>,
+    /// The app dingguard signs in to DingTalk's server API as, for the sources that fetch events.
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+    pub api_url: Option<String>,
+    pub oapi_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +177,7 @@ pub struct Config {
     pub notify: notify::NotifySection,
     pub console: console::ConsoleConfig,
     pub approver: approver::ApproverConfig,
+    pub sources: sources::SourcesConfig,
 }
 
 #[derive(Clone)]
@@ -444,6 +453,17 @@ impl Config {
             notify,
             console: console::console(file.console, env)?,
             approver: approver::approver(file.approver, env)?,
+            sources: sources::sources(
+                sources::DingTalkApiSection {
+                    client_id: file.dingtalk.client_id,
+                    client_secret: file.dingtalk.client_secret,
+                    client_secret_file: file.dingtalk.client_secret_file,
+                    api_url: file.dingtalk.api_url,
+                    oapi_url: file.dingtalk.oapi_url,
+                },
+                file.sources,
+                env,
+            )?,
         })
     }
 }
@@ -527,6 +547,7 @@ pub mod alerting;
 pub mod approver;
 pub mod console;
 pub mod notify;
+pub mod sources;
 
 #[cfg(test)]
 mod tests;

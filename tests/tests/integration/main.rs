@@ -25,5 +25,6 @@ mod outbound_text;
 mod pages_hostile;
 mod receiver;
 mod secrets;
+mod sources;
 mod state_growth;
 mod supervision;

@@ -271,6 +271,9 @@ agent_id = 1
         ("DINGGUARD_DINGTALK_TOKEN_FILE", env_token_file.to_str().unwrap()),
         ("DINGGUARD_DINGTALK_AES_KEY", env_aes),
         ("DINGGUARD_DINGTALK_APP_KEY", "dingabc"),
+        ("DINGGUARD_SOURCES", "failed-push"),
+        ("DINGGUARD_DINGTALK_CLIENT_ID", "dingclientid"),
+        ("DINGGUARD_DINGTALK_CLIENT_SECRET", "MARKclientSecret"),
     ]);
     let config = Config::build(file, &e, true).unwrap();
     let shown = format!("{config:?} {config:#?}");
@@ -288,11 +291,41 @@ agent_id = 1
         "MARKrobotAccessToken",
         "SECMARKrobotSecret",
         webhook_key,
+        "MARKclientSecret",
     ] {
         assert!(!shown.contains(secret), "{secret} shows in the settings:\n{shown}");
     }
     assert!(shown.contains("SASL_SSL") && shown.contains("dingworkapp"), "the rest still shows: {shown}");
+    assert!(shown.contains("dingclientid"), "the client id shows: {shown}");
     // And they were all read, the file among them.
     let work = config.notify.work.as_ref().unwrap();
     assert_eq!(work.app_secret.as_ref().map(Secret::expose), Some("MARKappSecretFromFile"));
+}
+
+#[test]
+fn sources_say_what_they_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let load = |vars: &[(&'static str, &'static str)]| {
+        let mut all: Vec<(&str, &str)> = vec![("DINGGUARD_DATA_DIR", data)];
+        all.extend(vars.iter().copied());
+        Config::build(FileConfig::default(), &env(&all), true)
+    };
+    let err = load(&[("DINGGUARD_SOURCES", "failed-push")]).unwrap_err().to_string();
+    assert!(err.contains("DINGGUARD_DINGTALK_CLIENT_ID") && err.contains("failed-push"), "{err}");
+    let err = load(&[("DINGGUARD_SOURCES", "failed-push,rss")]).unwrap_err().to_string();
+    assert!(err.contains("unknown source \"rss\"") && err.contains("file-audit"), "{err}");
+    let err = load(&[("DINGGUARD_SOURCES", "stream")]).unwrap_err().to_string();
+    assert!(err.contains("not in this build"), "{err}");
+    let config = load(&[
+        ("DINGGUARD_SOURCES", "failed-push"),
+        ("DINGGUARD_DINGTALK_CLIENT_ID", "dingapp"),
+        ("DINGGUARD_DINGTALK_CLIENT_SECRET", "s"),
+        ("DINGGUARD_DINGTALK_OAPI_URL", "http://127.0.0.1:9"),
+    ])
+    .unwrap();
+    let api = config.sources.api.unwrap();
+    assert_eq!((api.oapi_url.as_str(), api.api_url.as_str()), ("http://127.0.0.1:9", "https://api.dingtalk.com"));
+    assert_eq!(config.sources.failed_push.unwrap().every, std::time::Duration::from_secs(300));
+    assert!(load(&[]).unwrap().sources.api.is_none(), "no source, no DingTalk credentials needed");
 }

@@ -1,0 +1,120 @@
+//! `[sources]` and DingTalk's server API credentials: which events dingguard fetches from DingTalk instead of
+//! waiting for a push, and how it signs in to fetch them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use dingguard_dingtalk_api::ApiConfig;
+use dingguard_model::Secret;
+use serde::Deserialize;
+
+use super::{Env, parse_env, secret};
+
+/// Every source a configuration may name, and whether this build has it.
+const SOURCES: [(&str, bool); 4] =
+    [("failed-push", true), ("stream", false), ("file-audit", false), ("directory", false)];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DingTalkApiSection {
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+    pub api_url: Option<String>,
+    pub oapi_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesSection {
+    #[serde(default)]
+    pub enabled: Vec<String>,
+    #[serde(default)]
+    pub failed_push: FailedPushSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailedPushSection {
+    /// How often the failed-push list is read (default 300 s; DingTalk parks an event 3–5 minutes after its last
+    /// retry).
+    pub every_secs: Option<u64>,
+    /// The least time between two calls (default 1000 ms).
+    pub min_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FailedPushConfig {
+    pub every: Duration,
+    pub min_interval: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SourcesConfig {
+    /// Set when a source needs DingTalk's API.
+    pub api: Option<ApiConfig>,
+    pub failed_push: Option<FailedPushConfig>,
+}
+
+pub fn sources(api: DingTalkApiSection, section: SourcesSection, env: &dyn Env) -> Result<SourcesConfig> {
+    let names: Vec<String> = match env.var("DINGGUARD_SOURCES") {
+        Some(list) => list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        None => section.enabled,
+    };
+    for name in &names {
+        match SOURCES.iter().find(|(known, _)| known == name) {
+            None => {
+                let known: Vec<&str> = SOURCES.iter().map(|(n, _)| *n).collect();
+                bail!(
+                    "unknown source {name:?} in DINGGUARD_SOURCES / [sources] enabled; the sources are {}",
+                    known.join(", ")
+                )
+            }
+            Some((_, false)) => bail!(
+                "the {name} source is not in this build yet; remove it from DINGGUARD_SOURCES / [sources] enabled"
+            ),
+            Some(_) => {}
+        }
+    }
+    if names.is_empty() {
+        return Ok(SourcesConfig::default());
+    }
+    let client_id = env.var("DINGGUARD_DINGTALK_CLIENT_ID").or(api.client_id).filter(|s| !s.trim().is_empty());
+    let client_secret = match secret(env, "DINGGUARD_DINGTALK_CLIENT_SECRET")? {
+        Some(secret) => Some(secret),
+        None => Secret::from_value_or_file(
+            "[dingtalk] client_secret",
+            api.client_secret,
+            api.client_secret_file.as_deref(),
+        )?,
+    };
+    let (Some(client_id), Some(client_secret)) = (client_id, client_secret) else {
+        bail!(
+            "the sources {} call DingTalk's API: set DINGGUARD_DINGTALK_CLIENT_ID and DINGGUARD_DINGTALK_CLIENT_SECRET \
+             (or _FILE), or client_id and client_secret in [dingtalk]",
+            names.join(", ")
+        )
+    };
+    let mut config = ApiConfig::new(client_id, client_secret);
+    if let Some(url) = env.var("DINGGUARD_DINGTALK_API_URL").or(api.api_url) {
+        config.api_url = url;
+    }
+    if let Some(url) = env.var("DINGGUARD_DINGTALK_OAPI_URL").or(api.oapi_url) {
+        config.oapi_url = url;
+    }
+    let failed_push = names.iter().any(|n| n == "failed-push").then(|| -> Result<FailedPushConfig> {
+        let every = parse_env::<u64>(env, "DINGGUARD_FAILED_PUSH_EVERY_SECS")?
+            .or(section.failed_push.every_secs)
+            .unwrap_or(300);
+        let min_interval = section.failed_push.min_interval_ms.unwrap_or(1000);
+        if !(10..=86_400).contains(&every) {
+            bail!("failed-push every_secs {every} must be between 10 s and a day");
+        }
+        if !(50..=60_000).contains(&min_interval) {
+            bail!("failed-push min_interval_ms {min_interval} must be between 50 ms and a minute");
+        }
+        Ok(FailedPushConfig { every: Duration::from_secs(every), min_interval: Duration::from_millis(min_interval) })
+    });
+    Ok(SourcesConfig { api: Some(config), failed_push: failed_push.transpose()? })
+}

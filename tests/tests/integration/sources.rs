@@ -1,0 +1,39 @@
+//! `dingguard serve` with a source that fetches from DingTalk: the failed-push list of the DingTalk stand-in, read
+//! at start-up, each event in `dingguard.events` once with `source: failed-push`.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use dingguard_dingtalk_standin::StandIn;
+use dingguard_tests::process::{Service, deployment_env, dump_until};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_the_failed_push_list_into_the_log() -> Result<()> {
+    let standin = StandIn::start("dingsourcesapp", "sources-app-secret").await?;
+    standin.park_failed((0..250).map(|i| {
+        let event = json!({"EventType": "user_leave_org", "TimeStamp": (1_764_540_000_000i64 + i).to_string(),
+            "UserId": [format!("user_gone_{i}")], "CorpId": "dingstandin"});
+        json!({"call_back_tag": "user_leave_org", "event_time": 1_764_540_000_000i64 + i,
+            "user_leave_org": {"corpid": "dingstandin", "callbackData": event.to_string()}})
+    }));
+    let dir = tempfile::tempdir()?;
+    let mut envs =
+        deployment_env(dir.path(), ["sourcestoken", "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus", "dingsrc"]);
+    envs.extend([
+        ("DINGGUARD_SOURCES", "failed-push".to_owned()),
+        ("DINGGUARD_DINGTALK_CLIENT_ID", "dingsourcesapp".to_owned()),
+        ("DINGGUARD_DINGTALK_CLIENT_SECRET", "sources-app-secret".to_owned()),
+        ("DINGGUARD_DINGTALK_API_URL", standin.url()),
+        ("DINGGUARD_DINGTALK_OAPI_URL", standin.url()),
+    ]);
+    let service = Service::start(&["serve"], &envs).await?;
+    let from_list =
+        |records: &[serde_json::Value]| records.iter().filter(|r| r["headers"]["source"] == "failed-push").count();
+    let records = dump_until("dingguard.events", &envs, Duration::from_secs(20), |r| from_list(r) >= 250).await?;
+    assert_eq!(from_list(&records), 250, "every parked event, once");
+    assert_eq!(standin.failed_waiting(), 0);
+    assert_eq!(standin.calls_to("/call_back/get_call_back_failed_result").len(), 2, "200 and 50: two calls");
+    drop(service);
+    Ok(())
+}
