@@ -82,12 +82,9 @@ pub struct ReceiverSection {
 pub struct DingTalkSection {
     #[serde(default)]
     pub apps: Vec<AppSection>,
-    /// The app dingguard signs in to DingTalk's server API as, for the sources that fetch events.
-    pub client_id: Option<String>,
-    pub client_secret: Option<Secret>,
-    pub client_secret_file: Option<PathBuf>,
-    pub api_url: Option<String>,
-    pub oapi_url: Option<String>,
+    /// `[dingtalk.api]`: the app dingguard signs in to DingTalk's server API as, for the sources that fetch events.
+    #[serde(default)]
+    pub api: sources::DingTalkApiSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -453,17 +450,7 @@ impl Config {
             notify,
             console: console::console(file.console, env)?,
             approver: approver::approver(file.approver, env)?,
-            sources: sources::sources(
-                sources::DingTalkApiSection {
-                    client_id: file.dingtalk.client_id,
-                    client_secret: file.dingtalk.client_secret,
-                    client_secret_file: file.dingtalk.client_secret_file,
-                    api_url: file.dingtalk.api_url,
-                    oapi_url: file.dingtalk.oapi_url,
-                },
-                file.sources,
-                env,
-            )?,
+            sources: sources::sources(file.dingtalk.api, file.sources, env)?,
         })
     }
 }

@@ -84,7 +84,7 @@ pub fn sources(api: DingTalkApiSection, section: SourcesSection, env: &dyn Env) 
     let client_secret = match secret(env, "DINGGUARD_DINGTALK_CLIENT_SECRET")? {
         Some(secret) => Some(secret),
         None => Secret::from_value_or_file(
-            "[dingtalk] client_secret",
+            "[dingtalk.api] client_secret",
             api.client_secret,
             api.client_secret_file.as_deref(),
         )?,
@@ -92,7 +92,7 @@ pub fn sources(api: DingTalkApiSection, section: SourcesSection, env: &dyn Env) 
     let (Some(client_id), Some(client_secret)) = (client_id, client_secret) else {
         bail!(
             "the sources {} call DingTalk's API: set DINGGUARD_DINGTALK_CLIENT_ID and DINGGUARD_DINGTALK_CLIENT_SECRET \
-             (or _FILE), or client_id and client_secret in [dingtalk]",
+             (or _FILE), or client_id and client_secret in [dingtalk.api]",
             names.join(", ")
         )
     };

@@ -328,4 +328,14 @@ fn sources_say_what_they_need() {
     assert_eq!((api.oapi_url.as_str(), api.api_url.as_str()), ("http://127.0.0.1:9", "https://api.dingtalk.com"));
     assert_eq!(config.sources.failed_push.unwrap().every, std::time::Duration::from_secs(300));
     assert!(load(&[]).unwrap().sources.api.is_none(), "no source, no DingTalk credentials needed");
+
+    let secret_file = dir.path().join("client_secret");
+    std::fs::write(&secret_file, "from-file\n").unwrap();
+    let text = format!(
+        "[dingtalk.api]\nclient_id = \"dingfile\"\nclient_secret_file = {secret_file:?}\n[sources]\nenabled = [\"failed-push\"]\n[sources.failed_push]\nevery_secs = 60\n"
+    );
+    let config = Config::build(toml::from_str(&text).unwrap(), &env(&[("DINGGUARD_DATA_DIR", data)]), true).unwrap();
+    let api = config.sources.api.unwrap();
+    assert_eq!((api.client_id.as_str(), api.client_secret.expose()), ("dingfile", "from-file"));
+    assert_eq!(config.sources.failed_push.unwrap().every, std::time::Duration::from_secs(60));
 }
