@@ -6,7 +6,9 @@
 //! So far: access tokens for the new APIs (`POST /v1.0/oauth2/accessToken`) and the legacy ones
 //! (`GET /gettoken`), one API of each kind to call with them (`GET /v1.0/standin/echo`,
 //! `GET /topapi/standin/echo`), and the failed-push list (`GET /call_back/get_call_back_failed_result`: at most
-//! 200 items an answer, each cleared as it is returned, `has_more` while more wait).
+//! 200 items an answer, each cleared as it is returned, `has_more` while more wait), and the Exclusive DingTalk
+//! file audit log (`GET /v1.0/exclusive/fileAuditLogs`: `startDate`/`endDate`, `pageSize` up to 500, the cursor
+//! pair `nextGmtCreate` + `nextBizId` sent together).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -55,6 +57,13 @@ struct Tenant {
     faults: Vec<(String, VecDeque<Fault>)>,
     calls: Vec<Call>,
     failed: VecDeque<Value>,
+    /// Sorted by `gmtCreate`, then `bizId`: the order the audit log pages in.
+    audit: Vec<Value>,
+}
+
+fn audit_key(record: &Value) -> (i64, String) {
+    let at = record.get("gmtCreate").and_then(Value::as_i64).unwrap_or_default();
+    (at, record.get("bizId").and_then(Value::as_str).unwrap_or_default().to_owned())
 }
 
 /// Items the failed-push list returns in one answer, as DingTalk documents.
@@ -84,6 +93,7 @@ impl StandIn {
             .route("/v1.0/standin/echo", get(new_echo))
             .route("/topapi/standin/echo", get(legacy_echo))
             .route("/call_back/get_call_back_failed_result", get(failed_list))
+            .route("/v1.0/exclusive/fileAuditLogs", get(audit_logs))
             .with_state(tenant.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -123,6 +133,13 @@ impl StandIn {
     /// Items still waiting on the failed-push list.
     pub fn failed_waiting(&self) -> usize {
         self.tenant.lock().failed.len()
+    }
+
+    /// Adds records to the file audit log.
+    pub fn add_audit_records(&self, records: impl IntoIterator<Item = Value>) {
+        let mut tenant = self.tenant.lock();
+        tenant.audit.extend(records);
+        tenant.audit.sort_by_key(audit_key);
     }
 
     /// Tokens issued so far.
@@ -279,4 +296,51 @@ async fn failed_list(State(tenant): State<Shared>, Query(q): Query<Value>) -> Re
     let items: Vec<Value> = tenant.failed.drain(..take).collect();
     let has_more = !tenant.failed.is_empty();
     Json(json!({"errcode": 0, "errmsg": "ok", "has_more": has_more, "failed_list": items})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditQuery {
+    start_date: Option<i64>,
+    end_date: Option<i64>,
+    page_size: Option<usize>,
+    next_gmt_create: Option<i64>,
+    next_biz_id: Option<String>,
+}
+
+fn invalid(message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"code": "invalidParameter", "message": message, "requestid": "r"})))
+        .into_response()
+}
+
+async fn audit_logs(State(tenant): State<Shared>, headers: HeaderMap, Query(q): Query<AuditQuery>) -> Response {
+    if let Some(response) = faulted(&tenant, "/v1.0/exclusive/fileAuditLogs", false).await {
+        return response;
+    }
+    if !known(&tenant, headers.get("x-acs-dingtalk-access-token").and_then(|v| v.to_str().ok())) {
+        return new_api_fault(&Fault::RejectToken).unwrap_or_else(|| StatusCode::UNAUTHORIZED.into_response());
+    }
+    let (Some(start), Some(end)) = (q.start_date, q.end_date) else {
+        return invalid("startDate and endDate are required");
+    };
+    let size = match q.page_size {
+        Some(size) if (1..=500).contains(&size) => size,
+        _ => return invalid("pageSize must be between 1 and 500"),
+    };
+    let after = match (q.next_gmt_create, q.next_biz_id) {
+        (Some(at), Some(id)) => Some((at, id)),
+        (None, None) => None,
+        _ => return invalid("nextGmtCreate and nextBizId go together"),
+    };
+    let tenant = tenant.lock();
+    let list: Vec<&Value> = tenant
+        .audit
+        .iter()
+        .filter(|r| {
+            let key = audit_key(r);
+            key.0 >= start && key.0 <= end && after.as_ref().is_none_or(|a| key > *a)
+        })
+        .take(size)
+        .collect();
+    Json(json!({"list": list})).into_response()
 }

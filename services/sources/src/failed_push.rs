@@ -77,7 +77,7 @@ impl FailedPush {
                 let id = callback_ce_id(&header, &bytes);
                 let record = callback_record(&self.settings.app, &id, &header, Bytes::from(bytes), self.clock.now_ms())
                     .with_origin(Origin::FailedPush);
-                if self.write(record, shutdown).await? {
+                if write_record(&self.log, &self.settings.topic, record, shutdown).await? {
                     report.written += 1;
                 } else {
                     report.duplicates += 1;
@@ -87,24 +87,6 @@ impl FailedPush {
                 return Ok(report);
             }
             tokio::time::sleep_until(started + self.settings.min_interval).await;
-        }
-    }
-
-    /// Appends until the log takes it; true when it was new. DingTalk will not return it again.
-    async fn write(&self, record: dingguard_model::Record, shutdown: &CancellationToken) -> Result<bool, SourceError> {
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match self.log.append(&self.settings.topic, record.clone()).await {
-                Ok(appended) => return Ok(!appended.duplicate),
-                Err(error) => {
-                    tracing::warn!(%error, "failed-push record not written yet; retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return Err(SourceError::Stopped),
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
-            }
         }
     }
 
@@ -119,6 +101,30 @@ impl FailedPush {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(self.settings.every) => {}
+            }
+        }
+    }
+}
+
+/// Appends until the log takes it; true when it was new. What a source fetched may not be fetched again (the
+/// failed list is cleared as it is read), so a failed write is retried, not skipped.
+pub(crate) async fn write_record(
+    log: &EventLog,
+    topic: &str,
+    record: dingguard_model::Record,
+    shutdown: &CancellationToken,
+) -> Result<bool, SourceError> {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match log.append(topic, record.clone()).await {
+            Ok(appended) => return Ok(!appended.duplicate),
+            Err(error) => {
+                tracing::warn!(%error, "fetched record not written yet; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Err(SourceError::Stopped),
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
             }
         }
     }

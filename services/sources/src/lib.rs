@@ -3,8 +3,11 @@
 //! nothing downstream needs to know more.
 
 mod failed_push;
+mod file_audit;
 
+pub(crate) use failed_push::write_record;
 pub use failed_push::{FailedPush, FailedPushSettings, PollReport};
+pub use file_audit::{Checkpoint, FileAudit, FileAuditSettings};
 
 use dingguard_dingtalk_api::ApiError;
 use dingguard_eventlog::LogError;
@@ -17,4 +20,6 @@ pub enum SourceError {
     Log(#[from] LogError),
     #[error("stopped before what was fetched was written")]
     Stopped,
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
 }

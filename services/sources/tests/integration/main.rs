@@ -1,4 +1,7 @@
-//! The failed-push source against the DingTalk stand-in, writing to a real embedded log.
+//! The sources against the DingTalk stand-in, writing to a real embedded log: the failed-push list here, the file
+//! audit log in `file_audit`.
+
+mod file_audit;
 
 use std::sync::Arc;
 use std::time::Duration;
