@@ -141,13 +141,18 @@ pub async fn build(
         let stop = shutdown.clone();
         supervise(&mut tasks, "log-probe", async move { Ok(receiver.watch_log(stop).await?) });
         // Sources that fetch from DingTalk run beside the receiver: they write to the same log, as pushes do.
-        if let (Some(api), Some(failed)) = (&config.sources.api, &config.sources.failed_push) {
-            let api = Arc::new(
+        let api = match &config.sources.api {
+            Some(api) => Some(Arc::new(
                 dingguard_dingtalk_api::DingTalkApi::new(api.clone(), clock.clone())
                     .context("cannot set up DingTalk's API client for the sources")?,
-            );
+            )),
+            None => None,
+        };
+        let app_name = config.apps.first().map_or_else(dingguard_model::AppName::default_app, |a| a.name.clone());
+        if let (Some(api), Some(failed)) = (&api, &config.sources.failed_push) {
+            let api = api.clone();
             let settings = dingguard_sources::FailedPushSettings {
-                app: config.apps.first().map_or_else(dingguard_model::AppName::default_app, |a| a.name.clone()),
+                app: app_name.clone(),
                 topic: config.topics.events.clone(),
                 min_interval: failed.min_interval,
                 every: failed.every,
@@ -155,6 +160,24 @@ pub async fn build(
             let source = dingguard_sources::FailedPush::new(api, log.clone(), clock.clone(), settings);
             let stop = shutdown.clone();
             supervise(&mut tasks, "failed-push", async move {
+                source.run(stop).await;
+                Ok(())
+            });
+        }
+        if let (Some(api), Some(audit)) = (&api, &config.sources.file_audit) {
+            let settings = dingguard_sources::FileAuditSettings {
+                app: app_name.clone(),
+                corp_id: audit.corp_id.clone(),
+                topic: config.topics.events.clone(),
+                page_size: audit.page_size,
+                backfill: audit.backfill,
+                every: audit.every,
+                min_interval: Duration::from_millis(200),
+                checkpoint: config.data_dir.join("file-audit.checkpoint"),
+            };
+            let source = dingguard_sources::FileAudit::new(api.clone(), log.clone(), clock.clone(), settings);
+            let stop = shutdown.clone();
+            supervise(&mut tasks, "file-audit", async move {
                 source.run(stop).await;
                 Ok(())
             });

@@ -1,5 +1,5 @@
-//! `dingguard serve` with a source that fetches from DingTalk: the failed-push list of the DingTalk stand-in, read
-//! at start-up, each event in `dingguard.events` once with `source: failed-push`.
+//! `dingguard serve` with the sources that fetch from DingTalk: the failed-push list and the file audit log of the
+//! DingTalk stand-in, read at start-up, each event in `dingguard.events` once with its `source`.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use dingguard_tests::process::{Service, deployment_env, dump_until};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_reads_the_failed_push_list_into_the_log() -> Result<()> {
+async fn serve_reads_the_failed_push_list_and_the_audit_log_into_the_log() -> Result<()> {
     let standin = StandIn::start("dingsourcesapp", "sources-app-secret").await?;
     standin.park_failed((0..250).map(|i| {
         let event = json!({"EventType": "user_leave_org", "TimeStamp": (1_764_540_000_000i64 + i).to_string(),
@@ -17,11 +17,16 @@ async fn serve_reads_the_failed_push_list_into_the_log() -> Result<()> {
         json!({"call_back_tag": "user_leave_org", "event_time": 1_764_540_000_000i64 + i,
             "user_leave_org": {"corpid": "dingstandin", "callbackData": event.to_string()}})
     }));
+    let now = dingguard_tests::now_ms();
+    standin.add_audit_records((0..30).map(|i| {
+        json!({"action": 2, "userId": "user_fin_accountant", "bizId": format!("file{i}"), "resource": "q.xlsx",
+            "gmtCreate": now - 3_600_000 + i})
+    }));
     let dir = tempfile::tempdir()?;
     let mut envs =
         deployment_env(dir.path(), ["sourcestoken", "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus", "dingsrc"]);
     envs.extend([
-        ("DINGGUARD_SOURCES", "failed-push".to_owned()),
+        ("DINGGUARD_SOURCES", "failed-push,file-audit".to_owned()),
         ("DINGGUARD_DINGTALK_CLIENT_ID", "dingsourcesapp".to_owned()),
         ("DINGGUARD_DINGTALK_CLIENT_SECRET", "sources-app-secret".to_owned()),
         ("DINGGUARD_DINGTALK_API_URL", standin.url()),
@@ -30,8 +35,13 @@ async fn serve_reads_the_failed_push_list_into_the_log() -> Result<()> {
     let service = Service::start(&["serve"], &envs).await?;
     let from_list =
         |records: &[serde_json::Value]| records.iter().filter(|r| r["headers"]["source"] == "failed-push").count();
-    let records = dump_until("dingguard.events", &envs, Duration::from_secs(20), |r| from_list(r) >= 250).await?;
+    let from_audit =
+        |records: &[serde_json::Value]| records.iter().filter(|r| r["headers"]["source"] == "file-audit").count();
+    let records =
+        dump_until("dingguard.events", &envs, Duration::from_secs(20), |r| from_list(r) >= 250 && from_audit(r) >= 30)
+            .await?;
     assert_eq!(from_list(&records), 250, "every parked event, once");
+    assert_eq!(from_audit(&records), 30, "every download in the audit log, once");
     assert_eq!(standin.failed_waiting(), 0);
     assert_eq!(standin.calls_to("/call_back/get_call_back_failed_result").len(), 2, "200 and 50: two calls");
     drop(service);

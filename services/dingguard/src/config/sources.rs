@@ -13,7 +13,7 @@ use super::{Env, parse_env, secret};
 
 /// Every source a configuration may name, and whether this build has it.
 const SOURCES: [(&str, bool); 4] =
-    [("failed-push", true), ("stream", false), ("file-audit", false), ("directory", false)];
+    [("failed-push", true), ("stream", false), ("file-audit", true), ("directory", false)];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +32,29 @@ pub struct SourcesSection {
     pub enabled: Vec<String>,
     #[serde(default)]
     pub failed_push: FailedPushSection,
+    #[serde(default)]
+    pub file_audit: FileAuditSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAuditSection {
+    /// How often the audit log is read (default 60 s).
+    pub every_secs: Option<u64>,
+    /// How far back a first start reads (default 7 days).
+    pub backfill_days: Option<u64>,
+    /// Records per page (default and most 500).
+    pub page_size: Option<usize>,
+    /// The organisation whose log it is, for the records' keys.
+    pub corp_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileAuditConfig {
+    pub every: Duration,
+    pub backfill: Duration,
+    pub page_size: usize,
+    pub corp_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +78,7 @@ pub struct SourcesConfig {
     /// Set when a source needs DingTalk's API.
     pub api: Option<ApiConfig>,
     pub failed_push: Option<FailedPushConfig>,
+    pub file_audit: Option<FileAuditConfig>,
 }
 
 pub fn sources(api: DingTalkApiSection, section: SourcesSection, env: &dyn Env) -> Result<SourcesConfig> {
@@ -116,5 +140,26 @@ pub fn sources(api: DingTalkApiSection, section: SourcesSection, env: &dyn Env) 
         }
         Ok(FailedPushConfig { every: Duration::from_secs(every), min_interval: Duration::from_millis(min_interval) })
     });
-    Ok(SourcesConfig { api: Some(config), failed_push: failed_push.transpose()? })
+    let audit = section.file_audit;
+    let file_audit = names.iter().any(|n| n == "file-audit").then(|| -> Result<FileAuditConfig> {
+        let every = audit.every_secs.unwrap_or(60);
+        let days = audit.backfill_days.unwrap_or(7);
+        let page_size = audit.page_size.unwrap_or(500);
+        if !(5..=86_400).contains(&every) {
+            bail!("file-audit every_secs {every} must be between 5 s and a day");
+        }
+        if days > 365 {
+            bail!("file-audit backfill_days {days} must be at most 365");
+        }
+        if !(1..=500).contains(&page_size) {
+            bail!("file-audit page_size {page_size} must be between 1 and 500, DingTalk's most");
+        }
+        Ok(FileAuditConfig {
+            every: Duration::from_secs(every),
+            backfill: Duration::from_secs(days * 86_400),
+            page_size,
+            corp_id: audit.corp_id,
+        })
+    });
+    Ok(SourcesConfig { api: Some(config), failed_push: failed_push.transpose()?, file_audit: file_audit.transpose()? })
 }

@@ -315,6 +315,14 @@ fn sources_say_what_they_need() {
     assert!(err.contains("DINGGUARD_DINGTALK_CLIENT_ID") && err.contains("failed-push"), "{err}");
     let err = load(&[("DINGGUARD_SOURCES", "failed-push,rss")]).unwrap_err().to_string();
     assert!(err.contains("unknown source \"rss\"") && err.contains("file-audit"), "{err}");
+    let both = load(&[
+        ("DINGGUARD_SOURCES", "failed-push, file-audit"),
+        ("DINGGUARD_DINGTALK_CLIENT_ID", "dingapp"),
+        ("DINGGUARD_DINGTALK_CLIENT_SECRET", "s"),
+    ])
+    .unwrap();
+    let audit = both.sources.file_audit.unwrap();
+    assert_eq!((audit.page_size, audit.backfill), (500, std::time::Duration::from_secs(7 * 86_400)));
     let err = load(&[("DINGGUARD_SOURCES", "stream")]).unwrap_err().to_string();
     assert!(err.contains("not in this build"), "{err}");
     let config = load(&[
