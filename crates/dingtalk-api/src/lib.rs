@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use error::ApiError;
-pub use retry::Backoff;
+pub use retry::{Backoff, MAX_ANSWER_BYTES};
 use token::{TokenCache, TokenKind};
 
 /// Where DingTalk is and how this app signs in to it.

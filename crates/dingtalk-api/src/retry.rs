@@ -103,6 +103,35 @@ fn error_text(error: &reqwest::Error) -> String {
     text
 }
 
+/// The most an answer may hold: 500 audit-log records with their document members are well under it.
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+
+/// The answer's body, read no further than [`MAX_ANSWER_BYTES`].
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, Attempt> {
+    if response.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+        return Err(Attempt::Fail(ApiError::Malformed {
+            api: response.url().path().to_owned(),
+            what: format!("an answer of more than {MAX_ANSWER_BYTES} bytes"),
+        }));
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                    return Err(Attempt::Fail(ApiError::Malformed {
+                        api: response.url().path().to_owned(),
+                        what: format!("an answer of more than {MAX_ANSWER_BYTES} bytes"),
+                    }));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(error) => return Err(transport(&error.without_url())),
+        }
+    }
+}
+
 /// The error body of the new APIs.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -128,9 +157,9 @@ pub(crate) async fn new_api_answer(api: &str, sent: Result<reqwest::Response, re
         Err(error) => return transport(&error.without_url()),
     };
     let status = response.status().as_u16();
-    let text = match response.text().await {
-        Ok(text) => text,
-        Err(error) => return transport(&error.without_url()),
+    let text = match read_capped(response).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(attempt) => return attempt,
     };
     if (200..300).contains(&status) {
         return match serde_json::from_str(&text) {
@@ -175,10 +204,13 @@ pub(crate) async fn legacy_answer(api: &str, sent: Result<reqwest::Response, req
         500..=599 => return Attempt::Retry(Transient::Unreachable(format!("HTTP {status}"))),
         _ => {}
     }
-    let value: Value = match response.json().await {
+    let bytes = match read_capped(response).await {
+        Ok(bytes) => bytes,
+        Err(attempt) => return attempt,
+    };
+    let value: Value = match serde_json::from_slice(&bytes) {
         Ok(value) => value,
-        Err(error) if error.is_timeout() => return Attempt::Retry(Transient::Timeout),
-        Err(e) => return Attempt::Fail(ApiError::Malformed { api: api.to_owned(), what: e.without_url().to_string() }),
+        Err(e) => return Attempt::Fail(ApiError::Malformed { api: api.to_owned(), what: e.to_string() }),
     };
     let errcode = value.get("errcode").and_then(Value::as_i64).unwrap_or(0);
     let errmsg = clip(value.get("errmsg").and_then(Value::as_str).unwrap_or_default());

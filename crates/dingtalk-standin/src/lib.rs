@@ -37,6 +37,8 @@ pub enum Fault {
     NoPermission(String),
     /// The token presented is refused (new: HTTP 401; legacy: `errcode` 40014), as when it expired early.
     RejectToken,
+    /// A well-formed answer of this many bytes, as a broken proxy might send.
+    Oversized(usize),
 }
 
 /// One call the stand-in received.
@@ -165,8 +167,13 @@ fn issue(tenant: &Shared) -> (String, i64) {
     (token, tenant.token_lifetime_s)
 }
 
+fn oversized(bytes: usize) -> Response {
+    Json(json!({"errcode": 0, "padding": "x".repeat(bytes)})).into_response()
+}
+
 fn new_api_fault(fault: &Fault) -> Option<Response> {
     Some(match fault {
+        Fault::Oversized(bytes) => oversized(*bytes),
         Fault::Throttle => (
             StatusCode::TOO_MANY_REQUESTS,
             Json(
@@ -192,6 +199,7 @@ fn new_api_fault(fault: &Fault) -> Option<Response> {
 
 fn legacy_fault(fault: &Fault) -> Option<Response> {
     Some(match fault {
+        Fault::Oversized(bytes) => oversized(*bytes),
         Fault::Throttle => Json(json!({"errcode": 90018, "errmsg": "calls too frequent"})).into_response(),
         Fault::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         Fault::NoPermission(scope) => {

@@ -169,3 +169,19 @@ fn settings_that_cannot_work_are_refused_at_once() {
     config.api_url = "ftp://example".into();
     assert!(matches!(DingTalkApi::new(config, Arc::new(SystemClock)), Err(ApiError::Config(_))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_too_large_to_be_one_is_refused_unread() {
+    let standin = standin().await;
+    // Time for the stand-in to build the answer: the bound here is on its size, not its time.
+    let mut config = config(&standin, SECRET);
+    config.call_timeout = Duration::from_secs(20);
+    let api = DingTalkApi::new(config, Arc::new(clock())).unwrap();
+    let size = dingguard_dingtalk_api::MAX_ANSWER_BYTES + 1024;
+    standin.fail_next("/v1.0/standin/echo", [Fault::Oversized(size)]);
+    let error = echo(&api).await.unwrap_err();
+    assert!(matches!(&error, ApiError::Malformed { what, .. } if what.contains("more than")), "{error}");
+    standin.fail_next("/topapi/standin/echo", [Fault::Oversized(size)]);
+    assert!(matches!(legacy_echo(&api).await.unwrap_err(), ApiError::Malformed { .. }));
+    assert_eq!(standin.calls_to("/v1.0/standin/echo").len(), 1, "not retried");
+}
