@@ -81,7 +81,12 @@ pub struct StandIn {
 impl StandIn {
     /// Serves on `127.0.0.1:0` for the app with these credentials.
     pub async fn start(client_id: &str, client_secret: &str) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on("127.0.0.1:0".parse().expect("an address"), client_id, client_secret).await
+    }
+
+    /// Serves on `addr`, for demos that point dingguard at a known address.
+    pub async fn start_on(addr: SocketAddr, client_id: &str, client_secret: &str) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let tenant = Arc::new(Mutex::new(Tenant {
             client_id: client_id.to_owned(),
@@ -142,6 +147,32 @@ impl StandIn {
         let mut tenant = self.tenant.lock();
         tenant.audit.extend(records);
         tenant.audit.sort_by_key(audit_key);
+    }
+
+    /// A demo company's day on DingTalk's side, dated before `now_ms`: on the failed-push list, a person who left
+    /// and an outsider added to a group while dingguard was down; in the file audit log, 25 files downloaded in
+    /// a few minutes by the demo directory's accountant and an ordinary download.
+    pub fn load_demo(&self, now_ms: i64) {
+        let left = json!({"EventType": "user_leave_org", "TimeStamp": (now_ms - 7_200_000).to_string(),
+            "UserId": ["user_sales_former"], "CorpId": "dingdemocorp0000"});
+        let added = json!({"EventType": "chat_add_member", "TimeStamp": now_ms - 3_600_000, "chatId": "chatdemo0001",
+            "operator": "user_sales_lead", "userId": ["ext_partner_wong"], "CorpId": "dingdemocorp0000"});
+        self.park_failed([
+            json!({"call_back_tag": "user_leave_org", "event_time": now_ms - 7_200_000,
+                "user_leave_org": {"corpid": "dingdemocorp0000", "callbackData": left.to_string()}}),
+            json!({"call_back_tag": "chat_add_member", "event_time": now_ms - 3_600_000,
+                "chat_add_member": {"corpid": "dingdemocorp0000", "callbackData": added.to_string()}}),
+        ]);
+        let download = |i: i64, user: &str, name: String, at: i64| {
+            json!({"action": 2, "userId": user, "bizId": format!("demofile{i:03}"), "resource": name,
+                "targetSpaceId": "space_finance", "platform": 11, "ipAddress": "10.0.0.23", "gmtCreate": at})
+        };
+        let start = now_ms - 1_800_000;
+        let mut records: Vec<Value> = (0..25)
+            .map(|i| download(i, "user_fin_accountant", format!("invoice-{i:04}.pdf"), start + i * 5_000))
+            .collect();
+        records.push(download(100, "user_sales_rep", "launch-slides.pptx".into(), now_ms - 5_400_000));
+        self.add_audit_records(records);
     }
 
     /// Tokens issued so far.

@@ -5,6 +5,7 @@ mod log_dump;
 mod rules_cmd;
 mod serve;
 mod simulate;
+mod standin_cmd;
 mod users_cmd;
 
 use std::path::PathBuf;
@@ -53,6 +54,12 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// A stand-in for DingTalk's servers with a demo company, to point the sources at.
+    Standin {
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:9080")]
+        listen: std::net::SocketAddr,
     },
     /// Inspect the event log.
     Log {
@@ -123,5 +130,6 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Audit { command: AuditCommand::Verify } => audit_cmd::verify(cli.config.as_deref()).await,
         Command::Audit { command: AuditCommand::Export } => audit_cmd::export(cli.config.as_deref()).await,
         Command::Log { command: LogCommand::Dump { topic } } => log_dump::run(cli.config.as_deref(), topic).await,
+        Command::Standin { listen } => standin_cmd::run(listen).await,
     }
 }

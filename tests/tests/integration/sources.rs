@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use dingguard_dingtalk_standin::StandIn;
-use dingguard_tests::process::{Service, deployment_env, dump_until};
+use dingguard_tests::process::{Service, deployment_env, dump_until, value_json};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,5 +45,38 @@ async fn serve_reads_the_failed_push_list_and_the_audit_log_into_the_log() -> Re
     assert_eq!(standin.failed_waiting(), 0);
     assert_eq!(standin.calls_to("/call_back/get_call_back_failed_result").len(), 2, "200 and 50: two calls");
     drop(service);
+    Ok(())
+}
+
+/// `dingguard standin` as a demo would run it, and `dingguard serve` pointed at it with the lines it prints: the
+/// download burst only the audit log knows and the outsider added while dingguard was down both raise their alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_standin_gives_serve_a_tenants_alerts() -> Result<()> {
+    let standin = Service::start(&["standin", "--listen", "127.0.0.1:0"], &[]).await?;
+    let url = standin.url("");
+    assert!(standin.banner.contains("DINGGUARD_SOURCES=failed-push,file-audit"), "{}", standin.banner);
+    let dir = tempfile::tempdir()?;
+    let mut envs = deployment_env(dir.path(), ["demotoken", "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus", "dingdemo"]);
+    envs.extend([
+        ("DINGGUARD_SOURCES", "failed-push,file-audit".to_owned()),
+        ("DINGGUARD_DINGTALK_CLIENT_ID", "dingstandindemo".to_owned()),
+        ("DINGGUARD_DINGTALK_CLIENT_SECRET", "standin-demo-secret".to_owned()),
+        ("DINGGUARD_DINGTALK_API_URL", url.clone()),
+        ("DINGGUARD_DINGTALK_OAPI_URL", url),
+    ]);
+    let _serve = Service::start(&["serve"], &envs).await?;
+    let rules = |records: &[serde_json::Value]| -> Vec<String> {
+        records.iter().filter_map(|r| value_json(r)["rule"].as_str().map(str::to_owned)).collect()
+    };
+    let wanted = ["bulk_download", "external_member_added"];
+    let alerts = dump_until("dingguard.alerts", &envs, Duration::from_secs(30), |r| {
+        let rules = rules(r);
+        wanted.iter().all(|w| rules.iter().any(|r| r == w))
+    })
+    .await?;
+    let raised = rules(&alerts);
+    for rule in wanted {
+        assert!(raised.iter().any(|r| r == rule), "{rule} not raised: {raised:?}");
+    }
     Ok(())
 }
