@@ -135,29 +135,17 @@ impl DingTalkApi {
         body: Option<&Value>,
     ) -> Result<T, ApiError> {
         let url = self.url(&self.api_base, path);
-        let mut refused = None;
-        for _ in 0..2 {
-            let token = self.new_token.get(self, refused.as_ref()).await?;
-            let outcome = retry::run(&self.config.backoff, path, self.config.call_timeout, || {
-                let mut request = self.http.request(method.clone(), url.clone()).query(query);
-                request = request.header("x-acs-dingtalk-access-token", token.expose());
-                if let Some(body) = body {
-                    request = request.json(body);
+        let value = self
+            .with_token(TokenKind::New, path, |token| {
+                let request = self.http.request(method.clone(), url.clone()).query(query);
+                let request = request.header("x-acs-dingtalk-access-token", token.expose());
+                match body {
+                    Some(body) => request.json(body),
+                    None => request,
                 }
-                async move { retry::new_api_answer(path, request.send().await).await }
             })
-            .await;
-            match outcome {
-                Err(ApiError::Refused { status: 401, .. }) if refused.is_none() => refused = Some(token),
-                other => return other.and_then(|v| decode(path, v)),
-            }
-        }
-        Err(ApiError::Refused {
-            api: path.to_owned(),
-            status: 401,
-            code: "token".into(),
-            message: "a fresh token was refused too".into(),
-        })
+            .await?;
+        decode(path, value)
     }
 
     /// Calls a legacy `oapi` API with `access_token` in the query; DingTalk's `errcode` decides the outcome.
@@ -169,37 +157,66 @@ impl DingTalkApi {
         body: Option<&Value>,
     ) -> Result<T, ApiError> {
         let url = self.url(&self.oapi_base, path);
-        let mut refused = None;
-        for _ in 0..2 {
-            let token = self.legacy_token.get(self, refused.as_ref()).await?;
-            let outcome = retry::run(&self.config.backoff, path, self.config.call_timeout, || {
-                let request = self
-                    .http
-                    .request(method.clone(), url.clone())
-                    .query(query)
-                    .query(&[("access_token", token.expose())]);
-                let request = match body {
+        let value = self
+            .with_token(TokenKind::Legacy, path, |token| {
+                let request = self.http.request(method.clone(), url.clone()).query(query);
+                let request = request.query(&[("access_token", token.expose())]);
+                match body {
                     Some(body) => request.json(body),
                     None => request,
-                };
-                async move { retry::legacy_answer(path, request.send().await).await }
+                }
+            })
+            .await?;
+        decode(path, value)
+    }
+
+    /// Sends what `build` makes with a token of `kind`, retrying as [`retry::run`] does; a token DingTalk refuses
+    /// is replaced once.
+    async fn with_token(
+        &self,
+        kind: TokenKind,
+        api: &str,
+        build: impl Fn(&Secret) -> reqwest::RequestBuilder,
+    ) -> Result<Value, ApiError> {
+        let cache = match kind {
+            TokenKind::New => &self.new_token,
+            TokenKind::Legacy => &self.legacy_token,
+        };
+        let mut refused = None;
+        for _ in 0..2 {
+            let token = cache.get(self, refused.as_ref()).await?;
+            let outcome = retry::run(&self.config.backoff, api, self.config.call_timeout, || {
+                let sent = build(&token).send();
+                async move {
+                    match kind {
+                        TokenKind::New => retry::new_api_answer(api, sent.await).await,
+                        TokenKind::Legacy => retry::legacy_answer(api, sent.await).await,
+                    }
+                }
             })
             .await;
             match outcome {
-                Err(ApiError::Refused { code, .. })
-                    if refused.is_none() && LEGACY_TOKEN_REJECTED.iter().any(|c| c.to_string() == code) =>
-                {
-                    refused = Some(token);
-                }
-                other => return other.and_then(|v| decode(path, v)),
+                Err(error) if refused.is_none() && token_refused(kind, &error) => refused = Some(token),
+                other => return other,
             }
         }
         Err(ApiError::Refused {
-            api: path.to_owned(),
-            status: 200,
+            api: api.to_owned(),
+            status: 401,
             code: "token".into(),
             message: "a fresh token was refused too".into(),
         })
+    }
+}
+
+/// Whether DingTalk refused the token itself (expired early, or revoked), not the call.
+fn token_refused(kind: TokenKind, error: &ApiError) -> bool {
+    match (kind, error) {
+        (TokenKind::New, ApiError::Refused { status: 401, .. }) => true,
+        (TokenKind::Legacy, ApiError::Refused { code, .. }) => {
+            LEGACY_TOKEN_REJECTED.iter().any(|c| c.to_string() == *code)
+        }
+        _ => false,
     }
 }
 
