@@ -39,6 +39,8 @@ pub enum Fault {
     RejectToken,
     /// A well-formed answer of this many bytes, as a broken proxy might send.
     Oversized(usize),
+    /// Legacy: an empty answer that says there is more.
+    EmptyButMore,
 }
 
 /// One call the stand-in received.
@@ -205,6 +207,7 @@ fn oversized(bytes: usize) -> Response {
 fn new_api_fault(fault: &Fault) -> Option<Response> {
     Some(match fault {
         Fault::Oversized(bytes) => oversized(*bytes),
+        Fault::EmptyButMore => Json(json!({"list": []})).into_response(),
         Fault::Throttle => (
             StatusCode::TOO_MANY_REQUESTS,
             Json(
@@ -231,6 +234,7 @@ fn new_api_fault(fault: &Fault) -> Option<Response> {
 fn legacy_fault(fault: &Fault) -> Option<Response> {
     Some(match fault {
         Fault::Oversized(bytes) => oversized(*bytes),
+        Fault::EmptyButMore => Json(json!({"errcode": 0, "has_more": true, "failed_list": []})).into_response(),
         Fault::Throttle => Json(json!({"errcode": 90018, "errmsg": "calls too frequent"})).into_response(),
         Fault::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         Fault::NoPermission(scope) => {

@@ -18,6 +18,9 @@ use crate::SourceError;
 
 const PATH: &str = "/call_back/get_call_back_failed_result";
 
+/// Answers one pass reads at most (200 items each): a list that never ends waits for the next pass.
+pub const MAX_CALLS_PER_PASS: usize = 500;
+
 #[derive(Debug, Clone)]
 pub struct FailedPushSettings {
     /// The app whose pushes these were: its records carry its name, as a push to its callback path does.
@@ -83,7 +86,9 @@ impl FailedPush {
                     report.duplicates += 1;
                 }
             }
-            if !list.has_more {
+            // An empty answer that says there is more, or a pass that has read enough, ends here: the next pass
+            // goes on, so a list that misbehaves costs calls at the pace allowed and no more.
+            if !list.has_more || list.failed_list.is_empty() || report.calls >= MAX_CALLS_PER_PASS {
                 return Ok(report);
             }
             tokio::time::sleep_until(started + self.settings.min_interval).await;

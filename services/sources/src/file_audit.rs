@@ -21,6 +21,9 @@ use crate::{PollReport, SourceError, write_record};
 
 const PATH: &str = "/v1.0/exclusive/fileAuditLogs";
 
+/// Pages one pass reads at most: the next pass goes on from the checkpoint.
+pub const MAX_PAGES_PER_PASS: usize = 200;
+
 #[derive(Debug, Clone)]
 pub struct FileAuditSettings {
     pub app: AppName,
@@ -117,12 +120,21 @@ impl FileAudit {
                 }
             }
             // Only now that the page is in the log does the next start move past it.
-            if let Some((gmt_create, biz_id)) = page.list.last().and_then(|r| r.cursor()) {
-                let next = Checkpoint { gmt_create, biz_id };
-                self.save(&next)?;
-                cursor = Some(next);
-            }
-            if page.list.len() < size {
+            let moved = match page.list.last().and_then(|r| r.cursor()) {
+                Some((gmt_create, biz_id)) => {
+                    let next = Checkpoint { gmt_create, biz_id };
+                    // A page that does not move the cursor forward would be asked for again and again.
+                    let forward =
+                        cursor.as_ref().is_none_or(|c| (next.gmt_create, &next.biz_id) > (c.gmt_create, &c.biz_id));
+                    if forward {
+                        self.save(&next)?;
+                        cursor = Some(next);
+                    }
+                    forward
+                }
+                None => false,
+            };
+            if page.list.len() < size || !moved || report.calls >= MAX_PAGES_PER_PASS {
                 return Ok(report);
             }
             tokio::time::sleep_until(began + self.settings.min_interval).await;

@@ -6,8 +6,8 @@ mod failed_push;
 mod file_audit;
 
 pub(crate) use failed_push::write_record;
-pub use failed_push::{FailedPush, FailedPushSettings, PollReport};
-pub use file_audit::{Checkpoint, FileAudit, FileAuditSettings};
+pub use failed_push::{FailedPush, FailedPushSettings, MAX_CALLS_PER_PASS, PollReport};
+pub use file_audit::{Checkpoint, FileAudit, FileAuditSettings, MAX_PAGES_PER_PASS};
 
 use dingguard_dingtalk_api::ApiError;
 use dingguard_eventlog::LogError;

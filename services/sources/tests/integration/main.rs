@@ -110,3 +110,11 @@ async fn a_refusal_says_what_the_app_lacks_and_takes_nothing_off_the_list() {
     standin.fail_next(PATH, [Fault::Throttle]);
     assert_eq!(source.poll(&CancellationToken::new()).await.unwrap().written, 5, "a throttled call is retried");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_that_says_more_and_gives_nothing_ends_the_pass() {
+    let (standin, source, _log, _dir) = setup().await;
+    standin.fail_next(PATH, vec![Fault::EmptyButMore; 50]);
+    let report = source.poll(&CancellationToken::new()).await.unwrap();
+    assert_eq!((report.calls, report.items), (1, 0), "{report:?}");
+}
