@@ -77,6 +77,10 @@ async fn the_audit_log_is_read_forward_once_whatever_stops_it() {
 
     let report = setup.poller().poll(&CancellationToken::new()).await.unwrap();
     assert_eq!((report.calls, report.items, report.written), (3, 1234, downloads), "{report:?}");
+    let calls = setup.standin.calls_to("/v1.0/exclusive/fileAuditLogs");
+    for pair in calls.windows(2) {
+        assert!(pair[1].at - pair[0].at >= Duration::from_millis(50), "paged faster than min_interval");
+    }
     let records = setup.log.read_all(TOPIC).await.unwrap();
     assert_eq!(records.len(), downloads);
     assert!(records.iter().all(|r| r.header(header::ORIGIN) == Some("file-audit")));
