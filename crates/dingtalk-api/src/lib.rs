@@ -134,18 +134,7 @@ impl DingTalkApi {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<T, ApiError> {
-        let url = self.url(&self.api_base, path);
-        let value = self
-            .with_token(TokenKind::New, path, |token| {
-                let request = self.http.request(method.clone(), url.clone()).query(query);
-                let request = request.header("x-acs-dingtalk-access-token", token.expose());
-                match body {
-                    Some(body) => request.json(body),
-                    None => request,
-                }
-            })
-            .await?;
-        decode(path, value)
+        self.request(TokenKind::New, method, path, query, body).await
     }
 
     /// Calls a legacy `oapi` API with `access_token` in the query; DingTalk's `errcode` decides the outcome.
@@ -156,11 +145,30 @@ impl DingTalkApi {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<T, ApiError> {
-        let url = self.url(&self.oapi_base, path);
+        self.request(TokenKind::Legacy, method, path, query, body).await
+    }
+
+    /// The two kinds differ only in their base URL and where the token goes.
+    async fn request<T: DeserializeOwned>(
+        &self,
+        kind: TokenKind,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<T, ApiError> {
+        let base = match kind {
+            TokenKind::New => &self.api_base,
+            TokenKind::Legacy => &self.oapi_base,
+        };
+        let url = self.url(base, path);
         let value = self
-            .with_token(TokenKind::Legacy, path, |token| {
+            .with_token(kind, path, |token| {
                 let request = self.http.request(method.clone(), url.clone()).query(query);
-                let request = request.query(&[("access_token", token.expose())]);
+                let request = match kind {
+                    TokenKind::New => request.header("x-acs-dingtalk-access-token", token.expose()),
+                    TokenKind::Legacy => request.query(&[("access_token", token.expose())]),
+                };
                 match body {
                     Some(body) => request.json(body),
                     None => request,

@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use dingguard_dingtalk::failed::{FailedList, event_of};
-use dingguard_dingtalk::{EventHeader, callback_ce_id, callback_record};
 use dingguard_dingtalk_api::DingTalkApi;
 use dingguard_eventlog::EventLog;
 use dingguard_model::{AppName, Clock, Origin};
@@ -15,6 +13,7 @@ use reqwest::Method;
 use tokio_util::sync::CancellationToken;
 
 use crate::SourceError;
+use crate::write::{Sink, repeat};
 
 const PATH: &str = "/call_back/get_call_back_failed_result";
 
@@ -76,11 +75,8 @@ impl FailedPush {
                         continue;
                     }
                 };
-                let header = EventHeader::parse(&bytes).unwrap_or_default();
-                let id = callback_ce_id(&header, &bytes);
-                let record = callback_record(&self.settings.app, &id, &header, Bytes::from(bytes), self.clock.now_ms())
-                    .with_origin(Origin::FailedPush);
-                if write_record(&self.log, &self.settings.topic, record, shutdown).await? {
+                let sink = Sink { log: &self.log, topic: &self.settings.topic, app: &self.settings.app };
+                if sink.write(bytes, self.clock.now_ms(), Origin::FailedPush, shutdown).await? {
                     report.written += 1;
                 } else {
                     report.duplicates += 1;
@@ -97,40 +93,6 @@ impl FailedPush {
 
     /// A pass at once, then one every `every`, until `shutdown`.
     pub async fn run(&self, shutdown: CancellationToken) {
-        loop {
-            match self.poll(&shutdown).await {
-                Ok(report) if report.items > 0 => tracing::info!(?report, "failed pushes reconciled"),
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "failed-push reconciliation pass failed; next pass as planned"),
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(self.settings.every) => {}
-            }
-        }
-    }
-}
-
-/// Appends until the log takes it; true when it was new. What a source fetched may not be fetched again (the
-/// failed list is cleared as it is read), so a failed write is retried, not skipped.
-pub(crate) async fn write_record(
-    log: &EventLog,
-    topic: &str,
-    record: dingguard_model::Record,
-    shutdown: &CancellationToken,
-) -> Result<bool, SourceError> {
-    let mut wait = Duration::from_millis(100);
-    loop {
-        match log.append(topic, record.clone()).await {
-            Ok(appended) => return Ok(!appended.duplicate),
-            Err(error) => {
-                tracing::warn!(%error, "fetched record not written yet; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return Err(SourceError::Stopped),
-                    () = tokio::time::sleep(wait) => {}
-                }
-                wait = (wait * 2).min(Duration::from_secs(5));
-            }
-        }
+        repeat("failed-push", self.settings.every, &shutdown, || self.poll(&shutdown)).await;
     }
 }

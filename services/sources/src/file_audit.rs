@@ -7,9 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use dingguard_dingtalk::audit_log::{AuditPage, event_of};
-use dingguard_dingtalk::{EventHeader, callback_ce_id, callback_record};
 use dingguard_dingtalk_api::DingTalkApi;
 use dingguard_eventlog::EventLog;
 use dingguard_model::{AppName, Clock, Origin};
@@ -17,7 +15,8 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::{PollReport, SourceError, write_record};
+use crate::write::{Sink, repeat};
+use crate::{PollReport, SourceError};
 
 const PATH: &str = "/v1.0/exclusive/fileAuditLogs";
 
@@ -109,11 +108,8 @@ impl FileAudit {
             report.items += page.list.len();
             for record in &page.list {
                 let Some(bytes) = event_of(record, self.settings.corp_id.as_deref()) else { continue };
-                let header = EventHeader::parse(&bytes).unwrap_or_default();
-                let id = callback_ce_id(&header, &bytes);
-                let record = callback_record(&self.settings.app, &id, &header, Bytes::from(bytes), now)
-                    .with_origin(Origin::FileAudit);
-                if write_record(&self.log, &self.settings.topic, record, shutdown).await? {
+                let sink = Sink { log: &self.log, topic: &self.settings.topic, app: &self.settings.app };
+                if sink.write(bytes, now, Origin::FileAudit, shutdown).await? {
                     report.written += 1;
                 } else {
                     report.duplicates += 1;
@@ -142,16 +138,6 @@ impl FileAudit {
     }
 
     pub async fn run(&self, shutdown: CancellationToken) {
-        loop {
-            match self.poll(&shutdown).await {
-                Ok(report) if report.written > 0 => tracing::info!(?report, "file audit log read"),
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "file audit log pass failed; next pass as planned"),
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(self.settings.every) => {}
-            }
-        }
+        repeat("file-audit", self.settings.every, &shutdown, || self.poll(&shutdown)).await;
     }
 }

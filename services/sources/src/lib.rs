@@ -4,8 +4,8 @@
 
 mod failed_push;
 mod file_audit;
+mod write;
 
-pub(crate) use failed_push::write_record;
 pub use failed_push::{FailedPush, FailedPushSettings, MAX_CALLS_PER_PASS, PollReport};
 pub use file_audit::{Checkpoint, FileAudit, FileAuditSettings, MAX_PAGES_PER_PASS};
 
