@@ -41,6 +41,8 @@ pub enum Fault {
     Oversized(usize),
     /// Legacy: an empty answer that says there is more.
     EmptyButMore,
+    /// File audit log: the first page again, whatever cursor was sent.
+    IgnoreCursor,
 }
 
 /// One call the stand-in received.
@@ -208,6 +210,7 @@ fn new_api_fault(fault: &Fault) -> Option<Response> {
     Some(match fault {
         Fault::Oversized(bytes) => oversized(*bytes),
         Fault::EmptyButMore => Json(json!({"list": []})).into_response(),
+        Fault::IgnoreCursor => return None,
         Fault::Throttle => (
             StatusCode::TOO_MANY_REQUESTS,
             Json(
@@ -235,6 +238,7 @@ fn legacy_fault(fault: &Fault) -> Option<Response> {
     Some(match fault {
         Fault::Oversized(bytes) => oversized(*bytes),
         Fault::EmptyButMore => Json(json!({"errcode": 0, "has_more": true, "failed_list": []})).into_response(),
+        Fault::IgnoreCursor => return None,
         Fault::Throttle => Json(json!({"errcode": 90018, "errmsg": "calls too frequent"})).into_response(),
         Fault::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         Fault::NoPermission(scope) => {
@@ -247,7 +251,22 @@ fn legacy_fault(fault: &Fault) -> Option<Response> {
 
 /// The fault's answer, after any hang; `None` to answer normally.
 async fn faulted(tenant: &Shared, path: &str, legacy: bool) -> Option<Response> {
-    let fault = arrive(tenant, path)?;
+    faulted_with(tenant, path, legacy).await.err()
+}
+
+/// Like [`faulted`], but hands back a fault the endpoint itself must act on (`Ok(Some(..))`).
+async fn faulted_with(tenant: &Shared, path: &str, legacy: bool) -> Result<Option<Fault>, Response> {
+    let Some(fault) = arrive(tenant, path) else { return Ok(None) };
+    if fault == Fault::IgnoreCursor {
+        return Ok(Some(fault));
+    }
+    match faulted_response(fault, legacy).await {
+        Some(response) => Err(response),
+        None => Ok(None),
+    }
+}
+
+async fn faulted_response(fault: Fault, legacy: bool) -> Option<Response> {
     if let Fault::Hang(wait) = fault {
         tokio::time::sleep(wait).await;
         return None;
@@ -357,9 +376,10 @@ fn invalid(message: &str) -> Response {
 }
 
 async fn audit_logs(State(tenant): State<Shared>, headers: HeaderMap, Query(q): Query<AuditQuery>) -> Response {
-    if let Some(response) = faulted(&tenant, "/v1.0/exclusive/fileAuditLogs", false).await {
-        return response;
-    }
+    let ignore_cursor = match faulted_with(&tenant, "/v1.0/exclusive/fileAuditLogs", false).await {
+        Ok(fault) => fault == Some(Fault::IgnoreCursor),
+        Err(response) => return response,
+    };
     if !known(&tenant, headers.get("x-acs-dingtalk-access-token").and_then(|v| v.to_str().ok())) {
         return new_api_fault(&Fault::RejectToken).unwrap_or_else(|| StatusCode::UNAUTHORIZED.into_response());
     }
@@ -371,6 +391,7 @@ async fn audit_logs(State(tenant): State<Shared>, headers: HeaderMap, Query(q): 
         _ => return invalid("pageSize must be between 1 and 500"),
     };
     let after = match (q.next_gmt_create, q.next_biz_id) {
+        _ if ignore_cursor => None,
         (Some(at), Some(id)) => Some((at, id)),
         (None, None) => None,
         _ => return invalid("nextGmtCreate and nextBizId go together"),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dingguard_dingtalk_api::{ApiConfig, Backoff, DingTalkApi};
-use dingguard_dingtalk_standin::StandIn;
+use dingguard_dingtalk_standin::{Fault, StandIn};
 use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
 use dingguard_model::{AppName, Clock, ManualClock, Secret, SystemClock, header, parse_rfc3339_ms};
 use dingguard_sources::{FileAudit, FileAuditSettings};
@@ -112,4 +112,21 @@ async fn a_damaged_checkpoint_is_refused_and_named() {
     let error = setup.poller().poll(&CancellationToken::new()).await.unwrap_err().to_string();
     assert!(error.contains("file-audit.checkpoint is damaged"), "{error}");
     assert!(setup.standin.calls_to("/v1.0/exclusive/fileAuditLogs").is_empty(), "nothing read past an unknown point");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_does_not_move_the_cursor_ends_the_pass() {
+    let setup = Setup::new().await;
+    let now = setup.clock.now_ms();
+    setup.standin.add_audit_records((1..=600).map(|i| record(i * 2, now - HOUR + i * 1000)));
+    // The second answer is the first page again, as if the cursor had not been sent.
+    setup.standin.fail_next("/v1.0/exclusive/fileAuditLogs", [Fault::IgnoreCursor, Fault::IgnoreCursor]);
+    let report = setup.poller().poll(&CancellationToken::new()).await.unwrap();
+    assert_eq!(report.calls, 2, "no third call for a cursor that went nowhere: {report:?}");
+    // The first page's downloads once, and once more as duplicates: no record twice in the log.
+    let downloads = 500 - (1..=500).filter(|i| (i * 2) % 7 == 0).count();
+    assert_eq!((report.items, report.written, report.duplicates), (1000, downloads, downloads), "{report:?}");
+    // The next pass goes on from where the first real page ended.
+    let next = setup.poller().poll(&CancellationToken::new()).await.unwrap();
+    assert_eq!(next.items, 100, "{next:?}");
 }
