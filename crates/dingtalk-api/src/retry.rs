@@ -31,7 +31,8 @@ impl Backoff {
         self.first.saturating_mul(1u32 << n.min(16)).min(self.max)
     }
 
-    fn wait(&self, n: u32) -> Duration {
+    /// A wait before retry `n`, drawn at random below its ceiling.
+    pub fn wait(&self, n: u32) -> Duration {
         let ceiling = self.ceiling(n);
         // Never a tight loop: at least a tenth of the ceiling.
         let floor = ceiling / 10;

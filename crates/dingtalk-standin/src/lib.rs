@@ -10,6 +10,8 @@
 //! file audit log (`GET /v1.0/exclusive/fileAuditLogs`: `startDate`/`endDate`, `pageSize` up to 500, the cursor
 //! pair `nextGmtCreate` + `nextBizId` sent together).
 
+mod stream;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +25,8 @@ use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+pub use stream::{OPEN_PATH as STREAM_OPEN_PATH, StreamOptions, StreamStats};
 
 /// A failure to answer the next call to an endpoint with, in place of the real answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,9 +57,9 @@ pub struct Call {
 }
 
 #[derive(Default)]
-struct Tenant {
-    client_id: String,
-    client_secret: String,
+pub(crate) struct Tenant {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
     /// Seconds a token lives, as `expireIn` / `expires_in` say.
     token_lifetime_s: i64,
     issued: u64,
@@ -80,6 +84,7 @@ pub const FAILED_PER_ANSWER: usize = 200;
 pub struct StandIn {
     addr: SocketAddr,
     tenant: Arc<Mutex<Tenant>>,
+    stream: stream::StreamServer,
 }
 
 impl StandIn {
@@ -106,10 +111,12 @@ impl StandIn {
             .route("/call_back/get_call_back_failed_result", get(failed_list))
             .route("/v1.0/exclusive/fileAuditLogs", get(audit_logs))
             .with_state(tenant.clone());
+        let stream = stream::StreamServer::new();
+        let app = app.merge(stream.routes(tenant.clone(), format!("ws://{addr}")));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { addr, tenant })
+        Ok(Self { addr, tenant, stream })
     }
 
     /// The base URL of both the new and the legacy APIs.
@@ -155,7 +162,8 @@ impl StandIn {
 
     /// A demo company's day on DingTalk's side, dated before `now_ms`: on the failed-push list, a person who left
     /// and an outsider added to a group while dingguard was down; in the file audit log, 25 files downloaded in
-    /// a few minutes by the demo directory's accountant and an ordinary download.
+    /// a few minutes by the demo directory's accountant and an ordinary download; over Stream, another outsider
+    /// added to another group.
     pub fn load_demo(&self, now_ms: i64) {
         let left = json!({"EventType": "user_leave_org", "TimeStamp": (now_ms - 7_200_000).to_string(),
             "UserId": ["user_sales_former"], "CorpId": "dingdemocorp0000"});
@@ -177,6 +185,39 @@ impl StandIn {
             .collect();
         records.push(download(100, "user_sales_rep", "launch-slides.pptx".into(), now_ms - 5_400_000));
         self.add_audit_records(records);
+        // Over Stream, once a connection opens: another outsider added to another group, a minute ago.
+        self.push_stream_events([json!({"EventType": "chat_add_member", "eventId": "demo-stream-0001",
+            "CorpId": "dingdemocorp0000", "EventTime": now_ms - 60_000, "chatId": "chatdemo0002",
+            "operator": "user_sales_lead", "userId": ["ext_partner_chan"]})]);
+    }
+
+    /// Pushes events down the Stream connections, each given as the JSON an HTTP push of it carries.
+    pub fn push_stream_events(&self, events: impl IntoIterator<Item = Value>) {
+        self.stream.push(events);
+    }
+
+    /// Pushes a robot message (a CALLBACK frame) down a Stream connection.
+    pub fn push_stream_callback(&self, data: Value) {
+        self.stream.push_callback(data);
+    }
+
+    pub fn set_stream_options(&self, options: StreamOptions) {
+        self.stream.set_options(options);
+    }
+
+    /// Checks every `SUCCESS` ack, with the event's id, when it arrives; an ack the check refuses is counted in
+    /// [`StreamStats::acked_too_early`].
+    pub fn check_stream_acks(&self, check: impl Fn(&str) -> bool + Send + Sync + 'static) {
+        self.stream.set_check(Arc::new(check));
+    }
+
+    /// Stops (or resumes) reading and writing every Stream socket, as a hung server would.
+    pub fn freeze_stream(&self, frozen: bool) {
+        self.stream.freeze(frozen);
+    }
+
+    pub fn stream_stats(&self) -> StreamStats {
+        self.stream.stats()
     }
 
     /// Tokens issued so far.
@@ -185,7 +226,7 @@ impl StandIn {
     }
 }
 
-type Shared = Arc<Mutex<Tenant>>;
+pub(crate) type Shared = Arc<Mutex<Tenant>>;
 
 /// Records the call and takes the fault due for it, if any.
 fn arrive(tenant: &Shared, path: &str) -> Option<Fault> {
@@ -250,7 +291,7 @@ fn legacy_fault(fault: &Fault) -> Option<Response> {
 }
 
 /// The fault's answer, after any hang; `None` to answer normally.
-async fn faulted(tenant: &Shared, path: &str, legacy: bool) -> Option<Response> {
+pub(crate) async fn faulted(tenant: &Shared, path: &str, legacy: bool) -> Option<Response> {
     faulted_with(tenant, path, legacy).await.err()
 }
 

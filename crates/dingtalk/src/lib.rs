@@ -11,6 +11,7 @@ pub mod event;
 pub mod failed;
 mod payload;
 mod record;
+pub mod stream;
 
 pub use callback::{CallbackQuery, CallbackReply, Envelope, Timestamp};
 pub use crypto::{

@@ -26,6 +26,8 @@ pub enum Mode {
     Receiver,
     Alerter,
     Approver,
+    /// The sources alone (Stream mode among them): DingTalk's events fetched into the log.
+    Stream,
 }
 
 pub fn open_log(backend: &LogBackend) -> Result<EventLog> {
@@ -141,55 +143,18 @@ pub async fn build(
         let stop = shutdown.clone();
         supervise(&mut tasks, "log-probe", async move { Ok(receiver.watch_log(stop).await?) });
         // Sources that fetch from DingTalk run beside the receiver: they write to the same log, as pushes do.
-        let api = match &config.sources.api {
-            Some(api) => Some(Arc::new(
-                dingguard_dingtalk_api::DingTalkApi::new(api.clone(), clock.clone())
-                    .context("cannot set up DingTalk's API client for the sources")?,
-            )),
-            None => None,
-        };
-        let app_name = config.apps.first().map_or_else(dingguard_model::AppName::default_app, |a| a.name.clone());
-        if let (Some(api), Some(failed)) = (&api, &config.sources.failed_push) {
-            let api = api.clone();
-            let settings = dingguard_sources::FailedPushSettings {
-                app: app_name.clone(),
-                topic: config.topics.events.clone(),
-                min_interval: failed.min_interval,
-                every: failed.every,
-            };
-            let source = dingguard_sources::FailedPush::new(api, log.clone(), clock.clone(), settings);
-            let stop = shutdown.clone();
-            supervise(&mut tasks, "failed-push", async move {
-                source.run(stop).await;
-                Ok(())
-            });
-        }
-        if let (Some(api), Some(audit)) = (&api, &config.sources.file_audit) {
-            let settings = dingguard_sources::FileAuditSettings {
-                app: app_name.clone(),
-                corp_id: audit.corp_id.clone(),
-                topic: config.topics.events.clone(),
-                page_size: audit.page_size,
-                backfill: audit.backfill,
-                every: audit.every,
-                min_interval: Duration::from_millis(200),
-                checkpoint: config.data_dir.join("file-audit.checkpoint"),
-            };
-            let source = dingguard_sources::FileAudit::new(api.clone(), log.clone(), clock.clone(), settings);
-            let stop = shutdown.clone();
-            supervise(&mut tasks, "file-audit", async move {
-                source.run(stop).await;
-                Ok(())
-            });
-        }
+        start_sources(config, &log, &clock, &mut registry, &mut tasks, &shutdown)?;
     } else {
+        if mode == Mode::Stream {
+            start_sources(config, &log, &clock, &mut registry, &mut tasks, &shutdown)?;
+        }
         let (log, probe, stop) = (log.clone(), readiness.clone(), shutdown.clone());
         let interval = config.receiver.readiness_interval;
         supervise(&mut tasks, "log-probe", async move { Ok(probe_log(&log, &probe, interval, stop, |_| {}).await?) });
     }
 
     let store = match (mode, parts.store) {
-        (Mode::Receiver, _) => None,
+        (Mode::Receiver | Mode::Stream, _) => None,
         (_, Some(store)) => Some(store),
         (_, None) => Some(dingguard_store::Store::open(&config.store).await.context("cannot open the state store")?),
     };
@@ -370,6 +335,7 @@ impl Mode {
             Mode::Receiver => "receiver",
             Mode::Alerter => "alerter",
             Mode::Approver => "approver",
+            Mode::Stream => "stream",
         }
     }
 }
@@ -426,6 +392,76 @@ impl App {
 }
 
 /// Runs `work` on `tasks` under `name`, which the supervisor reports if it ends before shutdown, or panics.
+/// Starts every configured source that fetches events from DingTalk, each under supervision.
+fn start_sources(
+    config: &Config,
+    log: &EventLog,
+    clock: &Arc<dyn Clock>,
+    registry: &mut Registry,
+    tasks: &mut JoinSet<(&'static str, Result<()>)>,
+    shutdown: &CancellationToken,
+) -> Result<()> {
+    let api = match &config.sources.api {
+        Some(api) => Some(Arc::new(
+            dingguard_dingtalk_api::DingTalkApi::new(api.clone(), clock.clone())
+                .context("cannot set up DingTalk's API client for the sources")?,
+        )),
+        None => None,
+    };
+    let app_name = config.apps.first().map_or_else(dingguard_model::AppName::default_app, |a| a.name.clone());
+    if let (Some(api), Some(failed)) = (&api, &config.sources.failed_push) {
+        let settings = dingguard_sources::FailedPushSettings {
+            app: app_name.clone(),
+            topic: config.topics.events.clone(),
+            min_interval: failed.min_interval,
+            every: failed.every,
+        };
+        let source = dingguard_sources::FailedPush::new(api.clone(), log.clone(), clock.clone(), settings);
+        let stop = shutdown.clone();
+        supervise(tasks, "failed-push", async move {
+            source.run(stop).await;
+            Ok(())
+        });
+    }
+    if let (Some(api), Some(audit)) = (&api, &config.sources.file_audit) {
+        let settings = dingguard_sources::FileAuditSettings {
+            app: app_name.clone(),
+            corp_id: audit.corp_id.clone(),
+            topic: config.topics.events.clone(),
+            page_size: audit.page_size,
+            backfill: audit.backfill,
+            every: audit.every,
+            min_interval: Duration::from_millis(200),
+            checkpoint: config.data_dir.join("file-audit.checkpoint"),
+        };
+        let source = dingguard_sources::FileAudit::new(api.clone(), log.clone(), clock.clone(), settings);
+        let stop = shutdown.clone();
+        supervise(tasks, "file-audit", async move {
+            source.run(stop).await;
+            Ok(())
+        });
+    }
+    if let (Some(api), Some(stream)) = (&config.sources.api, &config.sources.stream) {
+        let mut settings = dingguard_sources::StreamSettings::new(
+            app_name,
+            config.topics.events.clone(),
+            api.client_id.clone(),
+            api.client_secret.clone(),
+            api.api_url.clone(),
+        );
+        settings.connections = stream.connections;
+        settings.keepalive_idle = stream.keepalive_idle;
+        let metrics = dingguard_sources::StreamMetrics::register(registry);
+        let source = dingguard_sources::StreamConnector::new(settings, log.clone(), clock.clone(), metrics);
+        let stop = shutdown.clone();
+        supervise(tasks, "stream", async move {
+            source.run(stop).await;
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
 fn supervise(
     tasks: &mut JoinSet<(&'static str, Result<()>)>,
     name: &'static str,

@@ -38,6 +38,9 @@ enum Command {
     Alerter,
     /// The approval router alone: download requests, decisions, grants.
     Approver,
+    /// DingTalk's Stream mode (and any other configured source) alone: events fetched into the log, for a company
+    /// without a public endpoint.
+    Stream,
     /// The directory's users and their API tokens.
     Users {
         #[command(subcommand)]
@@ -121,6 +124,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Receiver => serve::run(cli.config.as_deref(), dingguard::app::Mode::Receiver).await,
         Command::Alerter => serve::run(cli.config.as_deref(), dingguard::app::Mode::Alerter).await,
         Command::Approver => serve::run(cli.config.as_deref(), dingguard::app::Mode::Approver).await,
+        Command::Stream => serve::run(cli.config.as_deref(), dingguard::app::Mode::Stream).await,
         Command::Users { command: UsersCommand::List } => users_cmd::list(cli.config.as_deref()),
         Command::Users { command: UsersCommand::Token { user_id } } => {
             users_cmd::token(cli.config.as_deref(), &user_id).await

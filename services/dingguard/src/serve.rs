@@ -9,6 +9,12 @@ use dingguard::config::{Config, LogFormat, ProcessEnv};
 
 pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
     let config = Config::load(config_file, &ProcessEnv, matches!(mode, Mode::AllInOne | Mode::Receiver))?;
+    if mode == Mode::Stream && config.sources.stream.is_none() {
+        anyhow::bail!(
+            "`dingguard stream` needs the stream source: set DINGGUARD_SOURCES=stream (or add \"stream\" to \
+             [sources] enabled) with DINGGUARD_DINGTALK_CLIENT_ID and DINGGUARD_DINGTALK_CLIENT_SECRET"
+        );
+    }
     dingguard_telemetry::init(match config.log_format {
         LogFormat::Json => dingguard_telemetry::Format::Json,
         LogFormat::Text => dingguard_telemetry::Format::Text,
@@ -23,7 +29,7 @@ pub async fn run(config_file: Option<&Path>, mode: Mode) -> Result<()> {
     let app = app::build(&config, mode, listener, ops_listener, Parts::default()).await?;
     let (addr, role) = (app.addr, mode.role());
     tracing::info!(%addr, role, backend = app.log.backend(), data_dir = %config.data_dir.display(), "dingguard started");
-    if let Some(demo) = config.demo.as_ref().filter(|_| mode != Mode::Alerter) {
+    if let Some(demo) = config.demo.as_ref().filter(|_| !matches!(mode, Mode::Alerter | Mode::Stream)) {
         println!(
             "\nNo DingTalk credentials are configured, so demo ones were generated ({}).\n\
              Send a simulated callback from another terminal:\n\n  \

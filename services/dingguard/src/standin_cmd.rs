@@ -19,7 +19,7 @@ pub async fn run(listen: SocketAddr) -> Result<()> {
     // The address line last: whoever waits for it has read the lines before.
     println!(
         "Point dingguard at it from another terminal:\n\n  \
-         DINGGUARD_SOURCES=failed-push,file-audit DINGGUARD_DINGTALK_CLIENT_ID={CLIENT_ID} \\\n    \
+         DINGGUARD_SOURCES=stream,failed-push,file-audit DINGGUARD_DINGTALK_CLIENT_ID={CLIENT_ID} \\\n    \
          DINGGUARD_DINGTALK_CLIENT_SECRET={CLIENT_SECRET} DINGGUARD_DINGTALK_API_URL={url} \\\n    \
          DINGGUARD_DINGTALK_OAPI_URL={url} make run\n"
     );

@@ -4,10 +4,12 @@
 
 mod failed_push;
 mod file_audit;
+mod stream;
 mod write;
 
 pub use failed_push::{FailedPush, FailedPushSettings, MAX_CALLS_PER_PASS, PollReport};
 pub use file_audit::{Checkpoint, FileAudit, FileAuditSettings, MAX_PAGES_PER_PASS};
+pub use stream::{StreamConnector, StreamError, StreamMetrics, StreamSettings};
 
 use dingguard_dingtalk_api::ApiError;
 use dingguard_eventlog::LogError;

@@ -54,11 +54,11 @@ async fn serve_reads_the_failed_push_list_and_the_audit_log_into_the_log() -> Re
 async fn the_demo_standin_gives_serve_a_tenants_alerts() -> Result<()> {
     let standin = Service::start(&["standin", "--listen", "127.0.0.1:0"], &[]).await?;
     let url = standin.url("");
-    assert!(standin.banner.contains("DINGGUARD_SOURCES=failed-push,file-audit"), "{}", standin.banner);
+    assert!(standin.banner.contains("DINGGUARD_SOURCES=stream,failed-push,file-audit"), "{}", standin.banner);
     let dir = tempfile::tempdir()?;
     let mut envs = deployment_env(dir.path(), ["demotoken", "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus", "dingdemo"]);
     envs.extend([
-        ("DINGGUARD_SOURCES", "failed-push,file-audit".to_owned()),
+        ("DINGGUARD_SOURCES", "stream,failed-push,file-audit".to_owned()),
         ("DINGGUARD_DINGTALK_CLIENT_ID", "dingstandindemo".to_owned()),
         ("DINGGUARD_DINGTALK_CLIENT_SECRET", "standin-demo-secret".to_owned()),
         ("DINGGUARD_DINGTALK_API_URL", url.clone()),
@@ -78,5 +78,52 @@ async fn the_demo_standin_gives_serve_a_tenants_alerts() -> Result<()> {
     for rule in wanted {
         assert!(raised.iter().any(|r| r == rule), "{rule} not raised: {raised:?}");
     }
+    // The outsider pushed over Stream raised one of its own.
+    let groups = |records: &[serde_json::Value]| {
+        records.iter().filter(|r| value_json(r).to_string().contains("chatdemo0002")).count()
+    };
+    let alerts = dump_until("dingguard.alerts", &envs, Duration::from_secs(20), |r| groups(r) > 0).await?;
+    assert!(groups(&alerts) > 0, "no alert for the group of the Stream push");
+    Ok(())
+}
+
+/// `dingguard stream` alone, with three connections, against the stand-in: what it pushes is in the log once,
+/// marked as from Stream, and the process reports its connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dingguard_stream_writes_what_the_standin_pushes() -> Result<()> {
+    let standin = StandIn::start("dingstreamcli", "stream-cli-secret").await?;
+    standin.push_stream_events((0..500).map(|i| {
+        json!({"EventType": "chat_add_member", "eventId": format!("cli{i:04}"), "CorpId": "dingcli",
+            "EventTime": 1_764_540_000_000i64 + i, "chatId": format!("chat{}", i % 7), "userId": ["ext1"]})
+    }));
+    let dir = tempfile::tempdir()?;
+    let mut envs =
+        deployment_env(dir.path(), ["streamtoken", "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus", "dingcli"]);
+    envs.extend([
+        ("DINGGUARD_SOURCES", "stream".to_owned()),
+        ("DINGGUARD_STREAM_CONNECTIONS", "3".to_owned()),
+        ("DINGGUARD_DINGTALK_CLIENT_ID", "dingstreamcli".to_owned()),
+        ("DINGGUARD_DINGTALK_CLIENT_SECRET", "stream-cli-secret".to_owned()),
+        ("DINGGUARD_DINGTALK_API_URL", standin.url()),
+    ]);
+    let service = Service::start(&["stream"], &envs).await?;
+    let from_stream =
+        |records: &[serde_json::Value]| records.iter().filter(|r| r["headers"]["source"] == "stream").count();
+    let records = dump_until("dingguard.events", &envs, Duration::from_secs(20), |r| from_stream(r) >= 500).await?;
+    assert_eq!(from_stream(&records), 500);
+    assert_eq!(records.len(), 500);
+    let metrics = reqwest::get(service.url("/metrics")).await?.text().await?;
+    assert!(metrics.contains("dingguard_stream_connections 3"), "{metrics}");
+    assert_eq!(standin.stream_stats().events_acked, 500);
+
+    // Without the source configured it says what to set.
+    let mut bare = envs.clone();
+    bare.retain(|(k, _)| *k != "DINGGUARD_SOURCES");
+    let out = std::process::Command::new(dingguard_tests::process::dingguard_bin()?)
+        .arg("stream")
+        .envs(bare.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("DINGGUARD_SOURCES=stream"), "{err}");
     Ok(())
 }

@@ -13,7 +13,7 @@ use super::{Env, parse_env, secret};
 
 /// Every source a configuration may name, and whether this build has it.
 const SOURCES: [(&str, bool); 4] =
-    [("failed-push", true), ("stream", false), ("file-audit", true), ("directory", false)];
+    [("failed-push", true), ("stream", true), ("file-audit", true), ("directory", false)];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +34,23 @@ pub struct SourcesSection {
     pub failed_push: FailedPushSection,
     #[serde(default)]
     pub file_audit: FileAuditSection,
+    #[serde(default)]
+    pub stream: StreamSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSection {
+    /// Connections held open at once (default 1).
+    pub connections: Option<usize>,
+    /// Seconds without a frame before a WebSocket ping (default 120).
+    pub keepalive_idle_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    pub connections: usize,
+    pub keepalive_idle: Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,6 +96,7 @@ pub struct SourcesConfig {
     pub api: Option<ApiConfig>,
     pub failed_push: Option<FailedPushConfig>,
     pub file_audit: Option<FileAuditConfig>,
+    pub stream: Option<StreamConfig>,
 }
 
 pub fn sources(api: DingTalkApiSection, section: SourcesSection, env: &dyn Env) -> Result<SourcesConfig> {
@@ -161,5 +179,23 @@ pub fn sources(api: DingTalkApiSection, section: SourcesSection, env: &dyn Env) 
             corp_id: audit.corp_id,
         })
     });
-    Ok(SourcesConfig { api: Some(config), failed_push: failed_push.transpose()?, file_audit: file_audit.transpose()? })
+    let stream_section = section.stream;
+    let stream = names.iter().any(|n| n == "stream").then(|| -> Result<StreamConfig> {
+        let connections =
+            parse_env::<usize>(env, "DINGGUARD_STREAM_CONNECTIONS")?.or(stream_section.connections).unwrap_or(1);
+        let idle = stream_section.keepalive_idle_secs.unwrap_or(120);
+        if !(1..=16).contains(&connections) {
+            bail!("stream connections {connections} (DINGGUARD_STREAM_CONNECTIONS) must be between 1 and 16");
+        }
+        if !(5..=3_600).contains(&idle) {
+            bail!("stream keepalive_idle_secs {idle} must be between 5 s and an hour");
+        }
+        Ok(StreamConfig { connections, keepalive_idle: Duration::from_secs(idle) })
+    });
+    Ok(SourcesConfig {
+        api: Some(config),
+        failed_push: failed_push.transpose()?,
+        file_audit: file_audit.transpose()?,
+        stream: stream.transpose()?,
+    })
 }

@@ -323,8 +323,18 @@ fn sources_say_what_they_need() {
     .unwrap();
     let audit = both.sources.file_audit.unwrap();
     assert_eq!((audit.page_size, audit.backfill), (500, std::time::Duration::from_secs(7 * 86_400)));
-    let err = load(&[("DINGGUARD_SOURCES", "stream")]).unwrap_err().to_string();
+    let err = load(&[("DINGGUARD_SOURCES", "directory")]).unwrap_err().to_string();
     assert!(err.contains("not in this build"), "{err}");
+    let creds = [("DINGGUARD_DINGTALK_CLIENT_ID", "dingapp"), ("DINGGUARD_DINGTALK_CLIENT_SECRET", "s")];
+    let stream =
+        load(&[&[("DINGGUARD_SOURCES", "stream"), ("DINGGUARD_STREAM_CONNECTIONS", "3")][..], &creds[..]].concat())
+            .unwrap();
+    assert_eq!(stream.sources.stream.unwrap().connections, 3);
+    let err =
+        load(&[&[("DINGGUARD_SOURCES", "stream"), ("DINGGUARD_STREAM_CONNECTIONS", "0")][..], &creds[..]].concat())
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("DINGGUARD_STREAM_CONNECTIONS"), "{err}");
     let config = load(&[
         ("DINGGUARD_SOURCES", "failed-push"),
         ("DINGGUARD_DINGTALK_CLIENT_ID", "dingapp"),

@@ -2,6 +2,7 @@
 //! audit log in `file_audit`.
 
 mod file_audit;
+mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
