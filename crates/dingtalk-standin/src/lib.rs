@@ -216,6 +216,11 @@ impl StandIn {
         self.stream.freeze(frozen);
     }
 
+    /// How long each `SUCCESS` took from its frame's sending, in ack order, since the last call.
+    pub fn take_stream_ack_times(&self) -> Vec<Duration> {
+        self.stream.take_ack_times()
+    }
+
     pub fn stream_stats(&self) -> StreamStats {
         self.stream.stats()
     }

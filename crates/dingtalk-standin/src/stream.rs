@@ -25,6 +25,8 @@ pub const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
 const CONNECT_PATH: &str = "/connect";
 /// How long a ticket may wait before it is used, as DingTalk documents.
 const TICKET_LIFETIME: Duration = Duration::from_secs(90);
+/// `SUCCESS` ack times kept for [`StreamServer::ack_times`], at most.
+const MAX_ACK_TIMES: usize = 1_000_000;
 
 /// How the stand-in's Stream server behaves. The defaults are a well-behaved server.
 #[derive(Debug, Clone)]
@@ -128,6 +130,7 @@ struct Hub {
     check: Option<AckCheck>,
     frozen: bool,
     frames_sent: u64,
+    ack_times: Vec<Duration>,
     stats: StreamStats,
 }
 
@@ -209,6 +212,11 @@ impl StreamServer {
         stats.events_acked = hub.acked.len();
         stats.unacked = hub.outstanding.len();
         stats
+    }
+
+    /// The time from sending each acked frame to its `SUCCESS`, in ack order; cleared by the read.
+    pub(crate) fn take_ack_times(&self) -> Vec<Duration> {
+        std::mem::take(&mut self.hub.lock().ack_times)
     }
 
     async fn dispatch(self) {
@@ -387,6 +395,9 @@ impl Hub {
             Item::Event { ordinal, ref event_id, .. } => {
                 if ack.code == 200 && ack.data.get("status").and_then(Value::as_str) == Some("SUCCESS") {
                     self.stats.success_acks += 1;
+                    if self.ack_times.len() < MAX_ACK_TIMES {
+                        self.ack_times.push(now.duration_since(pending.sent));
+                    }
                     if let Some(check) = &self.check
                         && !check(event_id)
                     {
@@ -526,7 +537,11 @@ async fn serve_connection(server: StreamServer, id: u64, mut socket: WebSocket) 
                 None => return,
             },
             incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => server.hub.lock().ack(text.as_str()),
+                Some(Ok(Message::Text(text))) => {
+                    server.hub.lock().ack(text.as_str());
+                    // An ack frees room in the window: push on at once rather than at the next tick.
+                    server.wake.notify_one();
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },

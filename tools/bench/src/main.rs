@@ -4,6 +4,7 @@
 mod alerter;
 mod latency;
 mod memory;
+mod stream;
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -156,6 +157,10 @@ async fn bench() -> Result<()> {
         let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
         return memory_figures(&signer, None).await;
     }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("stream") {
+        stream::print(&stream_figures().await?, None);
+        return Ok(());
+    }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("alerter") {
         let f = alerter::run(env_or("BENCH_ALERTER_EVENTS", 20_000)).await?;
         println!(
@@ -197,6 +202,7 @@ async fn bench() -> Result<()> {
                 row.cpu_us_per_callback
             );
         }
+        stream::print(&stream_figures().await?, Some(rows[1].report.throughput()));
         return Ok(());
     }
     let broker = Broker::start().await?;
@@ -250,6 +256,8 @@ async fn bench() -> Result<()> {
             check(row.rss_mib <= 64.0)
         );
     }
+    println!();
+    stream::print(&stream_figures().await?, Some(e.report.throughput()));
     let figures = alerter::run(env_or("BENCH_ALERTER_EVENTS", 20_000)).await?;
     let ratio = figures.evaluate_per_s / figures.raw_per_s;
     println!();
@@ -325,6 +333,11 @@ async fn backlog_figures() -> Result<()> {
         b.peak_mib
     );
     Ok(())
+}
+
+async fn stream_figures() -> Result<Vec<stream::StreamFigures>> {
+    let events = env_or("BENCH_STREAM_EVENTS", 100_000);
+    Ok(vec![stream::run(events, 1).await?, stream::run(events, 3).await?])
 }
 
 fn print_latency(f: &latency::LatencyFigures) {
