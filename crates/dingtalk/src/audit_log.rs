@@ -33,21 +33,46 @@ pub struct AuditRecord {
     pub platform: Option<i64>,
     pub ip_address: Option<String>,
     pub receiver_name: Option<String>,
+    /// 0 single chat, 1 group, 2 DingDrive, 3 document.
+    pub receiver_type: Option<i64>,
     pub gmt_create: Option<i64>,
 }
 
-/// What an audit-log action is to us.
+/// What an audit-log action is to us: the actions that move a file towards someone, each our own event type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
-    /// 2 (download) and 32 (knowledge-base download).
+    /// 2 (download) and 32 (knowledge-base download): `file_download`.
     Download,
+    /// 5, an external share link created: `file_share_link`.
+    ShareLink,
+    /// 8, copied or forwarded: `file_copy`.
+    Copy,
+    /// 9, handed over when its owner resigned: `file_handover`.
+    Handover,
+    /// 12, a document exported: `file_export`.
+    Export,
 }
 
 impl AuditAction {
     pub fn of(code: i64) -> Option<Self> {
         match code {
             2 | 32 => Some(Self::Download),
+            5 => Some(Self::ShareLink),
+            8 => Some(Self::Copy),
+            9 => Some(Self::Handover),
+            12 => Some(Self::Export),
             _ => None,
+        }
+    }
+
+    /// The event type the record becomes.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Self::Download => "file_download",
+            Self::ShareLink => "file_share_link",
+            Self::Copy => "file_copy",
+            Self::Handover => "file_handover",
+            Self::Export => "file_export",
         }
     }
 }
@@ -79,13 +104,13 @@ impl AuditRecord {
 /// without who, what or when.
 pub fn event_of(record: &AuditRecord, corp_id: Option<&str>) -> Option<Vec<u8>> {
     let action = record.action?;
-    AuditAction::of(action)?;
+    let kind = AuditAction::of(action)?;
     let (user, file, at) = (record.user_id.as_ref()?, record.biz_id.as_ref()?, record.gmt_create?);
     if user.trim().is_empty() || file.trim().is_empty() || at <= 0 {
         return None;
     }
     let event = json!({
-        "EventType": "file_download",
+        "EventType": kind.event_type(),
         "EventTime": at,
         "CorpId": corp_id,
         "eventId": record.event_id(),
@@ -97,6 +122,7 @@ pub fn event_of(record: &AuditRecord, corp_id: Option<&str>) -> Option<Vec<u8>> 
         "platform": record.platform,
         "ipAddress": record.ip_address,
         "receiverName": record.receiver_name,
+        "receiverType": record.receiver_type,
         "source": "fileAuditLogs",
     });
     let Value::Object(mut map) = event else { return None };
@@ -128,6 +154,20 @@ mod tests {
         assert_eq!(record(2).event_id(), record(2).event_id());
         assert_ne!(record(2).event_id(), record(32).event_id());
         assert_eq!(record(2).cursor(), Some((1_764_540_000_000, "file1".into())));
+    }
+
+    #[test]
+    fn sharing_copying_handing_over_and_exporting_are_events_of_their_own() {
+        for (action, kind) in [(5, "file_share_link"), (8, "file_copy"), (9, "file_handover"), (12, "file_export")] {
+            let with_receiver = AuditRecord { receiver_name: Some("ext partner".into()), ..record(action) };
+            let bytes = event_of(&with_receiver, Some("dingc")).unwrap();
+            let event: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(event["EventType"], kind);
+            assert_eq!((event["userId"].as_str(), event["fileId"].as_str()), (Some("user_hr_clerk"), Some("file1")));
+            assert_eq!(event["receiverName"], "ext partner");
+            assert_eq!(event["ipAddress"], "10.0.0.2");
+            assert_eq!(event["platform"], 11);
+        }
     }
 
     #[test]

@@ -283,6 +283,7 @@ pub mod fields {
     pub const SPACE_ID: Field = Field(&["spaceId", "SpaceId"]);
     pub const ACTION: Field = Field(&["action", "Action"]);
     pub const SOURCE: Field = Field(&["source", "Source"]);
+    pub const RECEIVER_NAME: Field = Field(&["receiverName", "ReceiverName"]);
     pub const REQUEST_ID: Field = Field(&["requestId", "RequestId"]);
     pub const REASON: Field = Field(&["reason", "Reason"]);
     pub const STAFF_ID: Field = Field(&["staffId", "StaffId"]);

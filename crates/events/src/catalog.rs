@@ -61,6 +61,7 @@ fields! {
     FileSpace = "file.space": Text,
     FileAction = "file.action": Number,
     FileSource = "file.source": Text,
+    FileReceiver = "file.receiver": Text,
     FileNames = "file.names": StringList,
     FileCount = "file.count": Number,
     FileSenders = "file.senders": StringList,
@@ -134,8 +135,9 @@ impl Field {
 /// | `contact.id`, `contact.name`, `contact.company` | string | `external_contact_added` |
 /// | `user.changed_fields` | list | `user_changed`: the keys of `diffInfo.curr`/`prev`, never their values |
 /// | `department.change`, `department.ids` | string, list | `department_changed` |
-/// | `file.id`, `file.name`, `file.extension`, `file.space` | string | `file_downloaded`, `download_requested` |
-/// | `file.action`, `file.source` | number, string | `file_downloaded`: audit-log action code, producer |
+/// | `file.id`, `file.name`, `file.extension`, `file.space` | string | `file_downloaded`, the four file moves, `download_requested` |
+/// | `file.action`, `file.source` | number, string | `file_downloaded` and the file moves: audit-log action code, producer |
+/// | `file.receiver` | string | the file moves, when the audit log names who received the file |
 /// | `file.names`, `file.count`, `file.request_ids`, `file.conversations` | list, number, list, list | `file_sent` |
 /// | `file.senders` | list | `file_sent`: everyone the detection's records name as sending, each once |
 /// | `request.id`, `request.reason` | string | `download_requested` |
@@ -172,6 +174,10 @@ pub fn event_types() -> &'static [&'static str] {
         "user_changed",
         "department_changed",
         "file_downloaded",
+        "file_shared_externally",
+        "file_copied",
+        "file_handed_over",
+        "file_exported",
         "file_sent",
         "download_requested",
         "approval_instance_changed",

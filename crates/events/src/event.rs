@@ -101,6 +101,43 @@ impl DeptChange {
     }
 }
 
+/// How a file went towards someone other than by download, as the file audit log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileMove {
+    /// Action 5: a link anyone outside the company can open.
+    ExternalLink,
+    /// Action 8: copied or forwarded.
+    Copy,
+    /// Action 9: handed over when its owner resigned.
+    Handover,
+    /// Action 12: a document exported.
+    Export,
+}
+
+impl FileMove {
+    /// Our event type (the payload's `EventType`) of each.
+    pub fn of_event_type(event_type: &str) -> Option<Self> {
+        Some(match event_type {
+            "file_share_link" => Self::ExternalLink,
+            "file_copy" => Self::Copy,
+            "file_handover" => Self::Handover,
+            "file_export" => Self::Export,
+            _ => return None,
+        })
+    }
+
+    /// `event.type` of each.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ExternalLink => "file_shared_externally",
+            Self::Copy => "file_copied",
+            Self::Handover => "file_handed_over",
+            Self::Export => "file_exported",
+        }
+    }
+}
+
 /// What happened. Chat ids are DingTalk's `chatId`, else the `openConversationId` when that is all an event has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -176,6 +213,18 @@ pub enum EventKind {
         action_code: Option<i64>,
         source: Option<String>,
     },
+    /// Our `file_share_link`, `file_copy`, `file_handover` and `file_export`: a file moved towards someone other
+    /// than by download. `receiver` is whom the audit log names as receiving it, when it does.
+    FileMoved {
+        how: FileMove,
+        user: String,
+        file_id: String,
+        file_name: Option<String>,
+        space_id: Option<String>,
+        receiver: Option<String>,
+        action_code: Option<i64>,
+        source: Option<String>,
+    },
     /// DingTalk's `org_file_send_check`: its DLP saw files being sent (Exclusive DingTalk only).
     FileSent {
         records: Vec<FileRecord>,
@@ -234,6 +283,7 @@ impl EventKind {
             Self::UserChanged { .. } => "user_changed",
             Self::DepartmentChanged { .. } => "department_changed",
             Self::FileDownloaded { .. } => "file_downloaded",
+            Self::FileMoved { how, .. } => how.name(),
             Self::FileSent { .. } => "file_sent",
             Self::DownloadRequested { .. } => "download_requested",
             Self::ApprovalInstanceChanged { .. } => "approval_instance_changed",

@@ -173,6 +173,14 @@ impl CanonicalEvent {
                 }
                 f.opt(Field::FileSource, source.as_ref());
             }
+            EventKind::FileMoved { file_id, file_name, space_id, receiver, action_code, source, .. } => {
+                f.file(file_id, file_name.as_ref(), space_id.as_ref());
+                f.opt(Field::FileReceiver, receiver.as_ref());
+                if let Some(action) = action_code {
+                    f.number(Field::FileAction, *action);
+                }
+                f.opt(Field::FileSource, source.as_ref());
+            }
             EventKind::FileSent { records } => {
                 f.list(Field::FileNames, records.iter().filter_map(|r| r.file_name.as_deref()));
                 f.number(Field::FileCount, records.len() as i64);

@@ -15,7 +15,7 @@ mod tracker;
 
 pub use catalog::{Field, FieldType, LATE_AFTER_MS, event_types, field_catalog, rule_catalog};
 pub use dingguard_directory::Affiliation;
-pub use event::{Actor, CanonicalEvent, DeptChange, EventKind, FileRecord, MAX_MEMBERS, Member};
+pub use event::{Actor, CanonicalEvent, DeptChange, EventKind, FileMove, FileRecord, MAX_MEMBERS, Member};
 pub use fields::fields_to_json;
 pub use normalise::{NormaliseError, normalise};
 pub use sync::may_change_directory;

@@ -150,6 +150,21 @@ pub fn normalise(
             event.group_alias = crate::chat::group_alias(&p);
             vec![event]
         }
+        moved if crate::FileMove::of_event_type(moved).is_some() => {
+            let how = crate::FileMove::of_event_type(moved).expect("matched above");
+            let user = p.require(ctx.one_person(&p, USERS, UNIONS), fields::USER_ID)?;
+            let kind = EventKind::FileMoved {
+                how,
+                user: user.clone(),
+                file_id: p.require(p.text(fields::FILE_ID), fields::FILE_ID)?,
+                file_name: p.text(fields::FILE_NAME),
+                space_id: p.text(fields::SPACE_ID),
+                receiver: p.text(fields::RECEIVER_NAME),
+                action_code: p.number(fields::ACTION),
+                source: p.text(fields::SOURCE),
+            };
+            vec![ctx.event(Some(&user), kind)]
+        }
         "file_download_request" => {
             let user = p.require(p.id(USERS), fields::USER_ID)?;
             let kind = EventKind::DownloadRequested {

@@ -127,3 +127,76 @@ async fn dingguard_stream_writes_what_the_standin_pushes() -> Result<()> {
     assert!(!out.status.success() && err.contains("DINGGUARD_SOURCES=stream"), "{err}");
     Ok(())
 }
+
+/// A download only the file audit log knows, polled after the leave that followed it, raises what the same
+/// download posted by a gateway raises, judged at the time it happened: a leaver's download, not a departed
+/// user's. An external share link and an export in the audit log raise alerts of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_log_download_is_judged_like_a_gateways_at_its_own_time() -> Result<()> {
+    use dingguard_tests::deployment::{Deployment, rules_of};
+    const DAY: i64 = 86_400_000;
+    let t = dingguard_tests::now_ms() - 3 * DAY;
+    let leave = json!({"EventType": "user_leave_org", "eventId": "src-left", "EventTime": t + 2 * DAY,
+        "CorpId": "dingsrc", "userId": ["user_sales_temp"]});
+    let gateway_download = json!({"EventType": "file_download", "eventId": "src-gw-dl", "EventTime": t,
+        "CorpId": "dingsrc", "userId": "user_sales_temp", "fileId": "src-f1", "fileName": "confidential-prices.xlsx",
+        "spaceId": "space_sales", "action": 2, "source": "gateway"});
+    let judged = |alerts: &[serde_json::Value]| {
+        let mut rules: Vec<String> = rules_of(alerts).into_iter().map(str::to_owned).collect();
+        rules.sort();
+        rules.dedup();
+        rules
+    };
+
+    // The gateway's deployment: the download, then the leave, each pushed.
+    let gateway = Deployment::start(&[]).await?;
+    gateway.push(&[gateway_download, leave.clone()]).await?;
+    let by_gateway = gateway.alerts_until(|a| rules_of(a).contains(&"leaver_downloaded_sensitive_files")).await?;
+
+    // The audit log's: the leave pushed first; the download, a share link and an export read from the audit
+    // log afterwards.
+    let standin = StandIn::start("dingsrcaudit", "src-audit-secret").await?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("dingguard.toml");
+    std::fs::write(&config, "[sources.file_audit]\nevery_secs = 5\ncorp_id = \"dingsrc\"\n")?;
+    let audit = Deployment::start(&[
+        ("DINGGUARD_CONFIG", config.display().to_string()),
+        ("DINGGUARD_SOURCES", "file-audit".to_owned()),
+        ("DINGGUARD_DINGTALK_CLIENT_ID", "dingsrcaudit".to_owned()),
+        ("DINGGUARD_DINGTALK_CLIENT_SECRET", "src-audit-secret".to_owned()),
+        ("DINGGUARD_DINGTALK_API_URL", standin.url()),
+    ])
+    .await?;
+    // In the log (the push's 200 says so) before the download is read, under the same key: the alerter sees
+    // the leave first.
+    audit.push(&[leave]).await?;
+    let record = |action: i64, file: &str, name: &str, at: i64| {
+        json!({"action": action, "userId": "user_sales_temp", "bizId": file, "resource": name,
+            "targetSpaceId": "space_sales", "platform": 2, "ipAddress": "10.9.8.7", "gmtCreate": at,
+            "receiverName": "outside viewer"})
+    };
+    standin.add_audit_records([
+        record(2, "src-f1", "confidential-prices.xlsx", t),
+        record(5, "src-f2", "pricing-model.xlsx", t + 60_000),
+        record(12, "src-f3", "customer-list", t + 120_000),
+    ]);
+    let by_audit = audit
+        .alerts_until(|a| {
+            let r = rules_of(a);
+            ["leaver_downloaded_sensitive_files", "external_share_link_created", "document_exported"]
+                .iter()
+                .all(|w| r.contains(w))
+        })
+        .await?;
+    let download_rules: Vec<String> = judged(&by_audit)
+        .into_iter()
+        .filter(|r| !["external_share_link_created", "document_exported"].contains(&r.as_str()))
+        .collect();
+    assert_eq!(download_rules, judged(&by_gateway), "the same download, the same alerts");
+    assert!(download_rules.contains(&"leaver_downloaded_sensitive_files".to_owned()), "{download_rules:?}");
+    assert!(!download_rules.contains(&"download_by_departed_user".to_owned()), "downloaded before leaving");
+    let rules = judged(&by_audit);
+    assert!(rules.contains(&"external_share_link_created".to_owned()), "{rules:?}");
+    assert!(rules.contains(&"document_exported".to_owned()), "{rules:?}");
+    Ok(())
+}

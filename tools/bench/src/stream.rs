@@ -80,7 +80,8 @@ async fn wait_acked(standin: &StandIn, count: usize) -> Result<()> {
 
 pub fn print(figures: &[StreamFigures], push_per_s: Option<f64>) {
     for f in figures {
-        let beside = push_per_s.map_or_else(String::new, |p| format!(" = {:.2} x the HTTP push receiver's", f.per_s / p));
+        let beside =
+            push_per_s.map_or_else(String::new, |p| format!(" = {:.2} x the HTTP push receiver's", f.per_s / p));
         println!(
             "Stream ingest, dingguard stream (embedded log), {} connection(s), {} events: {:.0} events/s{beside}; \
              frame to ack p50 {:.2} ms, p99 {:.2} ms",

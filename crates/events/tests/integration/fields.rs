@@ -39,6 +39,14 @@ fn every_kind() -> Vec<CanonicalEvent> {
     // A download by someone who has left fills `actor.left_at_ms`.
     let late = json!({"userId": "user_sales_former", "fileId": "f1", "fileName": "pipeline.xlsx", "action": 2});
     all.extend(normalise("file_download", "late", late.to_string().as_bytes(), &directory(), RECEIVED_MS).unwrap());
+    // The file audit log's other moves of a file, as its poller writes them.
+    for (kind, action) in [("file_share_link", 5), ("file_copy", 8), ("file_handover", 9), ("file_export", 12)] {
+        let moved = json!({"userId": "user_hr_clerk", "fileId": "f9", "fileName": "salaries.xlsx", "action": action,
+            "spaceId": "space_hr", "receiverName": "someone", "source": "fileAuditLogs"});
+        let events = normalise(kind, kind, moved.to_string().as_bytes(), &directory(), RECEIVED_MS).unwrap();
+        assert_eq!(events.len(), 1, "{kind}");
+        all.extend(events);
+    }
     // More members than are judged one by one fills `members.omitted`.
     let crowd: Vec<String> = (0..MAX_MEMBERS + 5).map(|i| format!("ext_{i}")).collect();
     let big = json!({"chatId": "g-big", "userId": crowd});
