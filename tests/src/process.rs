@@ -97,6 +97,8 @@ pub struct Service {
     pub addr: SocketAddr,
     /// What the service printed before it was ready: the listen line and any demo-credential notice.
     pub banner: String,
+    /// What it printed after.
+    later: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Service {
@@ -137,15 +139,33 @@ impl Service {
         .await
         .context("dingguard did not start within 30 s")??;
         // Keep draining stdout so the child never blocks on a full pipe.
-        let tail = tokio::spawn(async move {
-            let mut more = String::new();
+        let later = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let kept = later.clone();
+        tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
-                more.push_str(&line);
+                let mut kept = kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Bounded: a chatty service does not grow the test's memory.
+                if kept.len() < 1 << 20 {
+                    kept.push_str(&line);
+                    kept.push('\n');
+                }
             }
-            more
         });
-        drop(tail);
-        Ok(Self { child, addr, banner })
+        Ok(Self { child, addr, banner, later })
+    }
+
+    /// Waits until the service prints a line containing `needle` after it started.
+    pub async fn wait_for_output(&self, needle: &str, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.later.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(needle) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("the service did not print {needle:?} within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -415,6 +415,7 @@ fn start_sources(
             topic: config.topics.events.clone(),
             min_interval: failed.min_interval,
             every: failed.every,
+            spool: config.data_dir.join("failed-push.spool"),
         };
         let source = dingguard_sources::FailedPush::new(api.clone(), log.clone(), clock.clone(), settings);
         let stop = shutdown.clone();

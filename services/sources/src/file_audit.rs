@@ -68,23 +68,8 @@ impl FileAudit {
         }
     }
 
-    /// Replaces the checkpoint whole or not at all: written beside it, synced, renamed over it.
     fn save(&self, checkpoint: &Checkpoint) -> Result<(), SourceError> {
-        let path = &self.settings.checkpoint;
-        let fail = |e: std::io::Error| SourceError::Checkpoint(format!("cannot write {}: {e}", path.display()));
-        let tmp = path.with_extension("tmp");
-        let bytes = serde_json::to_vec(checkpoint).unwrap_or_default();
-        {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&tmp).map_err(fail)?;
-            file.write_all(&bytes).map_err(fail)?;
-            file.sync_all().map_err(fail)?;
-        }
-        std::fs::rename(&tmp, path).map_err(fail)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
-        }
-        Ok(())
+        replace_file(&self.settings.checkpoint, &serde_json::to_vec(checkpoint).unwrap_or_default())
     }
 
     /// Pages from the checkpoint (or `backfill` ago) up to now.
@@ -106,7 +91,11 @@ impl FileAudit {
             let page: AuditPage = self.api.call(Method::GET, PATH, &query, None).await?;
             report.calls += 1;
             report.items += page.list.len();
-            for record in &page.list {
+            crate::drill::stop_at("file-audit", "before-write").await;
+            for (n, record) in page.list.iter().enumerate() {
+                if n == page.list.len() / 2 && n > 0 {
+                    crate::drill::stop_at("file-audit", "mid-page").await;
+                }
                 let Some(bytes) = event_of(record, self.settings.corp_id.as_deref()) else { continue };
                 let sink = Sink { log: &self.log, topic: &self.settings.topic, app: &self.settings.app };
                 if sink.write(bytes, now, Origin::FileAudit, shutdown).await? {
@@ -115,6 +104,7 @@ impl FileAudit {
                     report.duplicates += 1;
                 }
             }
+            crate::drill::stop_at("file-audit", "after-write").await;
             // Only now that the page is in the log does the next start move past it.
             let moved = match page.list.last().and_then(|r| r.cursor()) {
                 Some((gmt_create, biz_id)) => {
@@ -140,4 +130,22 @@ impl FileAudit {
     pub async fn run(&self, shutdown: CancellationToken) {
         repeat("file-audit", self.settings.every, &shutdown, || self.poll(&shutdown)).await;
     }
+}
+
+/// Replaces a small state file whole or not at all: written beside it, synced, renamed over it, the directory
+/// synced.
+pub(crate) fn replace_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), SourceError> {
+    let fail = |e: std::io::Error| SourceError::Checkpoint(format!("cannot write {}: {e}", path.display()));
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&tmp).map_err(fail)?;
+        file.write_all(bytes).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+    }
+    std::fs::rename(&tmp, path).map_err(fail)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
+    }
+    Ok(())
 }

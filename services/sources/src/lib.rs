@@ -2,6 +2,7 @@
 //! log as records of the same shape, `ce_id`, key and dedup as an HTTP push, with its own `source` header, so
 //! nothing downstream needs to know more.
 
+mod drill;
 mod failed_push;
 mod file_audit;
 mod stream;

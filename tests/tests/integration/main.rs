@@ -25,6 +25,7 @@ mod outbound_text;
 mod pages_hostile;
 mod receiver;
 mod secrets;
+mod source_kills;
 mod sources;
 mod state_growth;
 mod supervision;

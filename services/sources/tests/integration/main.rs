@@ -52,6 +52,7 @@ async fn setup() -> (StandIn, FailedPush, EventLog, tempfile::TempDir) {
         topic: TOPIC.into(),
         min_interval: Duration::from_millis(100),
         every: Duration::from_secs(60),
+        spool: dir.path().join("failed-push.spool"),
     };
     let source = FailedPush::new(api, log.clone(), Arc::new(SystemClock), settings);
     (standin, source, log, dir)

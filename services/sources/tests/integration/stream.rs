@@ -220,7 +220,8 @@ async fn three_connections_share_the_pushes() {
     all_acked(&setup.standin, 3_000, Duration::from_secs(60)).await;
     let stats = setup.standin.stream_stats();
     assert_eq!(stats.connections_opened, 3, "{stats:?}");
-    assert!(stats.frames_by_connection.iter().all(|n| *n >= 600), "pushes not spread: {stats:?}");
+    // Random among the connections with room, as DingTalk picks one at random per push: each carries a share.
+    assert!(stats.frames_by_connection.iter().all(|n| *n >= 150), "pushes not spread: {stats:?}");
     assert!(stats.acked_too_early.is_empty());
     once_each(&setup.log, 3_000).await;
     assert!(metrics(&setup.registry).contains("dingguard_stream_connections 3"));
