@@ -392,6 +392,27 @@ impl App {
 }
 
 /// Runs `work` on `tasks` under `name`, which the supervisor reports if it ends before shutdown, or panics.
+/// The file audit log poller as configured, for `serve` and for `dingguard sources backfill`.
+pub fn file_audit_source(
+    config: &Config,
+    audit: &crate::config::sources::FileAuditConfig,
+    api: Arc<dingguard_dingtalk_api::DingTalkApi>,
+    log: &EventLog,
+    clock: &Arc<dyn Clock>,
+) -> dingguard_sources::FileAudit {
+    let settings = dingguard_sources::FileAuditSettings {
+        app: config.apps.first().map_or_else(dingguard_model::AppName::default_app, |a| a.name.clone()),
+        corp_id: audit.corp_id.clone(),
+        topic: config.topics.events.clone(),
+        page_size: audit.page_size,
+        backfill: audit.backfill,
+        every: audit.every,
+        min_interval: Duration::from_millis(200),
+        checkpoint: config.data_dir.join("file-audit.checkpoint"),
+    };
+    dingguard_sources::FileAudit::new(api, log.clone(), clock.clone(), settings)
+}
+
 /// Starts every configured source that fetches events from DingTalk, each under supervision.
 fn start_sources(
     config: &Config,
@@ -425,17 +446,7 @@ fn start_sources(
         });
     }
     if let (Some(api), Some(audit)) = (&api, &config.sources.file_audit) {
-        let settings = dingguard_sources::FileAuditSettings {
-            app: app_name.clone(),
-            corp_id: audit.corp_id.clone(),
-            topic: config.topics.events.clone(),
-            page_size: audit.page_size,
-            backfill: audit.backfill,
-            every: audit.every,
-            min_interval: Duration::from_millis(200),
-            checkpoint: config.data_dir.join("file-audit.checkpoint"),
-        };
-        let source = dingguard_sources::FileAudit::new(api.clone(), log.clone(), clock.clone(), settings);
+        let source = file_audit_source(config, audit, api.clone(), log, clock);
         let stop = shutdown.clone();
         supervise(tasks, "file-audit", async move {
             source.run(stop).await;

@@ -5,6 +5,7 @@ mod log_dump;
 mod rules_cmd;
 mod serve;
 mod simulate;
+mod sources_cmd;
 mod standin_cmd;
 mod users_cmd;
 
@@ -64,6 +65,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9080")]
         listen: std::net::SocketAddr,
     },
+    /// Work with the sources that fetch events from DingTalk.
+    Sources {
+        #[command(subcommand)]
+        command: SourcesCommand,
+    },
     /// Inspect the event log.
     Log {
         #[command(subcommand)]
@@ -94,6 +100,16 @@ enum AuditCommand {
     Verify,
     /// Print every entry, hashes included, as JSON lines.
     Export,
+}
+
+#[derive(Subcommand)]
+enum SourcesCommand {
+    /// Read the file audit log from a past point up to now into the event log.
+    Backfill {
+        /// From when: a date (2026-11-01), a time (2026-11-01T08:00:00Z) or a span back from now (36h, 7d).
+        #[arg(long)]
+        since: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,5 +151,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Audit { command: AuditCommand::Export } => audit_cmd::export(cli.config.as_deref()).await,
         Command::Log { command: LogCommand::Dump { topic } } => log_dump::run(cli.config.as_deref(), topic).await,
         Command::Standin { listen } => standin_cmd::run(listen).await,
+        Command::Sources { command: SourcesCommand::Backfill { since } } => {
+            sources_cmd::backfill(cli.config.as_deref(), &since).await
+        }
     }
 }

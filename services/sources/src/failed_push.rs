@@ -51,6 +51,18 @@ pub struct PollReport {
     pub unreadable: usize,
 }
 
+impl PollReport {
+    pub fn plus(&self, other: &Self) -> Self {
+        Self {
+            calls: self.calls + other.calls,
+            items: self.items + other.items,
+            written: self.written + other.written,
+            duplicates: self.duplicates + other.duplicates,
+            unreadable: self.unreadable + other.unreadable,
+        }
+    }
+}
+
 pub struct FailedPush {
     api: Arc<DingTalkApi>,
     log: EventLog,

@@ -59,26 +59,50 @@ impl FileAudit {
     }
 
     pub fn checkpoint(&self) -> Result<Option<Checkpoint>, SourceError> {
-        match std::fs::read(&self.settings.checkpoint) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                SourceError::Checkpoint(format!("{} is damaged: {e}", self.settings.checkpoint.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(SourceError::Checkpoint(format!("cannot read {}: {e}", self.settings.checkpoint.display()))),
-        }
-    }
-
-    fn save(&self, checkpoint: &Checkpoint) -> Result<(), SourceError> {
-        replace_file(&self.settings.checkpoint, &serde_json::to_vec(checkpoint).unwrap_or_default())
+        read_checkpoint(&self.settings.checkpoint)
     }
 
     /// Pages from the checkpoint (or `backfill` ago) up to now.
     pub async fn poll(&self, shutdown: &CancellationToken) -> Result<PollReport, SourceError> {
+        let backfill_ms = i64::try_from(self.settings.backfill.as_millis()).unwrap_or(i64::MAX);
+        let start = self.clock.now_ms().saturating_sub(backfill_ms);
+        self.pass(&self.settings.checkpoint, start, shutdown, &|_, _| {}).await
+    }
+
+    /// Reads the log from `since_ms` up to now, on demand, whatever the poller's checkpoint says; the log drops
+    /// what it already holds. Its own checkpoint lets an interrupted backfill from the same point go on where it
+    /// stopped. `progress` hears the totals and the time reached after every page.
+    pub async fn backfill(
+        &self,
+        since_ms: i64,
+        shutdown: &CancellationToken,
+        progress: &(dyn Fn(&PollReport, i64) + Sync),
+    ) -> Result<PollReport, SourceError> {
+        let path = self.settings.checkpoint.with_extension(format!("backfill-{since_ms}"));
+        let mut total = PollReport::default();
+        loop {
+            let report = self.pass(&path, since_ms, shutdown, &|r, at| progress(&total.plus(r), at)).await?;
+            total = total.plus(&report);
+            if report.calls < MAX_PAGES_PER_PASS {
+                break;
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+        Ok(total)
+    }
+
+    /// One pass from the checkpoint at `path` (or `start` without one) up to now.
+    async fn pass(
+        &self,
+        path: &std::path::Path,
+        start: i64,
+        shutdown: &CancellationToken,
+        progress: &(dyn Fn(&PollReport, i64) + Sync),
+    ) -> Result<PollReport, SourceError> {
         let mut report = PollReport::default();
         let now = self.clock.now_ms();
-        let mut cursor = self.checkpoint()?;
-        let backfill_ms = i64::try_from(self.settings.backfill.as_millis()).unwrap_or(i64::MAX);
-        let start = cursor.as_ref().map_or(now.saturating_sub(backfill_ms), |c| c.gmt_create);
+        let mut cursor = read_checkpoint(path)?;
+        let start = cursor.as_ref().map_or(start, |c| c.gmt_create);
         let size = self.settings.page_size.clamp(1, dingguard_dingtalk::audit_log::MAX_PAGE);
         loop {
             let began = tokio::time::Instant::now();
@@ -113,7 +137,8 @@ impl FileAudit {
                     let forward =
                         cursor.as_ref().is_none_or(|c| (next.gmt_create, &next.biz_id) > (c.gmt_create, &c.biz_id));
                     if forward {
-                        self.save(&next)?;
+                        replace_file(path, &serde_json::to_vec(&next).unwrap_or_default())?;
+                        progress(&report, next.gmt_create);
                         cursor = Some(next);
                     }
                     forward
@@ -129,6 +154,16 @@ impl FileAudit {
 
     pub async fn run(&self, shutdown: CancellationToken) {
         repeat("file-audit", self.settings.every, &shutdown, || self.poll(&shutdown)).await;
+    }
+}
+
+fn read_checkpoint(path: &std::path::Path) -> Result<Option<Checkpoint>, SourceError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| SourceError::Checkpoint(format!("{} is damaged: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(SourceError::Checkpoint(format!("cannot read {}: {e}", path.display()))),
     }
 }
 

@@ -200,3 +200,41 @@ async fn an_audit_log_download_is_judged_like_a_gateways_at_its_own_time() -> Re
     assert!(rules.contains(&"document_exported".to_owned()), "{rules:?}");
     Ok(())
 }
+
+/// `dingguard sources backfill --since`: reads days the first start did not reach, writes each record once
+/// however often it is run, and refuses a point it cannot read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_reads_back_to_a_point_once() -> Result<()> {
+    use dingguard_tests::process::run;
+    let standin = StandIn::start("dingbackfill", "backfill-secret").await?;
+    let now = dingguard_tests::now_ms();
+    // Ten to nine days ago: before the seven days a first start reads.
+    standin.add_audit_records((0..120i64).map(|i| {
+        json!({"action": 2, "userId": "user_fin_accountant", "bizId": format!("old{i}"), "resource": "ledger.xlsx",
+            "gmtCreate": now - 10 * 86_400_000 + i * 600_000})
+    }));
+    let dir = tempfile::tempdir()?;
+    let mut envs =
+        deployment_env(dir.path(), ["backfilltoken", "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus", "dingbf"]);
+    envs.extend([
+        ("DINGGUARD_SOURCES", "file-audit".to_owned()),
+        ("DINGGUARD_DINGTALK_CLIENT_ID", "dingbackfill".to_owned()),
+        ("DINGGUARD_DINGTALK_CLIENT_SECRET", "backfill-secret".to_owned()),
+        ("DINGGUARD_DINGTALK_API_URL", standin.url()),
+    ]);
+    let (ok, out, err) = run(&["sources", "backfill", "--since", "12d"], &envs).await?;
+    assert!(ok, "{err}");
+    assert!(out.contains("120 events written, 0 already in the log"), "{out}");
+    let (ok, out, err) = run(&["sources", "backfill", "--since", "12d"], &envs).await?;
+    assert!(ok, "{err}");
+    assert!(out.contains("0 events written, 120 already in the log"), "{out}");
+    let records = dingguard_tests::process::dump("dingguard.events", &envs).await?;
+    assert_eq!(records.iter().filter(|r| r["headers"]["source"] == "file-audit").count(), 120);
+    let (ok, _, err) = run(&["sources", "backfill", "--since", "last tuesday"], &envs).await?;
+    assert!(!ok && err.contains("is not a date"), "{err}");
+    let mut bare = envs.clone();
+    bare.retain(|(k, _)| *k != "DINGGUARD_SOURCES");
+    let (ok, _, err) = run(&["sources", "backfill", "--since", "12d"], &bare).await?;
+    assert!(!ok && err.contains("DINGGUARD_SOURCES=file-audit"), "{err}");
+    Ok(())
+}
