@@ -10,6 +10,7 @@
 //! file audit log (`GET /v1.0/exclusive/fileAuditLogs`: `startDate`/`endDate`, `pageSize` up to 500, the cursor
 //! pair `nextGmtCreate` + `nextBizId` sent together).
 
+mod contacts;
 mod stream;
 
 use std::collections::VecDeque;
@@ -26,6 +27,7 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use contacts::Company;
 pub use stream::{OPEN_PATH as STREAM_OPEN_PATH, StreamOptions, StreamStats};
 
 /// A failure to answer the next call to an endpoint with, in place of the real answer.
@@ -69,6 +71,7 @@ pub(crate) struct Tenant {
     failed: VecDeque<Value>,
     /// Sorted by `gmtCreate`, then `bizId`: the order the audit log pages in.
     audit: Vec<Value>,
+    pub(crate) contacts: contacts::Book,
 }
 
 fn audit_key(record: &Value) -> (i64, String) {
@@ -110,6 +113,13 @@ impl StandIn {
             .route("/topapi/standin/echo", get(legacy_echo))
             .route("/call_back/get_call_back_failed_result", get(failed_list))
             .route("/v1.0/exclusive/fileAuditLogs", get(audit_logs))
+            .route(contacts::paths::LIST_SUB, post(contacts::list_sub))
+            .route(contacts::paths::DEPARTMENT, post(contacts::department))
+            .route(contacts::paths::USER_LIST, post(contacts::user_list))
+            .route(contacts::paths::USER, post(contacts::user))
+            .route(contacts::paths::ADMINS, post(contacts::admins))
+            .route(contacts::paths::LEAVER_IDS, post(contacts::leaver_ids))
+            .route(contacts::paths::LEAVERS, post(contacts::leavers))
             .with_state(tenant.clone());
         let stream = stream::StreamServer::new();
         let app = app.merge(stream.routes(tenant.clone(), format!("ws://{addr}")));
@@ -225,6 +235,35 @@ impl StandIn {
         self.stream.stats()
     }
 
+    /// An address book of `departments` departments under the root and `users` people, each department headed
+    /// by its first person.
+    pub fn generate_company(&self, departments: usize, users: usize) -> Company {
+        self.tenant.lock().contacts.generate(departments, users)
+    }
+
+    pub fn add_department(&self, id: i64, name: &str, parent: Option<i64>) {
+        self.tenant.lock().contacts.add_department(id, name, parent);
+    }
+
+    /// Who heads the department from now on.
+    pub fn set_department_heads(&self, id: i64, heads: &[&str]) {
+        self.tenant.lock().contacts.set_heads(id, heads);
+    }
+
+    pub fn add_user(&self, id: &str, name: &str, departments: &[i64], manager: Option<&str>) {
+        self.tenant.lock().contacts.add_user(id, name, departments, manager);
+    }
+
+    /// The organisation's administrators, with their level (1 main, 2 sub).
+    pub fn set_admins(&self, admins: &[(&str, i64)]) {
+        self.tenant.lock().contacts.set_admins(admins);
+    }
+
+    /// Moves a person to the leavers' list, as of `at_ms`.
+    pub fn user_leaves(&self, id: &str, at_ms: i64) {
+        self.tenant.lock().contacts.leave(id, at_ms);
+    }
+
     /// Tokens issued so far.
     pub fn tokens_issued(&self) -> u64 {
         self.tenant.lock().issued
@@ -280,7 +319,7 @@ fn new_api_fault(fault: &Fault) -> Option<Response> {
     })
 }
 
-fn legacy_fault(fault: &Fault) -> Option<Response> {
+pub(crate) fn legacy_fault(fault: &Fault) -> Option<Response> {
     Some(match fault {
         Fault::Oversized(bytes) => oversized(*bytes),
         Fault::EmptyButMore => Json(json!({"errcode": 0, "has_more": true, "failed_list": []})).into_response(),
@@ -365,7 +404,7 @@ async fn legacy_token(State(tenant): State<Shared>, Query(q): Query<LegacyTokenQ
     Json(json!({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": lifetime})).into_response()
 }
 
-fn known(tenant: &Shared, token: Option<&str>) -> bool {
+pub(crate) fn known(tenant: &Shared, token: Option<&str>) -> bool {
     token.is_some_and(|t| tenant.lock().tokens.iter().any(|k| k == t))
 }
 

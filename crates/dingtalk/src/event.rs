@@ -302,6 +302,11 @@ pub mod fields {
     pub const USER_NAME: Field = Field(&["name"]);
     pub const USER_MANAGER: Field = Field(&["managerUserid", "managerUserId"]);
     pub const USER_DEPARTMENTS: Field = Field(&["deptIdList", "dept_id_list", "department"]);
+    pub const ACTIVE: Field = Field(&["active"]);
+    pub const LEFT_AT_MS: Field = Field(&["leftAtMs"]);
+    pub const ORG_ADMIN: Field = Field(&["orgAdmin"]);
+    pub const PARENT_ID: Field = Field(&["parentId", "parentid"]);
+    pub const DEPT_MANAGER: Field = Field(&["deptManagerUserid"]);
     /// In a `fileRecords` entry (DLP detections).
     pub const RECORD_USER_ID: Field = Field(&["userId"]);
     pub const RECORD_FILE_NAME: Field = Field(&["fileName"]);

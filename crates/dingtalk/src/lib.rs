@@ -4,6 +4,7 @@
 //! then for every request parses a [`CallbackQuery`] and an [`Envelope`], verifies, decrypts and answers with a
 //! [`CallbackReply`].
 
+pub mod address_book;
 pub mod audit_log;
 mod callback;
 mod crypto;

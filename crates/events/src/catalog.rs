@@ -134,7 +134,7 @@ impl Field {
 /// | `members.trusted_external_ids`, `…_count` | list, number | same: members from a trusted partner |
 /// | `contact.id`, `contact.name`, `contact.company` | string | `external_contact_added` |
 /// | `user.changed_fields` | list | `user_changed`: the keys of `diffInfo.curr`/`prev`, never their values |
-/// | `department.change`, `department.ids` | string, list | `department_changed` |
+/// | `department.change`, `department.ids` | string, list | `department_changed`; `department.ids` also `department_synced` |
 /// | `file.id`, `file.name`, `file.extension`, `file.space` | string | `file_downloaded`, the four file moves, `download_requested` |
 /// | `file.action`, `file.source` | number, string | `file_downloaded` and the file moves: audit-log action code, producer |
 /// | `file.receiver` | string | the file moves, when the audit log names who received the file |
@@ -183,6 +183,8 @@ pub fn event_types() -> &'static [&'static str] {
         "approval_instance_changed",
         "approval_task_changed",
         "admin_role_granted",
+        "user_synced",
+        "department_synced",
         "other",
     ]
 }

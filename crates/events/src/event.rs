@@ -225,6 +225,23 @@ pub enum EventKind {
         action_code: Option<i64>,
         source: Option<String>,
     },
+    /// Our `directory_user`: a person as a sync of DingTalk's address book found them.
+    UserSynced {
+        user: String,
+        name: Option<String>,
+        departments: Vec<String>,
+        manager: Option<String>,
+        /// When they left, for someone DingTalk lists as having left.
+        left_at_ms: Option<i64>,
+        org_admin: bool,
+    },
+    /// Our `directory_department`: a department, with its head, as a sync found it.
+    DepartmentSynced {
+        dept_id: String,
+        name: Option<String>,
+        parent: Option<String>,
+        head: Option<String>,
+    },
     /// DingTalk's `org_file_send_check`: its DLP saw files being sent (Exclusive DingTalk only).
     FileSent {
         records: Vec<FileRecord>,
@@ -284,6 +301,8 @@ impl EventKind {
             Self::DepartmentChanged { .. } => "department_changed",
             Self::FileDownloaded { .. } => "file_downloaded",
             Self::FileMoved { how, .. } => how.name(),
+            Self::UserSynced { .. } => "user_synced",
+            Self::DepartmentSynced { .. } => "department_synced",
             Self::FileSent { .. } => "file_sent",
             Self::DownloadRequested { .. } => "download_requested",
             Self::ApprovalInstanceChanged { .. } => "approval_instance_changed",

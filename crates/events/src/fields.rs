@@ -208,7 +208,11 @@ impl CanonicalEvent {
                 f.opt(Field::ApprovalRemark, remark.as_ref());
             }
             EventKind::Other { event_type } => f.text(Field::EventRawType, event_type),
-            EventKind::UserJoined { .. } | EventKind::UserLeft { .. } | EventKind::AdminRoleGranted { .. } => {}
+            EventKind::DepartmentSynced { dept_id, .. } => f.list(Field::DepartmentIds, [dept_id.as_str()]),
+            EventKind::UserJoined { .. }
+            | EventKind::UserLeft { .. }
+            | EventKind::AdminRoleGranted { .. }
+            | EventKind::UserSynced { .. } => {}
         }
         f.0
     }

@@ -165,6 +165,27 @@ pub fn normalise(
             };
             vec![ctx.event(Some(&user), kind)]
         }
+        "directory_user" => {
+            let user = p.require(p.id(USERS), fields::USER_ID)?;
+            let kind = EventKind::UserSynced {
+                user: user.clone(),
+                name: p.text(fields::USER_NAME),
+                departments: p.ids(fields::USER_DEPARTMENTS),
+                manager: p.id(fields::USER_MANAGER),
+                left_at_ms: p.number(fields::LEFT_AT_MS).filter(|_| p.raw(fields::ACTIVE) == Some(Value::Bool(false))),
+                org_admin: p.raw(fields::ORG_ADMIN) == Some(Value::Bool(true)),
+            };
+            vec![ctx.event(Some(&user), kind)]
+        }
+        "directory_department" => {
+            let kind = EventKind::DepartmentSynced {
+                dept_id: p.require(p.id(fields::DEPT_ID), fields::DEPT_ID)?,
+                name: p.text(fields::NAME),
+                parent: p.id(fields::PARENT_ID),
+                head: p.id(fields::DEPT_MANAGER),
+            };
+            vec![ctx.event(None, kind)]
+        }
         "file_download_request" => {
             let user = p.require(p.id(USERS), fields::USER_ID)?;
             let kind = EventKind::DownloadRequested {

@@ -30,13 +30,62 @@ fn user_diff(diff: &Value) -> UserDiff {
 /// Whether a stored record of this DingTalk type can yield [`CanonicalEvent::directory_changes`], so a consumer
 /// that only keeps the directory current can skip normalising everything else.
 pub fn may_change_directory(event_type: &str) -> bool {
-    matches!(event_type, "user_add_org" | "user_leave_org" | "user_modify_org") || event_type.starts_with("org_dept_")
+    matches!(
+        event_type,
+        "user_add_org"
+            | "user_leave_org"
+            | "user_modify_org"
+            | dingguard_dingtalk::address_book::USER_EVENT
+            | dingguard_dingtalk::address_book::DEPARTMENT_EVENT
+    ) || event_type.starts_with("org_dept_")
 }
 
 impl CanonicalEvent {
     /// What this event changes in the directory; empty for events that are not address-book changes. Apply these
     /// after judging the event, so its actor is seen as they were when it happened.
     pub fn directory_changes(&self) -> Vec<DirectoryChange> {
+        self.directory_changes_at().into_iter().map(|(change, _)| change).collect()
+    }
+
+    /// [`Self::directory_changes`], each with when it took effect: the event's time, except a synced leaver's
+    /// departure, which took effect when they left.
+    pub fn directory_changes_at(&self) -> Vec<(DirectoryChange, i64)> {
+        let at = self.occurred_at_ms;
+        let user = |id: &str| UserId::parse(id).ok();
+        let dept = |id: &str| DeptId::parse(id).ok();
+        match &self.kind {
+            EventKind::UserSynced { user: id, name, departments, manager, left_at_ms, .. } => {
+                let Some(id) = user(id) else { return Vec::new() };
+                let diff = UserDiff {
+                    name: name.clone(),
+                    departments: Some(departments.iter().filter_map(|d| dept(d)).collect()),
+                    manager: manager.as_deref().and_then(user),
+                };
+                let modified = DirectoryChange::UserModified { id: id.clone(), diff };
+                match left_at_ms {
+                    // Their facts as last known, then the departure when it happened (never after the sync).
+                    Some(left) => vec![
+                        (modified, (*left).min(at) - 1),
+                        (DirectoryChange::UserLeft { id, at_ms: *left }, (*left).min(at)),
+                    ],
+                    None => vec![(DirectoryChange::UserJoined { id, name: name.clone() }, at), (modified, at)],
+                }
+            }
+            EventKind::DepartmentSynced { dept_id, name, parent, head } => {
+                let Some(id) = dept(dept_id) else { return Vec::new() };
+                let diff = DepartmentDiff {
+                    name: name.clone(),
+                    parent: parent.as_deref().and_then(dept),
+                    head: head.as_deref().and_then(user),
+                    deputy_head: None,
+                };
+                vec![(DirectoryChange::DepartmentModified { id, diff }, at)]
+            }
+            _ => self.address_book_changes().into_iter().map(|change| (change, at)).collect(),
+        }
+    }
+
+    fn address_book_changes(&self) -> Vec<DirectoryChange> {
         let user = |id: &str| UserId::parse(id).ok();
         match &self.kind {
             EventKind::UserJoined { user: id } => {

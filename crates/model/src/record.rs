@@ -31,6 +31,8 @@ pub enum Origin {
     FailedPush,
     /// The Exclusive DingTalk file audit log, polled.
     FileAudit,
+    /// DingTalk's address book, synced.
+    Directory,
 }
 
 impl Origin {
@@ -40,6 +42,7 @@ impl Origin {
             Self::Stream => "stream",
             Self::FailedPush => "failed-push",
             Self::FileAudit => "file-audit",
+            Self::Directory => "directory",
         }
     }
 }

@@ -58,8 +58,8 @@ pub(crate) fn judge(
         drop(record);
         // Address-book changes apply after the event is judged, as of when they happened: a leaver's own event
         // still sees them active, and a later event judged afterwards sees them gone only from then on.
-        for change in event.directory_changes() {
-            directory.apply_at(change, event.occurred_at_ms);
+        for (change, at) in event.directory_changes_at() {
+            directory.apply_at(change, at);
         }
         judged.push(Judged { event, fields, outcome });
     }

@@ -81,8 +81,8 @@ pub(crate) fn absorb(shared: &Shared, event_type: &str, ce_id: &str, value: &[u8
     // Copied only if a reader still holds the previous one; a backlog of address-book events is not a copy each.
     let directory = Arc::make_mut(&mut directory);
     for event in &events {
-        for change in event.directory_changes() {
-            directory.apply_at(change, event.occurred_at_ms);
+        for (change, at) in event.directory_changes_at() {
+            directory.apply_at(change, at);
             changed += 1;
         }
     }

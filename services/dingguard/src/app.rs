@@ -453,6 +453,22 @@ fn start_sources(
             Ok(())
         });
     }
+    if let (Some(api), Some(sync)) = (&api, &config.sources.directory) {
+        let settings = dingguard_sources::DirectorySettings {
+            app: app_name.clone(),
+            topic: config.topics.events.clone(),
+            corp_id: sync.corp_id.clone(),
+            every: sync.every,
+            min_interval: sync.min_interval,
+            state: config.data_dir.join("directory-sync.json"),
+        };
+        let source = dingguard_sources::DirectorySync::new(api.clone(), log.clone(), clock.clone(), settings);
+        let stop = shutdown.clone();
+        supervise(tasks, "directory", async move {
+            source.run(stop).await;
+            Ok(())
+        });
+    }
     if let (Some(api), Some(stream)) = (&config.sources.api, &config.sources.stream) {
         let mut settings = dingguard_sources::StreamSettings::new(
             app_name,

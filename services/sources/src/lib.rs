@@ -2,12 +2,14 @@
 //! log as records of the same shape, `ce_id`, key and dedup as an HTTP push, with its own `source` header, so
 //! nothing downstream needs to know more.
 
+mod directory;
 mod drill;
 mod failed_push;
 mod file_audit;
 mod stream;
 mod write;
 
+pub use directory::{DirectorySettings, DirectorySync, SyncReport};
 pub use failed_push::{FailedPush, FailedPushSettings, MAX_CALLS_PER_PASS, PollReport};
 pub use file_audit::{Checkpoint, FileAudit, FileAuditSettings, MAX_PAGES_PER_PASS};
 pub use stream::{StreamConnector, StreamError, StreamMetrics, StreamSettings};

@@ -12,8 +12,7 @@ use serde::Deserialize;
 use super::{Env, parse_env, secret};
 
 /// Every source a configuration may name, and whether this build has it.
-const SOURCES: [(&str, bool); 4] =
-    [("failed-push", true), ("stream", true), ("file-audit", true), ("directory", false)];
+const SOURCES: [(&str, bool); 4] = [("failed-push", true), ("stream", true), ("file-audit", true), ("directory", true)];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +35,26 @@ pub struct SourcesSection {
     pub file_audit: FileAuditSection,
     #[serde(default)]
     pub stream: StreamSection,
+    #[serde(default)]
+    pub directory: DirectorySection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySection {
+    /// How often the whole address book is read (default 3600 s); address-book events keep it current between.
+    pub every_secs: Option<u64>,
+    /// The least time between two address-book calls (default 25 ms, 40 a second).
+    pub min_interval_ms: Option<u64>,
+    /// The organisation, for the records' keys.
+    pub corp_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    pub every: Duration,
+    pub min_interval: Duration,
+    pub corp_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +116,7 @@ pub struct SourcesConfig {
     pub failed_push: Option<FailedPushConfig>,
     pub file_audit: Option<FileAuditConfig>,
     pub stream: Option<StreamConfig>,
+    pub directory: Option<DirectoryConfig>,
 }
 
 pub fn sources(api: DingTalkApiSection, section: SourcesSection, env: &dyn Env) -> Result<SourcesConfig> {
@@ -192,7 +212,24 @@ pub fn sources(api: DingTalkApiSection, section: SourcesSection, env: &dyn Env) 
         }
         Ok(StreamConfig { connections, keepalive_idle: Duration::from_secs(idle) })
     });
+    let dir_section = section.directory;
+    let directory = names.iter().any(|n| n == "directory").then(|| -> Result<DirectoryConfig> {
+        let every = dir_section.every_secs.unwrap_or(3_600);
+        let min_interval = dir_section.min_interval_ms.unwrap_or(25);
+        if !(60..=7 * 86_400).contains(&every) {
+            bail!("directory every_secs {every} must be between a minute and a week");
+        }
+        if !(10..=10_000).contains(&min_interval) {
+            bail!("directory min_interval_ms {min_interval} must be between 10 ms and 10 s");
+        }
+        Ok(DirectoryConfig {
+            every: Duration::from_secs(every),
+            min_interval: Duration::from_millis(min_interval),
+            corp_id: dir_section.corp_id,
+        })
+    });
     Ok(SourcesConfig {
+        directory: directory.transpose()?,
         api: Some(config),
         failed_push: failed_push.transpose()?,
         file_audit: file_audit.transpose()?,

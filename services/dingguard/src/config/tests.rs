@@ -324,7 +324,7 @@ fn sources_say_what_they_need() {
     let audit = both.sources.file_audit.unwrap();
     assert_eq!((audit.page_size, audit.backfill), (500, std::time::Duration::from_secs(7 * 86_400)));
     let err = load(&[("DINGGUARD_SOURCES", "directory")]).unwrap_err().to_string();
-    assert!(err.contains("not in this build"), "{err}");
+    assert!(err.contains("DINGGUARD_DINGTALK_CLIENT_ID"), "{err}");
     let creds = [("DINGGUARD_DINGTALK_CLIENT_ID", "dingapp"), ("DINGGUARD_DINGTALK_CLIENT_SECRET", "s")];
     let stream =
         load(&[&[("DINGGUARD_SOURCES", "stream"), ("DINGGUARD_STREAM_CONNECTIONS", "3")][..], &creds[..]].concat())

@@ -1,6 +1,7 @@
 //! The sources against the DingTalk stand-in, writing to a real embedded log: the failed-push list here, the file
 //! audit log in `file_audit`.
 
+mod directory;
 mod file_audit;
 mod stream;
 
