@@ -126,6 +126,9 @@ pub struct SyncedDepartment {
     pub name: String,
     pub parent: Option<String>,
     pub head: Option<String>,
+    /// Gone from the address book since the last sync.
+    #[serde(default)]
+    pub removed: bool,
 }
 
 impl SyncedUser {
@@ -164,6 +167,9 @@ impl SyncedDepartment {
         }
         if let Some(head) = &self.head {
             event["deptManagerUserid"] = Value::from(head.as_str());
+        }
+        if self.removed {
+            event["removed"] = Value::Bool(true);
         }
         serde_json::to_vec(&event).unwrap_or_default()
     }

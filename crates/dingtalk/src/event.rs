@@ -307,6 +307,7 @@ pub mod fields {
     pub const ORG_ADMIN: Field = Field(&["orgAdmin"]);
     pub const PARENT_ID: Field = Field(&["parentId", "parentid"]);
     pub const DEPT_MANAGER: Field = Field(&["deptManagerUserid"]);
+    pub const REMOVED: Field = Field(&["removed"]);
     /// In a `fileRecords` entry (DLP detections).
     pub const RECORD_USER_ID: Field = Field(&["userId"]);
     pub const RECORD_FILE_NAME: Field = Field(&["fileName"]);

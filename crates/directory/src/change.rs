@@ -42,6 +42,9 @@ pub struct UserDiff {
     pub name: Option<String>,
     pub departments: Option<Vec<DeptId>>,
     pub manager: Option<UserId>,
+    /// The person has no manager any more (a sync states it; an event's diff never does).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clear_manager: bool,
 }
 
 /// The fields that changed; `None` means unchanged.
@@ -51,6 +54,9 @@ pub struct DepartmentDiff {
     pub parent: Option<DeptId>,
     pub head: Option<UserId>,
     pub deputy_head: Option<UserId>,
+    /// The department has no head any more.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clear_head: bool,
 }
 
 impl DirectoryChange {
@@ -255,6 +261,8 @@ impl Directory {
         }
         if diff.head.is_some() {
             dept.head = diff.head;
+        } else if diff.clear_head {
+            dept.head = None;
         }
         if diff.deputy_head.is_some() {
             dept.deputy_head = diff.deputy_head;

@@ -91,6 +91,8 @@ impl User {
                 }
                 if diff.manager.as_ref().is_some_and(|m| *m != self.id) {
                     self.manager.clone_from(&diff.manager);
+                } else if diff.clear_manager {
+                    self.manager = None;
                 }
             }
             DirectoryChange::DepartmentCreated { .. }

@@ -241,6 +241,9 @@ pub enum EventKind {
         name: Option<String>,
         parent: Option<String>,
         head: Option<String>,
+        /// Gone from the address book.
+        #[serde(default)]
+        removed: bool,
     },
     /// DingTalk's `org_file_send_check`: its DLP saw files being sent (Exclusive DingTalk only).
     FileSent {

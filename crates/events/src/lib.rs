@@ -18,5 +18,5 @@ pub use dingguard_directory::Affiliation;
 pub use event::{Actor, CanonicalEvent, DeptChange, EventKind, FileMove, FileRecord, MAX_MEMBERS, Member};
 pub use fields::fields_to_json;
 pub use normalise::{NormaliseError, normalise};
-pub use sync::may_change_directory;
+pub use sync::{believed_type, may_change_directory};
 pub use tracker::{GroupTracker, InMemoryGroupTracker, normalise_with_tracker};

@@ -183,6 +183,7 @@ pub fn normalise(
                 name: p.text(fields::NAME),
                 parent: p.id(fields::PARENT_ID),
                 head: p.id(fields::DEPT_MANAGER),
+                removed: p.raw(fields::REMOVED) == Some(Value::Bool(true)),
             };
             vec![ctx.event(None, kind)]
         }

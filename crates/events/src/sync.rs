@@ -24,7 +24,20 @@ fn user_diff(diff: &Value) -> UserDiff {
         name: curr.and_then(|c| fields::USER_NAME.text_in(c)),
         departments,
         manager: curr.and_then(|c| fields::USER_MANAGER.text_in(c)).and_then(|m| UserId::parse(&m).ok()),
+        clear_manager: false,
     }
+}
+
+/// The type to judge a record as. Our address-book types are facts only the directory source states (it marks its
+/// records `source: directory`); from anyone else, such as an integration posting through the signed callback, they
+/// would let the poster name department heads or mark people gone, so they are judged as what they are: a claim,
+/// which changes nothing.
+pub fn believed_type<'a>(event_type: &'a str, origin: Option<&str>) -> &'a str {
+    let ours = matches!(
+        event_type,
+        dingguard_dingtalk::address_book::USER_EVENT | dingguard_dingtalk::address_book::DEPARTMENT_EVENT
+    );
+    if ours && origin != Some(dingguard_model::Origin::Directory.as_str()) { "directory_claim" } else { event_type }
 }
 
 /// Whether a stored record of this DingTalk type can yield [`CanonicalEvent::directory_changes`], so a consumer
@@ -56,27 +69,36 @@ impl CanonicalEvent {
         match &self.kind {
             EventKind::UserSynced { user: id, name, departments, manager, left_at_ms, .. } => {
                 let Some(id) = user(id) else { return Vec::new() };
+                // A sync states the whole record: no manager means none.
+                let manager = manager.as_deref().and_then(user);
                 let diff = UserDiff {
                     name: name.clone(),
                     departments: Some(departments.iter().filter_map(|d| dept(d)).collect()),
-                    manager: manager.as_deref().and_then(user),
+                    clear_manager: manager.is_none(),
+                    manager,
                 };
                 let modified = DirectoryChange::UserModified { id: id.clone(), diff };
                 match left_at_ms {
                     // Their facts as last known, then the departure when it happened (never after the sync).
-                    Some(left) => vec![
-                        (modified, (*left).min(at) - 1),
-                        (DirectoryChange::UserLeft { id, at_ms: *left }, (*left).min(at)),
-                    ],
+                    Some(left) => {
+                        // Never after the sync saw them gone; a time before 2000 is no time, so the sync's.
+                        let left = if *left < 946_684_800_000 { at } else { (*left).min(at) };
+                        vec![(modified, left.saturating_sub(1)), (DirectoryChange::UserLeft { id, at_ms: left }, left)]
+                    }
                     None => vec![(DirectoryChange::UserJoined { id, name: name.clone() }, at), (modified, at)],
                 }
             }
-            EventKind::DepartmentSynced { dept_id, name, parent, head } => {
+            EventKind::DepartmentSynced { dept_id, removed: true, .. } => {
+                dept(dept_id).map(|id| (DirectoryChange::DepartmentRemoved { id }, at)).into_iter().collect()
+            }
+            EventKind::DepartmentSynced { dept_id, name, parent, head, .. } => {
                 let Some(id) = dept(dept_id) else { return Vec::new() };
+                let head = head.as_deref().and_then(user);
                 let diff = DepartmentDiff {
                     name: name.clone(),
                     parent: parent.as_deref().and_then(dept),
-                    head: head.as_deref().and_then(user),
+                    clear_head: head.is_none(),
+                    head,
                     deputy_head: None,
                 };
                 vec![(DirectoryChange::DepartmentModified { id, diff }, at)]

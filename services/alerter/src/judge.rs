@@ -20,7 +20,8 @@ pub(crate) struct Judged {
 
 /// The record's DingTalk event type, as the receiver wrote it into `ce_type`.
 pub(crate) fn event_type(record: &LoggedRecord) -> &str {
-    record.header("ce_type").and_then(|t| t.strip_prefix("dingtalk.")).unwrap_or("unknown")
+    let stated = record.header("ce_type").and_then(|t| t.strip_prefix("dingtalk.")).unwrap_or("unknown");
+    dingguard_events::believed_type(stated, record.header(dingguard_model::header::ORIGIN))
 }
 
 /// `received_ms` is when the record's event was received (its `ce_time` serves), for a payload without a time;

@@ -41,7 +41,8 @@ async fn consume(shared: &Shared, shutdown: &CancellationToken) -> Result<(), di
         let mut directory_changed = false;
         for record in &records {
             let Some(ce_id) = record.header("ce_id") else { continue };
-            let event_type = record.header("ce_type").and_then(|t| t.strip_prefix("dingtalk.")).unwrap_or_default();
+            let stated = record.header("ce_type").and_then(|t| t.strip_prefix("dingtalk.")).unwrap_or_default();
+            let event_type = dingguard_events::believed_type(stated, record.header(dingguard_model::header::ORIGIN));
             let received = record.time_ms().unwrap_or_else(|| shared.clock.now_ms());
             directory_changed |= address_book::absorb(shared, event_type, ce_id, &record.value, received);
             let outcome = match record.header("ce_type") {

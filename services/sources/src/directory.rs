@@ -35,6 +35,8 @@ use crate::write::{Sink, repeat};
 pub const MAX_DEPARTMENTS: usize = 20_000;
 /// The most people a sync reads.
 pub const MAX_USERS: usize = 500_000;
+/// The most departments or people one address-book event has read again; DingTalk's name a handful.
+pub const MAX_REFRESH_IDS: usize = 20;
 
 #[derive(Debug, Clone)]
 pub struct DirectorySettings {
@@ -72,11 +74,12 @@ pub struct DirectorySync {
     clock: Arc<dyn Clock>,
     settings: DirectorySettings,
     pace: Mutex<Option<Instant>>,
+    turn: Mutex<()>,
 }
 
 impl DirectorySync {
     pub fn new(api: Arc<DingTalkApi>, log: EventLog, clock: Arc<dyn Clock>, settings: DirectorySettings) -> Self {
-        Self { api, log, clock, settings, pace: Mutex::new(None) }
+        Self { api, log, clock, settings, pace: Mutex::new(None), turn: Mutex::new(()) }
     }
 
     /// One call, no sooner than `min_interval` after the last.
@@ -93,6 +96,9 @@ impl DirectorySync {
 
     /// Reads the whole address book and writes what changed since the last sync.
     pub async fn sync(&self, shutdown: &CancellationToken) -> Result<SyncReport, SourceError> {
+        // A refresh waits for a sync under way, so what it read after a change is written after what the sync
+        // read before it.
+        let _turn = self.turn.lock().await;
         let mut report = SyncReport::default();
         let mut found = Snapshot::default();
         // Departments, breadth first from the root, so a parent is written before its children.
@@ -110,9 +116,14 @@ impl DirectorySync {
                     continue;
                 }
                 let parent = child.parent_id.unwrap_or(parent).to_string();
-                found
-                    .departments
-                    .insert(id.clone(), SyncedDepartment { id, name: child.name, parent: Some(parent), head: None });
+                let dept = SyncedDepartment {
+                    id: id.clone(),
+                    name: child.name,
+                    parent: Some(parent),
+                    head: None,
+                    removed: false,
+                };
+                found.departments.insert(id, dept);
                 order.push(child.dept_id);
                 queue.push_back(child.dept_id);
             }
@@ -128,7 +139,7 @@ impl DirectorySync {
                 for person in page.result.list {
                     if person.leader
                         && let Some(d) = found.departments.get_mut(&dept.to_string())
-                        && d.head.is_none()
+                        && d.head.as_ref().is_none_or(|h| person.userid < *h)
                     {
                         d.head = Some(person.userid.clone());
                     }
@@ -191,6 +202,7 @@ impl DirectorySync {
             report.calls += 1;
             for leaver in gone.result {
                 let known = last.and_then(|l| l.users.get(&leaver.userid)).cloned();
+                let kept = known.as_ref().and_then(|k| k.left_at_ms);
                 let mut user = known.unwrap_or_else(|| SyncedUser {
                     id: leaver.userid.clone(),
                     name: leaver.userid.clone(),
@@ -199,7 +211,11 @@ impl DirectorySync {
                     left_at_ms: None,
                     org_admin: false,
                 });
-                user.left_at_ms = Some(leaver.last_work_day.unwrap_or_else(|| self.clock.now_ms()));
+                // The last working day is worked: gone from the end of it. Without one, from when a sync first
+                // saw them gone, kept from then on.
+                let now = self.clock.now_ms();
+                let left = leaver.last_work_day.map(|d| d.saturating_add(86_400_000).min(now));
+                user.left_at_ms = Some(left.or(kept).unwrap_or(now));
                 found.users.entry(leaver.userid).or_insert(user);
                 report.leavers += 1;
             }
@@ -227,6 +243,14 @@ impl DirectorySync {
                 written +=
                     usize::from(sink.write(dept.event(corp, now, &event_id), now, Origin::Directory, shutdown).await?);
             }
+        }
+        // Departments the address book no longer has.
+        let gone = last.iter().flat_map(|l| &l.departments).filter(|(id, _)| !found.departments.contains_key(*id));
+        for (id, dept) in gone {
+            let removed = SyncedDepartment { removed: true, ..dept.clone() };
+            let event_id = stable_id("dept-removed", id, "", now);
+            let bytes = removed.event(corp, now, &event_id);
+            written += usize::from(sink.write(bytes, now, Origin::Directory, shutdown).await?);
         }
         for (id, user) in &found.users {
             if last.and_then(|l| l.users.get(id)) != Some(user) {
@@ -270,12 +294,21 @@ impl DirectorySync {
         at_ms: i64,
         shutdown: &CancellationToken,
     ) -> Result<usize, SourceError> {
+        let _turn = self.turn.lock().await;
+        // What DingTalk says now holds from now at the latest: an event dated ahead does not date it ahead.
+        let at_ms = at_ms.min(self.clock.now_ms());
         let corp = self.settings.corp_id.as_deref();
         let sink = Sink { log: &self.log, topic: &self.settings.topic, app: &self.settings.app };
         let mut written = 0;
         let ids = |field: dingguard_dingtalk::Field| -> Vec<String> {
             field.spellings().iter().find_map(|k| event.get(*k)).map_or_else(Vec::new, |v| match v {
-                Value::Array(items) => items.iter().filter_map(scalar).take(100).collect(),
+                Value::Array(items) => {
+                    let mut ids: Vec<String> = items.iter().filter_map(scalar).collect();
+                    ids.sort();
+                    ids.dedup();
+                    ids.truncate(MAX_REFRESH_IDS);
+                    ids
+                }
                 other => scalar(other).into_iter().collect(),
             })
         };
@@ -377,7 +410,9 @@ fn department_of(detail: &DepartmentDetail) -> SyncedDepartment {
         id: detail.dept_id.to_string(),
         name: detail.name.clone(),
         parent: detail.parent_id.filter(|p| *p != detail.dept_id).map(|p| p.to_string()),
-        head: detail.dept_manager_userid_list.first().cloned(),
+        // The same choice as a sync's among the people marked `leader`: the least id, so the two agree.
+        head: detail.dept_manager_userid_list.iter().min().cloned(),
+        removed: false,
     }
 }
 

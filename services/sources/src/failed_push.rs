@@ -88,11 +88,12 @@ impl FailedPush {
             let list: FailedList = self.api.oapi(Method::GET, PATH, &[], None).await?;
             report.calls += 1;
             report.items += list.failed_list.len();
-            if !list.failed_list.is_empty() {
-                self.spool(&list.failed_list)?;
-            }
+            // DingTalk has cleared these: if the spool cannot be written, they still go to the log first, and the
+            // pass then fails with why.
+            let spooled = if list.failed_list.is_empty() { Ok(()) } else { self.spool(&list.failed_list) };
             crate::drill::stop_at("failed-push", "before-write").await;
             self.write_items(&list.failed_list, &mut report, shutdown).await?;
+            spooled?;
             crate::drill::stop_at("failed-push", "after-write").await;
             self.unspool()?;
             // An empty answer that says there is more, or a pass that has read enough, ends here: the next pass

@@ -171,7 +171,10 @@ fn read_checkpoint(path: &std::path::Path) -> Result<Option<Checkpoint>, SourceE
 /// synced.
 pub(crate) fn replace_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), SourceError> {
     let fail = |e: std::io::Error| SourceError::Checkpoint(format!("cannot write {}: {e}", path.display()));
-    let tmp = path.with_extension("tmp");
+    // Beside the file under its whole name, so two state files in one directory never share a temporary.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
     {
         use std::io::Write;
         let mut file = std::fs::File::create(&tmp).map_err(fail)?;

@@ -103,7 +103,22 @@ impl End {
     }
 }
 
-type Write = Pin<Box<dyn Future<Output = (String, EventStatus, Instant)> + Send>>;
+type Write = Pin<Box<dyn Future<Output = (String, EventStatus, Instant, usize)> + Send>>;
+
+/// The longest one frame may take to send: a server that stops reading is a connection lost, not one that hangs.
+const SEND_BOUND: Duration = Duration::from_secs(10);
+/// Bytes of frames being written at once on one connection, at most; more frames wait unread.
+const MAX_IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
+
+type Sink = futures_util::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Message,
+>;
+
+/// Sends one message within [`SEND_BOUND`]; false when the socket is gone or stuck.
+async fn send(sink: &mut Sink, message: Message) -> bool {
+    matches!(tokio::time::timeout(SEND_BOUND, sink.send(message)).await, Ok(Ok(())))
+}
 
 pub struct StreamConnector {
     settings: StreamSettings,
@@ -190,7 +205,14 @@ impl StreamConnector {
 
     /// Serves one connection until it ends; true alongside when it carried at least one frame.
     async fn session(&self, n: usize, opened: Opened, shutdown: &CancellationToken) -> (End, bool) {
-        let url = format!("{}?ticket={}", opened.endpoint, encode(&opened.ticket));
+        // The ticket travels in the URL: only over TLS, unless the API itself is plain HTTP (a local stand-in).
+        let plain_allowed = self.settings.api_url.starts_with("http://");
+        if !(opened.endpoint.starts_with("wss://") || (plain_allowed && opened.endpoint.starts_with("ws://"))) {
+            tracing::warn!(connection = n, "connections/open named an endpoint that is not wss://; not connecting");
+            return (End::Dropped, false);
+        }
+        let joiner = if opened.endpoint.contains('?') { '&' } else { '?' };
+        let url = format!("{}{joiner}ticket={}", opened.endpoint, encode(&opened.ticket));
         let config =
             WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES));
         let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), false);
@@ -214,6 +236,7 @@ impl StreamConnector {
         let idle = self.settings.keepalive_idle;
         let mut quiet_until = Instant::now() + idle;
         let mut pinged = false;
+        let mut in_flight_bytes = 0usize;
         let end = loop {
             if leaving && writes.is_empty() {
                 break End::Disconnect;
@@ -221,13 +244,16 @@ impl StreamConnector {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break End::Stopped,
-                Some((message_id, status, started)) = writes.next(), if !writes.is_empty() => {
-                    if sink.send(Message::text(event_ack(&message_id, status))).await.is_err() {
+                Some((message_id, status, started, size)) = writes.next(), if !writes.is_empty() => {
+                    in_flight_bytes -= size;
+                    if !send(&mut sink, Message::text(event_ack(&message_id, status))).await {
                         break End::Dropped;
                     }
                     self.metrics.acked(started.elapsed());
                 }
-                incoming = frames.next(), if !leaving && writes.len() < self.settings.window => {
+                incoming = frames.next(),
+                    if !leaving && writes.len() < self.settings.window && in_flight_bytes < MAX_IN_FLIGHT_BYTES =>
+                {
                     quiet_until = Instant::now() + idle;
                     pinged = false;
                     let text = match incoming {
@@ -239,7 +265,6 @@ impl StreamConnector {
                         }
                         Some(Ok(_)) => continue,
                     };
-                    progressed = true;
                     let frame = match Frame::parse(text.as_bytes()) {
                         Ok(frame) => frame,
                         Err(error) => {
@@ -248,9 +273,13 @@ impl StreamConnector {
                             continue;
                         }
                     };
+                    // Only a frame understood counts as progress: a server sending garbage then closing is backed
+                    // off from like one that refuses.
+                    progressed = true;
                     let reply = match frame.kind {
                         FrameKind::Event => {
-                            writes.push(self.write(frame));
+                            in_flight_bytes += text.len();
+                            writes.push(self.write(frame, text.len()));
                             None
                         }
                         FrameKind::Callback => {
@@ -276,7 +305,7 @@ impl StreamConnector {
                         },
                     };
                     if let Some(reply) = reply
-                        && sink.send(Message::text(reply)).await.is_err()
+                        && !send(&mut sink, Message::text(reply)).await
                     {
                         break End::Dropped;
                     }
@@ -286,7 +315,7 @@ impl StreamConnector {
                         tracing::warn!(connection = n, "Stream keepalive unanswered; reconnecting");
                         break End::Keepalive;
                     }
-                    if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    if !send(&mut sink, Message::Ping(Bytes::new())).await {
                         break End::Dropped;
                     }
                     pinged = true;
@@ -298,8 +327,8 @@ impl StreamConnector {
             // Writes under way finish and are acked before the socket closes, so DingTalk need not send them
             // again; a shutdown gives them the write bound and no more.
             let drain = async {
-                while let Some((message_id, status, started)) = writes.next().await {
-                    if sink.send(Message::text(event_ack(&message_id, status))).await.is_err() {
+                while let Some((message_id, status, started, _)) = writes.next().await {
+                    if !send(&mut sink, Message::text(event_ack(&message_id, status))).await {
                         return;
                     }
                     self.metrics.acked(started.elapsed());
@@ -312,7 +341,7 @@ impl StreamConnector {
     }
 
     /// The write of one EVENT, resolving to its ack.
-    fn write(&self, frame: Frame) -> Write {
+    fn write(&self, frame: Frame, size: usize) -> Write {
         let started = Instant::now();
         let event = frame.event_json();
         let header = EventHeader::parse(&event).unwrap_or_default();
@@ -342,7 +371,7 @@ impl StreamConnector {
                     EventStatus::Later
                 }
             };
-            (message_id, status, started)
+            (message_id, status, started, size)
         })
     }
 }

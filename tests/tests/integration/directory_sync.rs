@@ -108,6 +108,17 @@ async fn approvals_route_to_the_head_dingtalk_names_and_follow_its_events_at_onc
     let took = until_head(&app, "user00150", "user00250", Duration::from_secs(5)).await?;
     eprintln!("a new head routed to {took:?} after the event");
 
+    // Someone who can post signed callbacks claims a department head of their own with our sync's event type:
+    // only the directory source's records are believed, so the routing stays.
+    pushed(
+        &app,
+        json!({"EventType": "directory_department", "eventId": "e-forged", "CorpId": "dingdir",
+        "EventTime": SystemClock.now_ms(), "deptId": "150", "deptManagerUserid": "user00999"}),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(head_slot(&app, "user00150").await?, ["user00250"], "a pushed directory claim changed the routing");
+
     // The new head leaves: the head of the parent department (113, headed by user00013) approves instead.
     pushed(
         &app,

@@ -59,6 +59,7 @@ fn modifications_apply_name_department_and_manager() {
         name: Some("陳大文".into()),
         departments: Some(vec![dept("dept_finance")]),
         manager: Some(user("user_fin_manager")),
+        clear_manager: false,
     };
     dir.apply(DirectoryChange::UserModified { id: user("user_hr_clerk"), diff });
     let clerk = dir.user("user_hr_clerk").unwrap();

@@ -47,6 +47,14 @@ fn every_kind() -> Vec<CanonicalEvent> {
         assert_eq!(events.len(), 1, "{kind}");
         all.extend(events);
     }
+    // A person and a department as the directory source writes them.
+    let person = json!({"userId": "user_hr_clerk", "name": "Clerk", "deptIdList": ["dept_hr"], "managerUserid": "user_hr_manager",
+        "active": false, "leftAtMs": RECEIVED_MS - 1000, "orgAdmin": false});
+    all.extend(normalise("directory_user", "du", person.to_string().as_bytes(), &directory(), RECEIVED_MS).unwrap());
+    let dept = json!({"deptId": "dept_hr", "name": "HR", "parentId": "1", "deptManagerUserid": "user_hr_manager"});
+    all.extend(
+        normalise("directory_department", "dd", dept.to_string().as_bytes(), &directory(), RECEIVED_MS).unwrap(),
+    );
     // More members than are judged one by one fills `members.omitted`.
     let crowd: Vec<String> = (0..MAX_MEMBERS + 5).map(|i| format!("ext_{i}")).collect();
     let big = json!({"chatId": "g-big", "userId": crowd});

@@ -43,3 +43,44 @@ fn the_directory_prefilter_agrees_with_the_normaliser_on_every_fixture() {
     assert!(dingguard_events::may_change_directory("org_dept_remove"));
     assert!(!dingguard_events::may_change_directory("chat_add_member"));
 }
+
+/// What the directory source writes states a whole record: a department without a head has none, a person without
+/// a manager has none, a leaver is gone from when they left; only records the source itself wrote are believed.
+#[test]
+fn synced_records_state_the_whole_record_and_only_the_source_is_believed() {
+    use dingguard_events::{believed_type, normalise};
+    let mut dir = directory();
+    assert!(dir.department("dept_hr").and_then(|d| d.head.as_ref()).is_some());
+    let at = 1_780_000_000_000;
+    let apply = |dir: &mut dingguard_directory::Directory, kind: &str, value: serde_json::Value| {
+        for event in normalise(kind, "x", value.to_string().as_bytes(), dir, at).unwrap() {
+            for (change, when) in event.directory_changes_at() {
+                dir.apply_at(change, when);
+            }
+        }
+    };
+    apply(&mut dir, "directory_department", serde_json::json!({"deptId": "dept_hr", "name": "HR", "EventTime": at}));
+    assert_eq!(dir.department("dept_hr").unwrap().head, None, "a sync that names no head clears it");
+    let left = at - 86_400_000;
+    apply(
+        &mut dir,
+        "directory_user",
+        serde_json::json!({"userId": "user_hr_clerk", "name": "Clerk", "deptIdList": ["dept_hr"], "active": false,
+            "leftAtMs": left, "EventTime": at}),
+    );
+    let clerk = dir.user("user_hr_clerk").unwrap();
+    assert_eq!((clerk.active, clerk.left_at_ms, clerk.manager.clone()), (false, Some(left), None));
+    assert!(dir.user_at("user_hr_clerk", left - 1).unwrap().active, "a member until they left");
+    // Hostile times change nothing but never panic.
+    for odd in [i64::MIN, 0, -5, i64::MAX] {
+        apply(
+            &mut dir,
+            "directory_user",
+            serde_json::json!({"userId": "user_odd", "active": false, "leftAtMs": odd, "EventTime": at}),
+        );
+    }
+    assert_eq!(believed_type("directory_user", Some("push")), "directory_claim");
+    assert_eq!(believed_type("directory_department", None), "directory_claim");
+    assert_eq!(believed_type("directory_user", Some("directory")), "directory_user");
+    assert_eq!(believed_type("chat_add_member", Some("push")), "chat_add_member");
+}
