@@ -3,15 +3,20 @@
 //! nothing calls DingTalk faster than it allows) and answers with DingTalk's own failures on demand: throttling,
 //! no answer, a server error, bad credentials, a missing permission.
 //!
-//! So far: access tokens for the new APIs (`POST /v1.0/oauth2/accessToken`) and the legacy ones
-//! (`GET /gettoken`), one API of each kind to call with them (`GET /v1.0/standin/echo`,
-//! `GET /topapi/standin/echo`), and the failed-push list (`GET /call_back/get_call_back_failed_result`: at most
-//! 200 items an answer, each cleared as it is returned, `has_more` while more wait), and the Exclusive DingTalk
-//! file audit log (`GET /v1.0/exclusive/fileAuditLogs`: `startDate`/`endDate`, `pageSize` up to 500, the cursor
-//! pair `nextGmtCreate` + `nextBizId` sent together).
+//! It serves, on one port: access tokens for the new APIs (`POST /v1.0/oauth2/accessToken`) and the legacy ones
+//! (`GET /gettoken`); one API of each kind to call with them (`GET /v1.0/standin/echo`, `GET /topapi/standin/echo`);
+//! Stream mode (`POST /v1.0/gateway/connections/open` and the WebSocket it names, see [`StreamOptions`]); the
+//! failed-push list (`GET /call_back/get_call_back_failed_result`: at most 200 items an answer, each cleared as it
+//! is returned, `has_more` while more wait); the Exclusive DingTalk file audit log
+//! (`GET /v1.0/exclusive/fileAuditLogs`: `startDate`/`endDate`, `pageSize` up to 500, the cursor pair
+//! `nextGmtCreate` + `nextBizId` sent together); and the address book (departments, people by department, heads,
+//! administrators, leavers). [`robot`] and [`work`] are a custom group robot and the work-notification API, each on
+//! a port of its own.
 
 mod contacts;
+pub mod robot;
 mod stream;
+pub mod work;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -77,6 +82,20 @@ pub(crate) struct Tenant {
 fn audit_key(record: &Value) -> (i64, String) {
     let at = record.get("gmtCreate").and_then(Value::as_i64).unwrap_or_default();
     (at, record.get("bizId").and_then(Value::as_str).unwrap_or_default().to_owned())
+}
+
+/// Serves `router` on an ephemeral loopback port and returns its base URL.
+pub(crate) async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Items the failed-push list returns in one answer, as DingTalk documents.

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 
-use crate::{Shared, faulted};
+use crate::{Shared, faulted, now_ms};
 
 pub const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
 const CONNECT_PATH: &str = "/connect";
@@ -435,12 +435,6 @@ fn parse_ack(text: &str) -> Option<ParsedAck> {
         None => Value::Null,
     };
     Some(ParsedAck { code: value.get("code").and_then(Value::as_i64).unwrap_or_default(), message_id, data })
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[derive(Clone)]

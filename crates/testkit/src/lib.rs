@@ -1,6 +1,6 @@
 //! Test support that depends on no dingguard service, so any crate's tests can use it without building the
 //! workspace: a real Kafka-protocol broker process, a PostgreSQL database per test, DingTalk's robot and
-//! work-notification stand-ins, a headless Chromium, a small full disk, hostile text, and an independent
+//! work-notification stand-ins (from the DingTalk stand-in, re-exported), a headless Chromium, a small full disk, hostile text, and an independent
 //! implementation of DingTalk's callback algorithm to check ours against.
 
 pub mod broker;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use dingguard_dingtalk_standin::StandIn;
 use dingguard_tests::process::{Service, deployment_env, dump_until, value_json};
 use serde_json::json;
@@ -55,9 +55,17 @@ async fn the_demo_standin_gives_serve_a_tenants_alerts() -> Result<()> {
     let standin = Service::start(&["standin", "--listen", "127.0.0.1:0"], &[]).await?;
     let url = standin.url("");
     assert!(standin.banner.contains("DINGGUARD_SOURCES=stream,failed-push,file-audit"), "{}", standin.banner);
+    // The notification settings it wrote: its robot and work-notification receivers.
+    let config = standin
+        .banner
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("DINGGUARD_CONFIG="))
+        .map(str::to_owned)
+        .context("no DINGGUARD_CONFIG in the banner")?;
     let dir = tempfile::tempdir()?;
     let mut envs = deployment_env(dir.path(), ["demotoken", "o1w0aum42yaptlz8alnhwikjd3jenzt9cb9wmzptgus", "dingdemo"]);
     envs.extend([
+        ("DINGGUARD_CONFIG", config),
         ("DINGGUARD_SOURCES", "stream,failed-push,file-audit".to_owned()),
         ("DINGGUARD_DINGTALK_CLIENT_ID", "dingstandindemo".to_owned()),
         ("DINGGUARD_DINGTALK_CLIENT_SECRET", "standin-demo-secret".to_owned()),
@@ -84,6 +92,8 @@ async fn the_demo_standin_gives_serve_a_tenants_alerts() -> Result<()> {
     };
     let alerts = dump_until("dingguard.alerts", &envs, Duration::from_secs(20), |r| groups(r) > 0).await?;
     assert!(groups(&alerts) > 0, "no alert for the group of the Stream push");
+    // And the stand-in's security group robot shows them.
+    standin.wait_for_output("[security group robot]", Duration::from_secs(20)).await?;
     Ok(())
 }
 
