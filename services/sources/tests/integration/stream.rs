@@ -130,6 +130,19 @@ async fn every_one(log: &EventLog, count: usize) -> usize {
         let seen: HashSet<String> =
             records.iter().map(|r| r.header(header::ID).unwrap_or_default().to_owned()).collect();
         if seen == expected || Instant::now() > deadline {
+            // As the receiver's Kafka test does: tell a reader's blind spot from a record the broker does not have
+            // by reading once more through a consumer group from the earliest offsets.
+            let mut seen = seen;
+            if seen != expected && log.backend() == "kafka" {
+                let mut consumer = log.consumer(&format!("check-{}", records.len()), &[TOPIC]).await.unwrap();
+                let until = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < until && !expected.is_subset(&seen) {
+                    for r in consumer.poll(500, Duration::from_millis(300)).await.unwrap() {
+                        seen.extend(r.header(header::ID).map(str::to_owned));
+                    }
+                }
+                eprintln!("read_all missed records a consumer group then found: Tansu's reader blind spot");
+            }
             let missing: Vec<&String> = expected.difference(&seen).take(5).collect();
             let extra: Vec<&String> = seen.difference(&expected).take(5).collect();
             assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, not pushed {extra:?}");
@@ -241,6 +254,14 @@ async fn a_log_that_goes_away_gets_later_and_everything_arrives_when_it_is_back(
     log.ensure_topics(&[TOPIC]).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let options = StreamOptions { later_after: Duration::from_millis(300), ..StreamOptions::default() };
+    // The readiness probe every process runs beside its sources: it renews a producer a hung broker left stuck.
+    let probed = log.clone();
+    tokio::spawn(async move {
+        loop {
+            let _ = probed.check().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
     let setup = start(log, dir, options, 1).await;
     broker.freeze().unwrap();
     setup.standin.push_stream_events((0..300).map(event));
