@@ -407,6 +407,7 @@ pub fn file_audit_source(
         page_size: audit.page_size,
         backfill: audit.backfill,
         every: audit.every,
+        overlap: audit.overlap,
         min_interval: Duration::from_millis(200),
         checkpoint: config.data_dir.join("file-audit.checkpoint"),
     };

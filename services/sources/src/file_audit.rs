@@ -22,6 +22,8 @@ const PATH: &str = "/v1.0/exclusive/fileAuditLogs";
 
 /// Pages one pass reads at most: the next pass goes on from the checkpoint.
 pub const MAX_PAGES_PER_PASS: usize = 200;
+/// Pages of the overlap before the checkpoint one pass reads again at most.
+pub const MAX_OVERLAP_PAGES: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct FileAuditSettings {
@@ -34,6 +36,8 @@ pub struct FileAuditSettings {
     /// How far back a first start reads.
     pub backfill: Duration,
     pub every: Duration,
+    /// How far before its checkpoint each pass reads again, for records DingTalk indexed late.
+    pub overlap: Duration,
     pub min_interval: Duration,
     /// Where the checkpoint is kept.
     pub checkpoint: PathBuf,
@@ -101,8 +105,14 @@ impl FileAudit {
     ) -> Result<PollReport, SourceError> {
         let mut report = PollReport::default();
         let now = self.clock.now_ms();
-        let mut cursor = read_checkpoint(path)?;
-        let start = cursor.as_ref().map_or(start, |c| c.gmt_create);
+        // DingTalk may index a record after later ones were read: each pass reads again the `overlap` before its
+        // checkpoint (what the log holds already is dropped there), for at most a few pages, then goes on from the
+        // checkpoint itself.
+        let saved = read_checkpoint(path)?;
+        let overlap_ms = i64::try_from(self.settings.overlap.as_millis()).unwrap_or(i64::MAX);
+        let start = saved.as_ref().map_or(start, |c| c.gmt_create.saturating_sub(overlap_ms));
+        let mut cursor: Option<Checkpoint> = if overlap_ms > 0 { None } else { saved.clone() };
+        let mut overlap_pages = 0;
         let size = self.settings.page_size.clamp(1, dingguard_dingtalk::audit_log::MAX_PAGE);
         loop {
             let began = tokio::time::Instant::now();
@@ -137,9 +147,17 @@ impl FileAudit {
                     let forward =
                         cursor.as_ref().is_none_or(|c| (next.gmt_create, &next.biz_id) > (c.gmt_create, &c.biz_id));
                     if forward {
-                        replace_file(path, &serde_json::to_vec(&next).unwrap_or_default())?;
-                        progress(&report, next.gmt_create);
-                        cursor = Some(next);
+                        let past_saved =
+                            saved.as_ref().is_none_or(|c| (next.gmt_create, &next.biz_id) > (c.gmt_create, &c.biz_id));
+                        if past_saved {
+                            replace_file(path, &serde_json::to_vec(&next).unwrap_or_default())?;
+                            progress(&report, next.gmt_create);
+                            cursor = Some(next);
+                        } else {
+                            overlap_pages += 1;
+                            // An overlap too busy to reread in a few pages goes on from the checkpoint instead.
+                            cursor = if overlap_pages >= MAX_OVERLAP_PAGES { saved.clone() } else { Some(next) };
+                        }
                     }
                     forward
                 }

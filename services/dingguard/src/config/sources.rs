@@ -83,11 +83,14 @@ pub struct FileAuditSection {
     pub page_size: Option<usize>,
     /// The organisation whose log it is, for the records' keys.
     pub corp_id: Option<String>,
+    /// How far before its checkpoint each pass reads again, for records DingTalk indexed late (default 600 s).
+    pub overlap_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
 pub struct FileAuditConfig {
     pub every: Duration,
+    pub overlap: Duration,
     pub backfill: Duration,
     pub page_size: usize,
     pub corp_id: Option<String>,
@@ -192,7 +195,12 @@ pub fn sources(api: DingTalkApiSection, section: SourcesSection, env: &dyn Env) 
         if !(1..=500).contains(&page_size) {
             bail!("file-audit page_size {page_size} must be between 1 and 500, DingTalk's most");
         }
+        let overlap = audit.overlap_secs.unwrap_or(600);
+        if overlap > 86_400 {
+            bail!("file-audit overlap_secs {overlap} must be at most a day");
+        }
         Ok(FileAuditConfig {
+            overlap: Duration::from_secs(overlap),
             every: Duration::from_secs(every),
             backfill: Duration::from_secs(days * 86_400),
             page_size,
