@@ -18,6 +18,25 @@ pub mod header {
     pub const TIME_SOURCE: &str = "timesource";
     /// How the event reached us: [`crate::Origin`].
     pub const ORIGIN: &str = "source";
+
+    /// Dead letters: where the record came from and why it was parked, for `dingguard dlq`.
+    pub mod dlq {
+        pub const ORIGIN_TOPIC: &str = "dlq_origin_topic";
+        pub const ORIGIN_PARTITION: &str = "dlq_origin_partition";
+        pub const ORIGIN_OFFSET: &str = "dlq_origin_offset";
+        pub const ORIGIN_KEY: &str = "dlq_origin_key";
+        /// The record's own headers, as a JSON list of pairs.
+        pub const ORIGIN_HEADERS: &str = "dlq_origin_headers";
+        pub const CONSUMER: &str = "dlq_consumer";
+        pub const SERVICE: &str = "dlq_service";
+        pub const ERROR: &str = "dlq_error";
+        pub const FAILED_AT: &str = "dlq_failed_at";
+        /// How many times it failed; a redriven record carries the count so a second failure adds to it.
+        pub const ATTEMPTS: &str = "dlq_attempts";
+        pub const ORIGINAL_TYPE: &str = "dlq_original_type";
+        /// On a redriven record: the dead letter's `ce_id` it was replayed from.
+        pub const REDRIVEN_FROM: &str = "dlq_redriven_from";
+    }
 }
 
 /// How an event reached dingguard. Nothing downstream needs to know more than this.

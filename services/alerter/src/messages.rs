@@ -39,4 +39,14 @@ pub struct DeadLetter {
     pub error: String,
     /// The record's bytes, as text.
     pub value: String,
+    /// The record's key and headers, so a redrive puts it back as it was.
+    #[serde(default)]
+    pub origin_key: Option<String>,
+    #[serde(default)]
+    pub origin_headers: Vec<(String, String)>,
+    #[serde(default)]
+    pub failed_at_ms: i64,
+    /// How many times it was judged and failed: one, plus one for every redrive that failed again.
+    #[serde(default)]
+    pub attempts: u32,
 }

@@ -131,6 +131,14 @@ async fn process(
                 consumer: CONSUMER.to_owned(),
                 error,
                 value: String::from_utf8_lossy(&record.value).into_owned(),
+                origin_key: record.key.clone(),
+                origin_headers: record.headers.clone(),
+                failed_at_ms: now,
+                attempts: record
+                    .header(dingguard_model::header::dlq::ATTEMPTS)
+                    .and_then(|a| a.parse::<u32>().ok())
+                    .unwrap_or(0)
+                    .saturating_add(1),
             };
             tx.enqueue(&format!("{ce_id}:dlq"), &Channel::DeadLetters, &parked, now).await?;
             return Ok(());

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Shared;
 use crate::messages::{AlertRaised, DeadLetter};
 use crate::metrics::{NotifierLabels, Outcome};
+use dingguard_model::header::dlq;
 
 pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     loop {
@@ -122,13 +123,18 @@ fn dead_letter_record(parked: DeadLetter) -> Option<Record> {
         (header::ID.into(), parked.ce_id.clone()),
         (header::SOURCE.into(), "/dingguard/alerter".into()),
         (header::TYPE.into(), "dingguard.deadletter".into()),
-        ("dlq_origin_topic".into(), parked.origin_topic),
-        ("dlq_origin_partition".into(), parked.origin_partition.to_string()),
-        ("dlq_origin_offset".into(), parked.origin_offset.to_string()),
-        ("dlq_consumer".into(), parked.consumer),
-        ("dlq_error".into(), parked.error),
+        (dlq::ORIGIN_TOPIC.into(), parked.origin_topic),
+        (dlq::ORIGIN_PARTITION.into(), parked.origin_partition.to_string()),
+        (dlq::ORIGIN_OFFSET.into(), parked.origin_offset.to_string()),
+        (dlq::CONSUMER.into(), parked.consumer),
+        (dlq::SERVICE.into(), "alerter".into()),
+        (dlq::ERROR.into(), parked.error),
+        (dlq::FAILED_AT.into(), dingguard_model::rfc3339_ms(parked.failed_at_ms)),
+        (dlq::ATTEMPTS.into(), parked.attempts.max(1).to_string()),
+        (dlq::ORIGIN_KEY.into(), parked.origin_key.unwrap_or_default()),
+        (dlq::ORIGIN_HEADERS.into(), serde_json::to_string(&parked.origin_headers).unwrap_or_default()),
     ];
-    headers.push(("dlq_original_type".into(), parked.ce_type.unwrap_or_default()));
+    headers.push((dlq::ORIGINAL_TYPE.into(), parked.ce_type.unwrap_or_default()));
     headers.push((header::CONTENT_TYPE.into(), "application/json".into()));
     Some(Record { key: parked.ce_id, headers, value: Bytes::from(parked.value) })
 }

@@ -1,6 +1,7 @@
 //! `dingguard`: the services (alone or all in one process) and the operator tools.
 
 mod audit_cmd;
+mod dlq_cmd;
 mod log_dump;
 mod rules_cmd;
 mod serve;
@@ -65,6 +66,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9080")]
         listen: std::net::SocketAddr,
     },
+    /// The records the alerter could not judge, and their way back.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Work with the sources that fetch events from DingTalk.
     Sources {
         #[command(subcommand)]
@@ -100,6 +106,22 @@ enum AuditCommand {
     Verify,
     /// Print every entry, hashes included, as JSON lines.
     Export,
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Print every dead letter as a JSON line: its id, type, error, failures and where it came from.
+    List {
+        /// Only those whose id, type or error contains this.
+        #[arg(long)]
+        filter: Option<String>,
+    },
+    /// Put the dead letters not replayed yet back on the topic they came from.
+    Redrive {
+        /// Only those whose id, type or error contains this.
+        #[arg(long)]
+        filter: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +173,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Audit { command: AuditCommand::Export } => audit_cmd::export(cli.config.as_deref()).await,
         Command::Log { command: LogCommand::Dump { topic } } => log_dump::run(cli.config.as_deref(), topic).await,
         Command::Standin { listen } => standin_cmd::run(listen).await,
+        Command::Dlq { command: DlqCommand::List { filter } } => {
+            dlq_cmd::list(cli.config.as_deref(), filter.as_deref()).await
+        }
+        Command::Dlq { command: DlqCommand::Redrive { filter } } => {
+            dlq_cmd::redrive(cli.config.as_deref(), filter.as_deref()).await
+        }
         Command::Sources { command: SourcesCommand::Backfill { since } } => {
             sources_cmd::backfill(cli.config.as_deref(), &since).await
         }

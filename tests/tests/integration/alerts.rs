@@ -285,5 +285,33 @@ async fn an_event_the_normaliser_cannot_read_is_dead_lettered_not_dropped() -> R
     assert!(headers["dlq_error"].as_str().unwrap_or_default().contains("fileId"), "{headers}");
     let value: Value = serde_json::from_str(parked["value"].as_str().unwrap_or_default())?;
     assert_eq!(value, broken, "the original event travels unchanged");
+    // Its whole origin: partition, offset, key, the service, when, how often, and the record's own headers.
+    for name in ["dlq_origin_partition", "dlq_origin_offset", "dlq_origin_key", "dlq_failed_at"] {
+        assert!(!headers[name].as_str().unwrap_or_default().is_empty(), "{name}: {headers}");
+    }
+    assert_eq!((headers["dlq_service"].as_str(), headers["dlq_attempts"].as_str()), (Some("alerter"), Some("1")));
+    let origin: Vec<(String, String)> =
+        serde_json::from_str(headers["dlq_origin_headers"].as_str().unwrap_or_default())?;
+    assert!(origin.contains(&("ce_id".into(), "poison-1".into())), "{origin:?}");
+
+    // `dlq list` shows it; `dlq redrive` puts it back once, under an id of its own, and what fails again comes
+    // back with its count.
+    let (ok, out, err) = dingguard_tests::process::run(&["dlq", "list"], &d.envs).await?;
+    assert!(ok && out.contains("\"ce_id\":\"poison-1\"") && out.contains("fileId"), "{out}{err}");
+    let (ok, out, err) = dingguard_tests::process::run(&["dlq", "redrive"], &d.envs).await?;
+    assert!(ok && out.contains("redrove 1 of 1 dead letter(s); 0 replayed before"), "{out}{err}");
+    let again = dump_until("dingguard.dlq", &d.envs, Duration::from_secs(15), |r| r.len() >= 2).await?;
+    let second = again.iter().find(|r| r["headers"]["ce_id"] == "poison-1~redrive1").context("not back")?;
+    assert_eq!(second["headers"]["dlq_attempts"], "2", "{second}");
+    let (ok, out, err) = dingguard_tests::process::run(&["dlq", "redrive", "--filter", "poison-1"], &d.envs).await?;
+    assert!(ok && out.contains("redrove 1 of 2 dead letter(s); 1 replayed before"), "{out}{err}");
+    let events = dump("dingguard.events", &d.envs).await?;
+    let copies = |id: &str| events.iter().filter(|r| r["headers"]["ce_id"] == id).count();
+    assert_eq!((copies("poison-1"), copies("poison-1~redrive1"), copies("poison-1~redrive1~redrive2")), (1, 1, 1));
+    let replayed = events.iter().find(|r| r["headers"]["ce_id"] == "poison-1~redrive1").context("replayed")?;
+    assert_eq!(replayed["headers"]["dlq_redriven_from"], "poison-1");
+    assert_eq!(replayed["key"], parked["headers"]["dlq_origin_key"], "under its own key");
+    let (ok, chain, _) = dingguard_tests::process::run(&["audit", "export"], &d.envs).await?;
+    assert!(ok && chain.matches("redrove dead letter").count() == 2, "{chain}");
     Ok(())
 }
