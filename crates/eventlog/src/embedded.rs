@@ -233,6 +233,21 @@ impl EmbeddedLog {
         .map_err(storage)?
     }
 
+    pub(crate) async fn describe_topics(&self, topics: &[&str]) -> Result<Vec<crate::TopicShape>, LogError> {
+        let conn = self.reader()?;
+        let mut shapes = Vec::new();
+        for topic in topics {
+            let partitions: Option<i32> = conn
+                .query_row("SELECT partitions FROM log_topics WHERE topic = ?1", params![topic], |r| r.get(0))
+                .optional()
+                .map_err(storage)?;
+            if let Some(partitions) = partitions {
+                shapes.push(crate::TopicShape { topic: (*topic).to_owned(), partitions, replicas: None });
+            }
+        }
+        Ok(shapes)
+    }
+
     pub(crate) fn consumer(&self, group: &str, topics: &[&str]) -> Result<EmbeddedConsumer, LogError> {
         if !self.shared.active_groups.lock().insert(group.to_owned()) {
             return Err(LogError::GroupBusy(group.to_owned()));

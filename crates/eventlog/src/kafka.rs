@@ -31,6 +31,10 @@ pub struct KafkaOptions {
     pub delivery_timeout: Duration,
     pub partitions: i32,
     pub replication_factor: i32,
+    /// `min.insync.replicas` of the topics dingguard creates (the cluster's default when unset).
+    pub min_insync_replicas: Option<String>,
+    /// `retention.ms` of the topics dingguard creates (the cluster's default when unset).
+    pub retention_ms: Option<String>,
     /// Extra librdkafka properties (security settings, tuning) applied to every client.
     pub properties: Vec<(String, String)>,
     /// Properties for consumers only (session and poll intervals).
@@ -63,6 +67,8 @@ impl KafkaOptions {
             delivery_timeout: Duration::from_millis(1000),
             partitions: 6,
             replication_factor: 1,
+            min_insync_replicas: None,
+            retention_ms: None,
             properties: Vec::new(),
             consumer_properties: Vec::new(),
             instance_id: None,
@@ -167,7 +173,15 @@ impl KafkaLog {
         let new: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|t| {
-                NewTopic::new(t, self.options.partitions, TopicReplication::Fixed(self.options.replication_factor))
+                let mut topic =
+                    NewTopic::new(t, self.options.partitions, TopicReplication::Fixed(self.options.replication_factor));
+                if let Some(isr) = &self.options.min_insync_replicas {
+                    topic = topic.set("min.insync.replicas", isr);
+                }
+                if let Some(retention) = &self.options.retention_ms {
+                    topic = topic.set("retention.ms", retention);
+                }
+                topic
             })
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(5)));
@@ -238,6 +252,27 @@ impl KafkaLog {
             self.create_missing(&missing.iter().map(String::as_str).collect::<Vec<_>>()).await?;
         }
         Ok(())
+    }
+
+    pub(crate) async fn describe_topics(&self, topics: &[&str]) -> Result<Vec<crate::TopicShape>, LogError> {
+        let producer = self.producer.read().clone();
+        let timeout = self.options.delivery_timeout.max(Duration::from_secs(5));
+        let wanted: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+        tokio::task::spawn_blocking(move || {
+            let metadata = producer.client().fetch_metadata(None, timeout).map_err(unavailable)?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none() && wanted.iter().any(|w| w == t.name()))
+                .map(|t| crate::TopicShape {
+                    topic: t.name().to_owned(),
+                    partitions: i32::try_from(t.partitions().len()).unwrap_or(i32::MAX),
+                    replicas: t.partitions().iter().map(|p| i32::try_from(p.replicas().len()).unwrap_or(0)).min(),
+                })
+                .collect())
+        })
+        .await
+        .map_err(unavailable)?
     }
 
     pub(crate) async fn flush(&self, timeout: Duration) -> Result<(), LogError> {

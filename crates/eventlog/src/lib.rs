@@ -61,6 +61,32 @@ fn value_as_text<S: serde::Serializer>(value: &Bytes, s: S) -> Result<S::Ok, S::
     s.serialize_str(&String::from_utf8_lossy(value))
 }
 
+/// A topic as the log holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicShape {
+    pub topic: String,
+    pub partitions: i32,
+    /// The fewest replicas any of its partitions has; `None` on the embedded log, which has none.
+    pub replicas: Option<i32>,
+}
+
+impl TopicShape {
+    /// Why the topic cannot serve as configured: fewer partitions than asked (keys would not spread as the
+    /// consumers expect) or fewer replicas than asked (one broker's loss would lose what it alone holds).
+    pub fn mismatch(&self, partitions: i32, replicas: Option<i32>) -> Option<String> {
+        let mut why = Vec::new();
+        if self.partitions < partitions {
+            why.push(format!("{} partitions, fewer than the {partitions} configured", self.partitions));
+        }
+        if let (Some(has), Some(wanted)) = (self.replicas, replicas)
+            && has < wanted
+        {
+            why.push(format!("replication {has}, below the {wanted} configured"));
+        }
+        (!why.is_empty()).then(|| format!("topic {} has {}", self.topic, why.join(" and ")))
+    }
+}
+
 impl LoggedRecord {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -94,6 +120,14 @@ impl EventLog {
         match self {
             Self::Embedded(log) => log.ensure_topics(topics).await,
             Self::Kafka(log) => log.ensure_topics(topics).await,
+        }
+    }
+
+    /// How the topics that exist are laid out; a topic that does not exist is left out.
+    pub async fn describe_topics(&self, topics: &[&str]) -> Result<Vec<TopicShape>, LogError> {
+        match self {
+            Self::Embedded(log) => log.describe_topics(topics).await,
+            Self::Kafka(log) => log.describe_topics(topics).await,
         }
     }
 

@@ -45,8 +45,19 @@ pub fn open_log(backend: &LogBackend) -> Result<EventLog> {
                     .with_context(|| format!("cannot open the event log at {}", path.display()))?,
             )
         }
-        LogBackend::Kafka { brokers, partitions, replication_factor, delivery_timeout, properties, instance_id } => {
+        LogBackend::Kafka {
+            brokers,
+            partitions,
+            replication_factor,
+            delivery_timeout,
+            properties,
+            instance_id,
+            min_insync_replicas,
+            retention_hours,
+        } => {
             let mut options = KafkaOptions::new(brokers.clone());
+            options.min_insync_replicas = min_insync_replicas.map(|n| n.to_string());
+            options.retention_ms = retention_hours.map(|h| (h * 3_600_000).to_string());
             options.partitions = *partitions;
             options.replication_factor = *replication_factor;
             options.delivery_timeout = *delivery_timeout;
@@ -55,6 +66,42 @@ pub fn open_log(backend: &LogBackend) -> Result<EventLog> {
             EventLog::Kafka(KafkaLog::connect(options).context("cannot configure the Kafka client")?)
         }
     })
+}
+
+/// Creates the topics dingguard uses and checks that those which existed can serve as configured: on Kafka a
+/// topic with fewer partitions or replicas than configured is refused with what to do; the embedded log only
+/// warns (its topics keep the partitions they were made with). A log not reachable yet is not fatal: the readiness
+/// probe keeps trying and creates them once it is; then `None`.
+pub async fn ensure_topics(config: &Config, log: &EventLog) -> Result<Option<Vec<dingguard_eventlog::TopicShape>>> {
+    let topics = config.topics.all();
+    if let Err(error) = log.ensure_topics(&topics).await {
+        tracing::warn!(%error, "could not create topics yet");
+        return Ok(None);
+    }
+    let shapes = match log.describe_topics(&topics).await {
+        Ok(shapes) => shapes,
+        Err(error) => {
+            tracing::warn!(%error, "could not read the topics' layout yet");
+            return Ok(None);
+        }
+    };
+    let (partitions, replicas, kafka) = match &config.backend {
+        LogBackend::Embedded { partitions, .. } => (*partitions, None, false),
+        LogBackend::Kafka { partitions, replication_factor, .. } => (*partitions, Some(*replication_factor), true),
+    };
+    let wrong: Vec<String> = shapes.iter().filter_map(|s| s.mismatch(partitions, replicas)).collect();
+    if !wrong.is_empty() {
+        if kafka {
+            anyhow::bail!(
+                "{}; add partitions (kafka-topics --alter --partitions) or replicas (kafka-reassign-partitions), or set \
+                 log.partitions / log.replication_factor to what the cluster has; log.ensure_topics = false skips \
+                 this check",
+                wrong.join("; ")
+            );
+        }
+        tracing::warn!(topics = ?wrong, "embedded topics keep the partitions they were made with");
+    }
+    Ok(Some(shapes))
 }
 
 /// The log back end in a few words, for the start-up line.
@@ -111,9 +158,8 @@ pub async fn build(
         Some(log) => log,
         None => open_log(&config.backend)?,
     };
-    if let Err(error) = log.ensure_topics(&config.topics.all()).await {
-        // Not fatal: the readiness probe keeps trying and creates them once the log is reachable.
-        tracing::warn!(%error, "could not create topics yet");
+    if config.ensure_topics {
+        ensure_topics(config, &log).await?;
     }
 
     let addr = listener.local_addr()?;

@@ -55,6 +55,12 @@ pub struct LogSection {
     pub unique_ids: Option<usize>,
     pub min_free_mb: Option<u64>,
     pub instance_id: Option<String>,
+    /// `min.insync.replicas` of the topics dingguard creates on Kafka.
+    pub min_insync_replicas: Option<i32>,
+    /// How long Kafka keeps records of the topics dingguard creates.
+    pub retention_hours: Option<u64>,
+    /// Create the topics on start-up and refuse to start when one does not match (default true).
+    pub ensure_topics: Option<bool>,
     #[serde(default)]
     pub kafka_properties: std::collections::BTreeMap<String, String>,
 }
@@ -121,6 +127,8 @@ pub enum LogBackend {
         properties: Vec<(String, String)>,
         /// This replica's stable name, for static group membership.
         instance_id: Option<String>,
+        min_insync_replicas: Option<i32>,
+        retention_hours: Option<u64>,
     },
 }
 
@@ -136,11 +144,22 @@ impl std::fmt::Debug for LogBackend {
                 .field("unique_ids", unique_ids)
                 .field("min_free_bytes", min_free_bytes)
                 .finish(),
-            Self::Kafka { brokers, partitions, replication_factor, delivery_timeout, properties, instance_id } => f
+            Self::Kafka {
+                brokers,
+                partitions,
+                replication_factor,
+                delivery_timeout,
+                properties,
+                instance_id,
+                min_insync_replicas,
+                retention_hours,
+            } => f
                 .debug_struct("Kafka")
                 .field("brokers", brokers)
                 .field("partitions", partitions)
                 .field("replication_factor", replication_factor)
+                .field("min_insync_replicas", min_insync_replicas)
+                .field("retention_hours", retention_hours)
                 .field("delivery_timeout", delivery_timeout)
                 .field("properties", &dingguard_model::RedactedProperties(properties))
                 .field("instance_id", instance_id)
@@ -164,6 +183,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
     pub backend: LogBackend,
+    /// Create the topics on start-up and refuse to start when one does not match.
+    pub ensure_topics: bool,
     pub topics: Topics,
     pub receiver: ReceiverSettings,
     pub apps: Vec<App>,
@@ -290,6 +311,7 @@ impl Config {
             bail!("log partitions must be between 1 and 1000");
         }
         let brokers = env.var("DINGGUARD_KAFKA_BROKERS").or(file.log.kafka_brokers).filter(|b| !b.trim().is_empty());
+        let ensure_topics = file.log.ensure_topics.unwrap_or(true);
         let backend = match brokers {
             Some(brokers) => {
                 let delivery_ms = parse_env::<u64>(env, "DINGGUARD_KAFKA_DELIVERY_TIMEOUT_MS")?
@@ -324,10 +346,27 @@ impl Config {
                 if file.log.kafka_properties.contains_key("group.instance.id") {
                     bail!("set the replica's name with DINGGUARD_INSTANCE_ID (log.instance_id), not group.instance.id");
                 }
+                let replication_factor = file.log.replication_factor.unwrap_or(1);
+                if !(1..=16).contains(&replication_factor) {
+                    bail!("log.replication_factor {replication_factor} must be between 1 and 16");
+                }
+                if let Some(isr) = file.log.min_insync_replicas
+                    && !(1..=replication_factor).contains(&isr)
+                {
+                    bail!(
+                        "log.min_insync_replicas {isr} must be between 1 and log.replication_factor \
+                         ({replication_factor}): more would refuse every write"
+                    );
+                }
+                if file.log.retention_hours.is_some_and(|h| h == 0 || h > 24 * 3650) {
+                    bail!("log.retention_hours must be between 1 and ten years");
+                }
                 LogBackend::Kafka {
                     brokers,
                     partitions: partitions.unwrap_or(6),
-                    replication_factor: file.log.replication_factor.unwrap_or(1),
+                    replication_factor,
+                    min_insync_replicas: file.log.min_insync_replicas,
+                    retention_hours: file.log.retention_hours,
                     delivery_timeout: Duration::from_millis(delivery_ms),
                     properties: file.log.kafka_properties.into_iter().collect(),
                     instance_id,
@@ -339,9 +378,14 @@ impl Config {
                         "log.instance_id names a replica in a Kafka consumer group; it needs DINGGUARD_KAFKA_BROKERS"
                     );
                 }
-                if !file.log.kafka_properties.is_empty() || file.log.replication_factor.is_some() {
+                if !file.log.kafka_properties.is_empty()
+                    || file.log.replication_factor.is_some()
+                    || file.log.min_insync_replicas.is_some()
+                    || file.log.retention_hours.is_some()
+                {
                     bail!(
-                        "log.kafka_properties and log.replication_factor need DINGGUARD_KAFKA_BROKERS (or log.kafka_brokers)"
+                        "log.kafka_properties, log.replication_factor, log.min_insync_replicas and \
+                         log.retention_hours need DINGGUARD_KAFKA_BROKERS (or log.kafka_brokers)"
                     );
                 }
                 let durability = match env.var("DINGGUARD_LOG_DURABILITY").or(file.log.durability).as_deref() {
@@ -441,6 +485,7 @@ impl Config {
             data_dir,
             log_format,
             backend,
+            ensure_topics,
             topics,
             receiver,
             apps,

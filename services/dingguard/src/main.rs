@@ -8,6 +8,7 @@ mod serve;
 mod simulate;
 mod sources_cmd;
 mod standin_cmd;
+mod topics_cmd;
 mod users_cmd;
 
 use std::path::PathBuf;
@@ -66,6 +67,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9080")]
         listen: std::net::SocketAddr,
     },
+    /// The event log's topics.
+    Topics {
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
     /// The records the alerter could not judge, and their way back.
     Dlq {
         #[command(subcommand)]
@@ -106,6 +112,12 @@ enum AuditCommand {
     Verify,
     /// Print every entry, hashes included, as JSON lines.
     Export,
+}
+
+#[derive(Subcommand)]
+enum TopicsCommand {
+    /// Create the topics as configured; refuse, naming what differs, when an existing one does not match.
+    Ensure,
 }
 
 #[derive(Subcommand)]
@@ -173,6 +185,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Audit { command: AuditCommand::Export } => audit_cmd::export(cli.config.as_deref()).await,
         Command::Log { command: LogCommand::Dump { topic } } => log_dump::run(cli.config.as_deref(), topic).await,
         Command::Standin { listen } => standin_cmd::run(listen).await,
+        Command::Topics { command: TopicsCommand::Ensure } => topics_cmd::ensure(cli.config.as_deref()).await,
         Command::Dlq { command: DlqCommand::List { filter } } => {
             dlq_cmd::list(cli.config.as_deref(), filter.as_deref()).await
         }

@@ -30,3 +30,4 @@ mod source_kills;
 mod sources;
 mod state_growth;
 mod supervision;
+mod topics;
