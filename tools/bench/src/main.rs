@@ -4,6 +4,7 @@
 mod alerter;
 mod latency;
 mod memory;
+mod scaling;
 mod stream;
 
 use std::process::Stdio;
@@ -157,6 +158,17 @@ async fn bench() -> Result<()> {
         let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
         return memory_figures(&signer, None).await;
     }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("scaling") {
+        let signer = Signer::from_credentials(TOKEN, AES, APP_KEY)?;
+        let count: usize = env_or("BENCH_CALLBACKS", 600_000);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+        let callbacks: Arc<Vec<SignedCallback>> = Arc::new(
+            (0..count as u64).map(|i| signer.sign(&load_event("dingscalecorp", now, i), now as u64)).collect(),
+        );
+        scaling::print(&scaling::run(callbacks, &signer, env_or("BENCH_SECONDS", 10)).await?);
+        scaling::print_alerters(&scaling::alerters(env_or("BENCH_SCALING_EVENTS", 50_000)).await?);
+        return Ok(());
+    }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("stream") {
         stream::print(&stream_figures().await?, None);
         return Ok(());
@@ -258,6 +270,9 @@ async fn bench() -> Result<()> {
     }
     println!();
     stream::print(&stream_figures().await?, Some(e.report.throughput()));
+    println!();
+    scaling::print(&scaling::run(callbacks.clone(), &signer, env_or("BENCH_SECONDS", 10)).await?);
+    scaling::print_alerters(&scaling::alerters(env_or("BENCH_SCALING_EVENTS", 50_000)).await?);
     let figures = alerter::run(env_or("BENCH_ALERTER_EVENTS", 20_000)).await?;
     let ratio = figures.evaluate_per_s / figures.raw_per_s;
     println!();
