@@ -14,6 +14,7 @@ mod audit;
 mod binary;
 mod broker_hang;
 mod console_live;
+mod deploy_metrics;
 mod directory_sync;
 mod event_time;
 mod eventlog_contract;
