@@ -271,18 +271,11 @@ impl DirectorySync {
     }
 
     fn load_state(&self) -> Result<Option<Snapshot>, SourceError> {
-        let path = &self.settings.state;
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| SourceError::Checkpoint(format!("{} is damaged: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(SourceError::Checkpoint(format!("cannot read {}: {e}", path.display()))),
-        }
+        crate::state_file::read(&self.settings.state)
     }
 
     fn save_state(&self, snapshot: &Snapshot) -> Result<(), SourceError> {
-        crate::file_audit::replace_file(&self.settings.state, &serde_json::to_vec(snapshot).unwrap_or_default())
+        crate::state_file::replace(&self.settings.state, &serde_json::to_vec(snapshot).unwrap_or_default())
     }
 
     /// Reads again, at once, the departments and people an address-book event names, and writes what DingTalk

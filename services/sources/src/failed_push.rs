@@ -134,18 +134,11 @@ impl FailedPush {
     }
 
     fn spooled(&self) -> Result<Option<Vec<serde_json::Value>>, SourceError> {
-        let path = &self.settings.spool;
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| SourceError::Checkpoint(format!("{} is damaged: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(SourceError::Checkpoint(format!("cannot read {}: {e}", path.display()))),
-        }
+        crate::state_file::read(&self.settings.spool)
     }
 
     fn spool(&self, items: &[serde_json::Value]) -> Result<(), SourceError> {
-        crate::file_audit::replace_file(&self.settings.spool, &serde_json::to_vec(items).unwrap_or_default())
+        crate::state_file::replace(&self.settings.spool, &serde_json::to_vec(items).unwrap_or_default())
     }
 
     fn unspool(&self) -> Result<(), SourceError> {

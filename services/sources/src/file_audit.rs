@@ -63,7 +63,7 @@ impl FileAudit {
     }
 
     pub fn checkpoint(&self) -> Result<Option<Checkpoint>, SourceError> {
-        read_checkpoint(&self.settings.checkpoint)
+        crate::state_file::read(&self.settings.checkpoint)
     }
 
     /// Pages from the checkpoint (or `backfill` ago) up to now.
@@ -108,7 +108,7 @@ impl FileAudit {
         // DingTalk may index a record after later ones were read: each pass reads again the `overlap` before its
         // checkpoint (what the log holds already is dropped there), for at most a few pages, then goes on from the
         // checkpoint itself.
-        let saved = read_checkpoint(path)?;
+        let saved: Option<Checkpoint> = crate::state_file::read(path)?;
         let overlap_ms = i64::try_from(self.settings.overlap.as_millis()).unwrap_or(i64::MAX);
         let start = saved.as_ref().map_or(start, |c| c.gmt_create.saturating_sub(overlap_ms));
         let mut cursor: Option<Checkpoint> = if overlap_ms > 0 { None } else { saved.clone() };
@@ -150,7 +150,7 @@ impl FileAudit {
                         let past_saved =
                             saved.as_ref().is_none_or(|c| (next.gmt_create, &next.biz_id) > (c.gmt_create, &c.biz_id));
                         if past_saved {
-                            replace_file(path, &serde_json::to_vec(&next).unwrap_or_default())?;
+                            crate::state_file::replace(path, &serde_json::to_vec(&next).unwrap_or_default())?;
                             progress(&report, next.gmt_create);
                             cursor = Some(next);
                         } else {
@@ -173,35 +173,4 @@ impl FileAudit {
     pub async fn run(&self, shutdown: CancellationToken) {
         repeat("file-audit", self.settings.every, &shutdown, || self.poll(&shutdown)).await;
     }
-}
-
-fn read_checkpoint(path: &std::path::Path) -> Result<Option<Checkpoint>, SourceError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| SourceError::Checkpoint(format!("{} is damaged: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(SourceError::Checkpoint(format!("cannot read {}: {e}", path.display()))),
-    }
-}
-
-/// Replaces a small state file whole or not at all: written beside it, synced, renamed over it, the directory
-/// synced.
-pub(crate) fn replace_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), SourceError> {
-    let fail = |e: std::io::Error| SourceError::Checkpoint(format!("cannot write {}: {e}", path.display()));
-    // Beside the file under its whole name, so two state files in one directory never share a temporary.
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&tmp).map_err(fail)?;
-        file.write_all(bytes).map_err(fail)?;
-        file.sync_all().map_err(fail)?;
-    }
-    std::fs::rename(&tmp, path).map_err(fail)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
-    }
-    Ok(())
 }

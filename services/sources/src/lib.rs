@@ -6,6 +6,7 @@ mod directory;
 mod drill;
 mod failed_push;
 mod file_audit;
+mod state_file;
 mod stream;
 mod write;
 
