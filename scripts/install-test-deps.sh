@@ -14,6 +14,27 @@ fi
 "$tools/bin/tansu" --version >/dev/null 2>&1 || { echo "tansu at $tools/bin/tansu does not run" >&2; exit 1; }
 echo "tansu: $("$tools/bin/tansu" --version 2>&1 | head -n1)"
 
+# deploy/ is checked by the tools operators would use: promtool (Debian's prometheus package) for the alert rules,
+# kubernetes-validate (PyPI, with the Kubernetes schemas bundled) for the manifests.
+if [ ! -x "$tools/bin/kubernetes-validate" ]; then
+  echo "installing kubernetes-validate into .tools/ ..."
+  python3 -m pip install --quiet --disable-pip-version-check --target "$tools/kubernetes-validate" kubernetes-validate==1.37.0
+  printf '#!/bin/sh\nPYTHONPATH="%s" exec python3 -m kubernetes_validate "$@"\n' "$tools/kubernetes-validate" > "$tools/bin/kubernetes-validate"
+  chmod +x "$tools/bin/kubernetes-validate"
+fi
+echo "kubernetes-validate: $("$tools/bin/kubernetes-validate" --version 2>&1 | head -n1)"
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "installing promtool ..."
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "promtool is missing and installing it needs root: run this script as root or install prometheus" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends prometheus
+fi
+echo "promtool: $(promtool --version 2>&1 | head -n1)"
+
 # The pages are tested in a real headless Chromium driven over WebDriver. Debian's packages, installed only when
 # missing, so a machine that already has them needs neither root nor the network.
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then

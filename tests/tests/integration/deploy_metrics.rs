@@ -1,6 +1,8 @@
-//! The metrics `deploy/` names exist: every `dingguard_…` series the Prometheus alert rules and the Grafana
-//! dashboard query is one a running `dingguard serve` (with the Stream source on) exposes on `/metrics`. A rule
-//! or a panel on a metric that was renamed would otherwise stay silent for ever.
+//! `deploy/` checked as an operator's tools would check it, and against the product: the alert rules pass
+//! `promtool`, the manifests pass `kubernetes-validate` against the Kubernetes schemas (a broken copy of each
+//! fails), and every `dingguard_…` series the rules and the Grafana dashboard query is one a running
+//! `dingguard serve` (with the Stream source on) exposes on `/metrics` — a rule or a panel on a metric that was
+//! renamed would otherwise stay silent for ever.
 
 use std::collections::BTreeSet;
 
@@ -54,5 +56,63 @@ async fn every_metric_the_rules_and_the_dashboard_name_is_exposed() -> Result<()
         .collect();
     let missing: Vec<&String> = named.iter().filter(|n| !exposed.contains(*n)).collect();
     assert!(missing.is_empty(), "deploy/ names metrics no service exposes: {missing:?}");
+    Ok(())
+}
+
+/// A tool `scripts/install-test-deps.sh` installs: `.tools/bin/<name>`, else on the `PATH`. Missing is an error,
+/// never a skip.
+fn tool(name: &str) -> Result<std::path::PathBuf> {
+    let local = dingguard_tests::workspace_root().join(".tools/bin").join(name);
+    if local.exists() {
+        return Ok(local);
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        if dir.join(name).exists() {
+            return Ok(dir.join(name));
+        }
+    }
+    anyhow::bail!("{name} not found; run `make test` (it installs it) or scripts/install-test-deps.sh")
+}
+
+fn check(tool_path: &std::path::Path, args: &[&str], file: &std::path::Path) -> Result<(bool, String)> {
+    let out = std::process::Command::new(tool_path).args(args).arg(file).output()?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    Ok((out.status.success(), text))
+}
+
+/// The alert rules pass `promtool check rules` and the manifests pass `kubernetes-validate --strict` against the
+/// Kubernetes schemas; a deliberately broken copy of each fails, so a broken file cannot slip through.
+#[test]
+fn the_alert_rules_and_manifests_pass_the_operators_tools_and_a_broken_copy_does_not() -> Result<()> {
+    let root = dingguard_tests::workspace_root();
+    let promtool = tool("promtool")?;
+    let rules = root.join("deploy/prometheus/alerts.yaml");
+    let (ok, text) = check(&promtool, &["check", "rules"], &rules)?;
+    assert!(ok && text.contains("SUCCESS"), "{text}");
+    let dir = tempfile::tempdir()?;
+    let broken = dir.path().join("alerts.yaml");
+    let original = std::fs::read_to_string(&rules)?;
+    std::fs::write(
+        &broken,
+        original.replacen("expr: dingguard_log_ready == 0", "expr: sum by (instance (dingguard_log_ready)", 1),
+    )?;
+    let (ok, text) = check(&promtool, &["check", "rules"], &broken)?;
+    assert!(!ok, "promtool accepted a rule that does not parse: {text}");
+
+    let validate = tool("kubernetes-validate")?;
+    let manifests: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("deploy/kubernetes"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    assert!(!manifests.is_empty());
+    for manifest in &manifests {
+        let (ok, text) = check(&validate, &["--strict"], manifest)?;
+        assert!(ok && !text.contains("ERROR"), "{}: {text}", manifest.display());
+    }
+    let text = std::fs::read_to_string(&manifests[0])?;
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, text.replacen("containers:", "containerz:", 1))?;
+    let (ok, text) = check(&validate, &["--strict"], &broken)?;
+    assert!(!ok || text.contains("ERROR"), "kubernetes-validate accepted a manifest with an unknown field: {text}");
     Ok(())
 }
