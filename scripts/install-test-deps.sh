@@ -15,7 +15,15 @@ fi
 echo "tansu: $("$tools/bin/tansu" --version 2>&1 | head -n1)"
 
 # deploy/ is checked by the tools operators would use: promtool (Debian's prometheus package) for the alert rules,
-# kubernetes-validate (PyPI, with the Kubernetes schemas bundled) for the manifests.
+# kubernetes-validate (PyPI, with the Kubernetes schemas bundled) for the manifests, check-jsonschema (PyPI, with
+# the Compose specification's schema vendored) for the compose file.
+if [ ! -x "$tools/bin/check-jsonschema" ]; then
+  echo "installing check-jsonschema into .tools/ ..."
+  python3 -m pip install --quiet --disable-pip-version-check --target "$tools/check-jsonschema" check-jsonschema==0.39.0
+  printf '#!/bin/sh\nPYTHONPATH="%s" exec python3 -m check_jsonschema "$@"\n' "$tools/check-jsonschema" > "$tools/bin/check-jsonschema"
+  chmod +x "$tools/bin/check-jsonschema"
+fi
+echo "check-jsonschema: $("$tools/bin/check-jsonschema" --version 2>&1 | head -n1)"
 if [ ! -x "$tools/bin/kubernetes-validate" ]; then
   echo "installing kubernetes-validate into .tools/ ..."
   python3 -m pip install --quiet --disable-pip-version-check --target "$tools/kubernetes-validate" kubernetes-validate==1.37.0

@@ -1,6 +1,6 @@
 //! `deploy/` checked as an operator's tools would check it, and against the product: the alert rules pass
-//! `promtool`, the manifests pass `kubernetes-validate` against the Kubernetes schemas (a broken copy of each
-//! fails), and every `dingguard_…` series the rules and the Grafana dashboard query is one a running
+//! `promtool`, the manifests `kubernetes-validate` against the Kubernetes schemas, the compose file the Compose
+//! specification's schema (a broken copy of each fails), and every `dingguard_…` series the rules and the Grafana dashboard query is one a running
 //! `dingguard serve` (with the Stream source on) exposes on `/metrics` — a rule or a panel on a metric that was
 //! renamed would otherwise stay silent for ever.
 
@@ -80,10 +80,11 @@ fn check(tool_path: &std::path::Path, args: &[&str], file: &std::path::Path) -> 
     Ok((out.status.success(), text))
 }
 
-/// The alert rules pass `promtool check rules` and the manifests pass `kubernetes-validate --strict` against the
-/// Kubernetes schemas; a deliberately broken copy of each fails, so a broken file cannot slip through.
+/// The alert rules pass `promtool check rules`, the manifests `kubernetes-validate --strict` against the Kubernetes
+/// schemas and the compose file the Compose specification's schema; a deliberately broken copy of each fails, so a
+/// broken file cannot slip through.
 #[test]
-fn the_alert_rules_and_manifests_pass_the_operators_tools_and_a_broken_copy_does_not() -> Result<()> {
+fn the_rules_manifests_and_compose_file_pass_the_operators_tools_and_a_broken_copy_does_not() -> Result<()> {
     let root = dingguard_tests::workspace_root();
     let promtool = tool("promtool")?;
     let rules = root.join("deploy/prometheus/alerts.yaml");
@@ -114,5 +115,14 @@ fn the_alert_rules_and_manifests_pass_the_operators_tools_and_a_broken_copy_does
     std::fs::write(&broken, text.replacen("containers:", "containerz:", 1))?;
     let (ok, text) = check(&validate, &["--strict"], &broken)?;
     assert!(!ok || text.contains("ERROR"), "kubernetes-validate accepted a manifest with an unknown field: {text}");
+
+    let schema = tool("check-jsonschema")?;
+    let compose = root.join("deploy/compose.yaml");
+    let (ok, text) = check(&schema, &["--builtin-schema", "vendor.compose-spec"], &compose)?;
+    assert!(ok, "{text}");
+    let broken = dir.path().join("compose.yaml");
+    std::fs::write(&broken, std::fs::read_to_string(&compose)?.replacen("image:", "imagez:", 1))?;
+    let (ok, text) = check(&schema, &["--builtin-schema", "vendor.compose-spec"], &broken)?;
+    assert!(!ok, "the Compose schema accepted a service with an unknown key: {text}");
     Ok(())
 }
