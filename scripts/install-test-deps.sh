@@ -17,20 +17,19 @@ echo "tansu: $("$tools/bin/tansu" --version 2>&1 | head -n1)"
 # deploy/ is checked by the tools operators would use: promtool (Debian's prometheus package) for the alert rules,
 # kubernetes-validate (PyPI, with the Kubernetes schemas bundled) for the manifests, check-jsonschema (PyPI, with
 # the Compose specification's schema vendored) for the compose file.
-if [ ! -x "$tools/bin/check-jsonschema" ]; then
-  echo "installing check-jsonschema into .tools/ ..."
-  python3 -m pip install --quiet --disable-pip-version-check --target "$tools/check-jsonschema" check-jsonschema==0.39.0
-  printf '#!/bin/sh\nPYTHONPATH="%s" exec python3 -m check_jsonschema "$@"\n' "$tools/check-jsonschema" > "$tools/bin/check-jsonschema"
-  chmod +x "$tools/bin/check-jsonschema"
-fi
-echo "check-jsonschema: $("$tools/bin/check-jsonschema" --version 2>&1 | head -n1)"
-if [ ! -x "$tools/bin/kubernetes-validate" ]; then
-  echo "installing kubernetes-validate into .tools/ ..."
-  python3 -m pip install --quiet --disable-pip-version-check --target "$tools/kubernetes-validate" kubernetes-validate==1.37.0
-  printf '#!/bin/sh\nPYTHONPATH="%s" exec python3 -m kubernetes_validate "$@"\n' "$tools/kubernetes-validate" > "$tools/bin/kubernetes-validate"
-  chmod +x "$tools/bin/kubernetes-validate"
-fi
-echo "kubernetes-validate: $("$tools/bin/kubernetes-validate" --version 2>&1 | head -n1)"
+# A Python tool from PyPI into .tools/<name>, run through a small wrapper in .tools/bin.
+pip_tool() {
+  local name=$1 spec=$2 module=$3
+  if [ ! -x "$tools/bin/$name" ]; then
+    echo "installing $name into .tools/ ..."
+    python3 -m pip install --quiet --disable-pip-version-check --target "$tools/$name" "$spec"
+    printf '#!/bin/sh\nPYTHONPATH="%s" exec python3 -m %s "$@"\n' "$tools/$name" "$module" > "$tools/bin/$name"
+    chmod +x "$tools/bin/$name"
+  fi
+  echo "$name: $("$tools/bin/$name" --version 2>&1 | head -n1)"
+}
+pip_tool check-jsonschema check-jsonschema==0.39.0 check_jsonschema
+pip_tool kubernetes-validate kubernetes-validate==1.37.0 kubernetes_validate
 if ! command -v promtool >/dev/null 2>&1; then
   echo "installing promtool ..."
   if [ "$(id -u)" -ne 0 ]; then

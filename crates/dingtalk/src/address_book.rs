@@ -131,7 +131,34 @@ pub struct SyncedDepartment {
     pub removed: bool,
 }
 
+impl From<AddressBookUser> for SyncedUser {
+    /// A person as a department's list or `user/get` gives them: present, not an administrator until the
+    /// administrators' list says so.
+    fn from(person: AddressBookUser) -> Self {
+        Self {
+            id: person.userid,
+            name: person.name,
+            departments: person.dept_id_list.iter().map(i64::to_string).collect(),
+            manager: person.manager_userid.filter(|m| !m.is_empty()),
+            left_at_ms: None,
+            org_admin: false,
+        }
+    }
+}
+
 impl SyncedUser {
+    /// Someone the address book names only by id (a leaver a sync never saw present).
+    pub fn known_only_by(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: id.to_owned(),
+            departments: Vec::new(),
+            manager: None,
+            left_at_ms: None,
+            org_admin: false,
+        }
+    }
+
     /// Our `directory_user` event, dated `at_ms` (when the sync saw it), under `event_id`.
     pub fn event(&self, corp_id: Option<&str>, at_ms: i64, event_id: &str) -> Vec<u8> {
         let mut event = json!({

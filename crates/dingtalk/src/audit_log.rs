@@ -7,7 +7,6 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// The most records one page may ask for.
 pub const MAX_PAGE: usize = 500;
@@ -85,18 +84,15 @@ impl AuditRecord {
 
     /// A stable id: the same record always, and only it, gets it.
     pub fn event_id(&self) -> String {
-        let mut hasher = Sha256::new();
-        for part in [
+        let parts = [
             self.gmt_create.map(|t| t.to_string()),
             self.user_id.clone(),
             self.biz_id.clone(),
             self.action.map(|a| a.to_string()),
             self.ip_address.clone(),
-        ] {
-            hasher.update(part.unwrap_or_default().as_bytes());
-            hasher.update([0x1f]);
-        }
-        format!("fal_{}", &hex::encode(hasher.finalize())[..32])
+        ]
+        .map(Option::unwrap_or_default);
+        crate::record::digest_id("fal_", &parts.each_ref().map(String::as_str))
     }
 }
 

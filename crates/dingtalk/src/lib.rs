@@ -20,7 +20,7 @@ pub use crypto::{
 };
 pub use event::{EventPayloadError, Field, Payload, fields};
 pub use payload::{EventHeader, PayloadError};
-pub use record::{callback_ce_id, callback_record};
+pub use record::{callback_ce_id, callback_record, digest_id};
 
 /// Every error a callback can fail with before it reaches the event log.
 #[derive(Debug, thiserror::Error)]

@@ -24,6 +24,18 @@ pub fn callback_ce_id(event: &EventHeader, plaintext: &[u8]) -> CeId {
     })
 }
 
+/// An id made from `parts`, the same parts always and only giving it: each part is followed by a unit separator,
+/// so `("ab", "c")` and `("a", "bc")` differ. For events of ours made from what a source read (an audit-log
+/// record, a directory finding), so the same thing read twice is one record.
+pub fn digest_id(prefix: &str, parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0x1f]);
+    }
+    format!("{prefix}{}", &hex::encode(hasher.finalize())[..32])
+}
+
 /// Feeds `value` to `hasher` in one canonical spelling. Nesting is bounded by the JSON parser's own limit.
 fn canonical(value: &serde_json::Value, hasher: &mut Sha256) {
     use serde_json::Value;

@@ -16,14 +16,13 @@ use dingguard_dingtalk::address_book::{
     Leaver, LeaverIds, MAX_LEAVER_PAGE, MAX_USER_PAGE, ROOT_DEPARTMENT, SubDepartment, SyncedDepartment, SyncedUser,
     USER_LIST_PATH, USER_PATH, UserPage,
 };
-use dingguard_dingtalk::fields;
+use dingguard_dingtalk::{digest_id, fields};
 use dingguard_dingtalk_api::DingTalkApi;
 use dingguard_eventlog::EventLog;
 use dingguard_model::{AppName, Clock, Origin};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -144,14 +143,7 @@ impl DirectorySync {
                         d.head = Some(person.userid.clone());
                     }
                     if found.users.len() < MAX_USERS || found.users.contains_key(&person.userid) {
-                        found.users.entry(person.userid.clone()).or_insert_with(|| SyncedUser {
-                            id: person.userid,
-                            name: person.name,
-                            departments: person.dept_id_list.iter().map(i64::to_string).collect(),
-                            manager: person.manager_userid.filter(|m| !m.is_empty()),
-                            left_at_ms: None,
-                            org_admin: false,
-                        });
+                        found.users.entry(person.userid.clone()).or_insert_with(|| person.into());
                     }
                 }
                 match page.result.next_cursor {
@@ -203,14 +195,7 @@ impl DirectorySync {
             for leaver in gone.result {
                 let known = last.and_then(|l| l.users.get(&leaver.userid)).cloned();
                 let kept = known.as_ref().and_then(|k| k.left_at_ms);
-                let mut user = known.unwrap_or_else(|| SyncedUser {
-                    id: leaver.userid.clone(),
-                    name: leaver.userid.clone(),
-                    departments: Vec::new(),
-                    manager: None,
-                    left_at_ms: None,
-                    org_admin: false,
-                });
+                let mut user = known.unwrap_or_else(|| SyncedUser::known_only_by(&leaver.userid));
                 // The last working day is worked: gone from the end of it. Without one, from when a sync first
                 // saw them gone, kept from then on.
                 let now = self.clock.now_ms();
@@ -234,40 +219,54 @@ impl DirectorySync {
     ) -> Result<usize, SourceError> {
         let now = self.clock.now_ms();
         let corp = self.settings.corp_id.as_deref();
-        let sink = Sink { log: &self.log, topic: &self.settings.topic, app: &self.settings.app };
         let mut written = 0;
         for id in order.iter().map(i64::to_string) {
             let Some(dept) = found.departments.get(&id) else { continue };
             if last.and_then(|l| l.departments.get(&id)) != Some(dept) {
-                let event_id = stable_id("dept", &id, &format!("{dept:?}"), now);
-                written +=
-                    usize::from(sink.write(dept.event(corp, now, &event_id), now, Origin::Directory, shutdown).await?);
+                written += self
+                    .write_found(["dept", &id, &format!("{dept:?}")], now, shutdown, |e| dept.event(corp, now, e))
+                    .await?;
             }
         }
         // Departments the address book no longer has.
         let gone = last.iter().flat_map(|l| &l.departments).filter(|(id, _)| !found.departments.contains_key(*id));
         for (id, dept) in gone {
             let removed = SyncedDepartment { removed: true, ..dept.clone() };
-            let event_id = stable_id("dept-removed", id, "", now);
-            let bytes = removed.event(corp, now, &event_id);
-            written += usize::from(sink.write(bytes, now, Origin::Directory, shutdown).await?);
+            written +=
+                self.write_found(["dept-removed", id, ""], now, shutdown, |e| removed.event(corp, now, e)).await?;
         }
         for (id, user) in &found.users {
             if last.and_then(|l| l.users.get(id)) != Some(user) {
-                let event_id = stable_id("user", id, &format!("{user:?}"), now);
-                written +=
-                    usize::from(sink.write(user.event(corp, now, &event_id), now, Origin::Directory, shutdown).await?);
+                written += self
+                    .write_found(["user", id, &format!("{user:?}")], now, shutdown, |e| user.event(corp, now, e))
+                    .await?;
             }
         }
         if let Some(last) = last {
             for admin in found.admins.difference(&last.admins) {
-                let event = json!({"EventType": "org_admin_add", "EventTime": now, "CorpId": corp,
-                    "eventId": stable_id("admin", admin, "", now), "userId": [admin]});
-                let bytes = serde_json::to_vec(&event).unwrap_or_default();
-                written += usize::from(sink.write(bytes, now, Origin::Directory, shutdown).await?);
+                let event = |event_id: &str| {
+                    let event = json!({"EventType": "org_admin_add", "EventTime": now, "CorpId": corp,
+                        "eventId": event_id, "userId": [admin]});
+                    serde_json::to_vec(&event).unwrap_or_default()
+                };
+                written += self.write_found(["admin", admin, ""], now, shutdown, event).await?;
             }
         }
         Ok(written)
+    }
+
+    /// Writes one finding, dated `at_ms`, under an id made from what was found and when: a finding written again
+    /// (a retried write) is one record. 1 when the log took it as new.
+    async fn write_found(
+        &self,
+        [kind, id, facts]: [&str; 3],
+        at_ms: i64,
+        shutdown: &CancellationToken,
+        event: impl FnOnce(&str) -> Vec<u8>,
+    ) -> Result<usize, SourceError> {
+        let event_id = digest_id("dir_", &[kind, id, facts, &at_ms.to_string()]);
+        let sink = Sink { log: &self.log, topic: &self.settings.topic, app: &self.settings.app };
+        Ok(usize::from(sink.write(event(&event_id), at_ms, Origin::Directory, shutdown).await?))
     }
 
     fn load_state(&self) -> Result<Option<Snapshot>, SourceError> {
@@ -291,7 +290,6 @@ impl DirectorySync {
         // What DingTalk says now holds from now at the latest: an event dated ahead does not date it ahead.
         let at_ms = at_ms.min(self.clock.now_ms());
         let corp = self.settings.corp_id.as_deref();
-        let sink = Sink { log: &self.log, topic: &self.settings.topic, app: &self.settings.app };
         let mut written = 0;
         let ids = |field: dingguard_dingtalk::Field| -> Vec<String> {
             field.spellings().iter().find_map(|k| event.get(*k)).map_or_else(Vec::new, |v| match v {
@@ -310,29 +308,21 @@ impl DirectorySync {
                 let Ok(dept_id) = id.parse::<i64>() else { continue };
                 let detail: Answer<DepartmentDetail> = self.call(DEPARTMENT_PATH, json!({"dept_id": dept_id})).await?;
                 let dept = department_of(&detail.result);
-                let event_id = stable_id("dept", &dept.id, &format!("{dept:?}"), at_ms);
-                written += usize::from(
-                    sink.write(dept.event(corp, at_ms, &event_id), at_ms, Origin::Directory, shutdown).await?,
-                );
+                let facts = format!("{dept:?}");
+                written += self
+                    .write_found(["dept", &dept.id, &facts], at_ms, shutdown, |e| dept.event(corp, at_ms, e))
+                    .await?;
             }
         }
         if matches!(event_type, "user_add_org" | "user_modify_org") {
             for id in ids(fields::USER_ID) {
                 let person: Answer<dingguard_dingtalk::address_book::AddressBookUser> =
                     self.call(USER_PATH, json!({"userid": id})).await?;
-                let p = person.result;
-                let user = SyncedUser {
-                    id: p.userid,
-                    name: p.name,
-                    departments: p.dept_id_list.iter().map(i64::to_string).collect(),
-                    manager: p.manager_userid.filter(|m| !m.is_empty()),
-                    left_at_ms: None,
-                    org_admin: false,
-                };
-                let event_id = stable_id("user", &user.id, &format!("{user:?}"), at_ms);
-                written += usize::from(
-                    sink.write(user.event(corp, at_ms, &event_id), at_ms, Origin::Directory, shutdown).await?,
-                );
+                let user = SyncedUser::from(person.result);
+                let facts = format!("{user:?}");
+                written += self
+                    .write_found(["user", &user.id, &facts], at_ms, shutdown, |e| user.event(corp, at_ms, e))
+                    .await?;
             }
         }
         Ok(written)
@@ -415,18 +405,4 @@ fn scalar(value: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// An id for one finding of one sync: the same finding written twice (a retried write) is one record.
-fn stable_id(kind: &str, id: &str, facts: &str, at_ms: i64) -> String {
-    let mut hasher = Sha256::new();
-    for part in [kind, id, facts, &at_ms.to_string()] {
-        hasher.update(part.as_bytes());
-        hasher.update([0x1f]);
-    }
-    format!("dir_{}", &hex_of(&hasher.finalize())[..32])
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -16,7 +16,6 @@ use dingguard_dingtalk::stream::{
     EventStatus, Frame, FrameKind, MAX_FRAME_BYTES, OPEN_PATH, Opened, SystemTopic, callback_ack, event_ack,
     open_request, ping_ack,
 };
-use dingguard_dingtalk::{EventHeader, callback_ce_id, callback_record};
 use dingguard_dingtalk_api::Backoff;
 use dingguard_eventlog::EventLog;
 use dingguard_model::{AppName, Clock, Origin, Secret};
@@ -343,11 +342,8 @@ impl StreamConnector {
     /// The write of one EVENT, resolving to its ack.
     fn write(&self, frame: Frame, size: usize) -> Write {
         let started = Instant::now();
-        let event = frame.event_json();
-        let header = EventHeader::parse(&event).unwrap_or_default();
-        let id = callback_ce_id(&header, &event);
-        let record = callback_record(&self.settings.app, &id, &header, Bytes::from(event), self.clock.now_ms())
-            .with_origin(Origin::Stream);
+        let record =
+            crate::write::event_record(&self.settings.app, frame.event_json(), self.clock.now_ms(), Origin::Stream);
         let (log, topic, bound, metrics) =
             (self.log.clone(), self.settings.topic.clone(), self.settings.write_timeout, self.metrics.clone());
         let message_id = frame.message_id;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use dingguard_dingtalk::{EventHeader, callback_ce_id, callback_record};
 use dingguard_eventlog::EventLog;
-use dingguard_model::{AppName, Origin};
+use dingguard_model::{AppName, Origin, Record};
 use tokio_util::sync::CancellationToken;
 
 use crate::{PollReport, SourceError};
@@ -29,11 +29,15 @@ impl Sink<'_> {
         origin: Origin,
         shutdown: &CancellationToken,
     ) -> Result<bool, SourceError> {
-        let header = EventHeader::parse(&event).unwrap_or_default();
-        let id = callback_ce_id(&header, &event);
-        let record = callback_record(self.app, &id, &header, Bytes::from(event), received_ms).with_origin(origin);
-        write_record(self.log, self.topic, record, shutdown).await
+        write_record(self.log, self.topic, event_record(self.app, event, received_ms, origin), shutdown).await
     }
+}
+
+/// The record of one fetched event: the shape, `ce_id` and key of its push, marked with `origin`.
+pub(crate) fn event_record(app: &AppName, event: Vec<u8>, received_ms: i64, origin: Origin) -> Record {
+    let header = EventHeader::parse(&event).unwrap_or_default();
+    let id = callback_ce_id(&header, &event);
+    callback_record(app, &id, &header, Bytes::from(event), received_ms).with_origin(origin)
 }
 
 /// A pass at once, then one every `every`, until `shutdown`. A failed pass is logged and the next one runs as
@@ -61,7 +65,7 @@ where
 pub(crate) async fn write_record(
     log: &EventLog,
     topic: &str,
-    record: dingguard_model::Record,
+    record: Record,
     shutdown: &CancellationToken,
 ) -> Result<bool, SourceError> {
     let mut wait = Duration::from_millis(100);

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use super::{Env, parse_env, secret};
 
-/// Every source a configuration may name, and whether this build has it.
-const SOURCES: [(&str, bool); 4] = [("failed-push", true), ("stream", true), ("file-audit", true), ("directory", true)];
+/// Every source a configuration may name.
+const SOURCES: [&str; 4] = ["failed-push", "stream", "file-audit", "directory"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,18 +128,11 @@ pub fn sources(api: DingTalkApiSection, section: SourcesSection, env: &dyn Env) 
         None => section.enabled,
     };
     for name in &names {
-        match SOURCES.iter().find(|(known, _)| known == name) {
-            None => {
-                let known: Vec<&str> = SOURCES.iter().map(|(n, _)| *n).collect();
-                bail!(
-                    "unknown source {name:?} in DINGGUARD_SOURCES / [sources] enabled; the sources are {}",
-                    known.join(", ")
-                )
-            }
-            Some((_, false)) => bail!(
-                "the {name} source is not in this build yet; remove it from DINGGUARD_SOURCES / [sources] enabled"
-            ),
-            Some(_) => {}
+        if !SOURCES.contains(&name.as_str()) {
+            bail!(
+                "unknown source {name:?} in DINGGUARD_SOURCES / [sources] enabled; the sources are {}",
+                SOURCES.join(", ")
+            )
         }
     }
     if names.is_empty() {

@@ -5,29 +5,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use dingguard_dingtalk::{EventHeader, callback_ce_id, callback_record};
-use dingguard_dingtalk_api::{ApiConfig, Backoff, DingTalkApi};
 use dingguard_dingtalk_standin::StandIn;
-use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
-use dingguard_model::{AppName, Secret, SystemClock, header};
+use dingguard_eventlog::EventLog;
+use dingguard_model::{AppName, SystemClock, header};
 use dingguard_sources::{DirectorySettings, DirectorySync};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-const TOPIC: &str = "dingguard.events";
+use crate::common::{TOPIC, api, embedded_log, pushed};
 
 async fn setup() -> (StandIn, DirectorySync, EventLog, tempfile::TempDir) {
     let standin = StandIn::start("dingdirapp", "dir-secret").await.unwrap();
-    let mut config = ApiConfig::new("dingdirapp", Secret::new("dir-secret".to_owned()));
-    config.api_url = standin.url();
-    config.oapi_url = standin.url();
-    config.backoff = Backoff { attempts: 3, first: Duration::from_millis(20), max: Duration::from_millis(100) };
-    let api = Arc::new(DingTalkApi::new(config, Arc::new(SystemClock)).unwrap());
+    let api = api(&standin, "dingdirapp", "dir-secret", Arc::new(SystemClock));
     let dir = tempfile::tempdir().unwrap();
-    let log =
-        EventLog::Embedded(EmbeddedLog::open(dir.path().join("eventlog.db"), EmbeddedOptions::default()).unwrap());
-    log.ensure_topics(&[TOPIC]).await.unwrap();
+    let log = embedded_log(dir.path()).await;
     let settings = DirectorySettings {
         app: AppName::default_app(),
         topic: TOPIC.into(),
@@ -113,14 +104,9 @@ async fn an_address_book_event_has_its_department_read_again_at_once() {
     }
     standin.set_department_heads(105, &["user00045"]);
     // As the receiver writes DingTalk's push of the change: only the department's id.
-    let pushed = serde_json::to_vec(&json!({"EventType": "org_dept_modify", "eventId": "dept-mod-1",
-        "CorpId": "dingdir", "EventTime": 1_764_540_000_000i64, "deptId": [105]}))
-    .unwrap();
-    let header = EventHeader::parse(&pushed).unwrap();
-    let now = dingguard_model::Clock::now_ms(&SystemClock);
-    let id = callback_ce_id(&header, &pushed);
-    let record = callback_record(&AppName::default_app(), &id, &header, Bytes::from(pushed), now);
-    log.append(TOPIC, record).await.unwrap();
+    let change = json!({"EventType": "org_dept_modify", "eventId": "dept-mod-1",
+        "CorpId": "dingdir", "EventTime": 1_764_540_000_000i64, "deptId": [105]});
+    pushed(&log, &change, dingguard_model::Clock::now_ms(&SystemClock)).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let departments = of_type(&log, "dingtalk.directory_department").await;

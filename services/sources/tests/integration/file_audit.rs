@@ -3,15 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dingguard_dingtalk_api::{ApiConfig, Backoff, DingTalkApi};
 use dingguard_dingtalk_standin::{Fault, StandIn};
-use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
-use dingguard_model::{AppName, Clock, ManualClock, Secret, SystemClock, header, parse_rfc3339_ms};
+use dingguard_eventlog::EventLog;
+use dingguard_model::{AppName, Clock, ManualClock, SystemClock, header, parse_rfc3339_ms};
 use dingguard_sources::{FileAudit, FileAuditSettings};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-const TOPIC: &str = "dingguard.events";
+use crate::common::{TOPIC, api, embedded_log};
 const HOUR: i64 = 3_600_000;
 
 fn record(i: i64, at: i64) -> Value {
@@ -39,19 +38,13 @@ impl Setup {
     async fn new() -> Self {
         let standin = StandIn::start("dingauditapp", "audit-secret").await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let log =
-            EventLog::Embedded(EmbeddedLog::open(dir.path().join("eventlog.db"), EmbeddedOptions::default()).unwrap());
-        log.ensure_topics(&[TOPIC]).await.unwrap();
+        let log = embedded_log(dir.path()).await;
         Self { standin, log, clock: ManualClock::new(SystemClock.now_ms()), dir }
     }
 
     /// A poller as a fresh process would build it: a new client, the checkpoint file it left.
     fn poller(&self) -> FileAudit {
-        let mut config = ApiConfig::new("dingauditapp", Secret::new("audit-secret".to_owned()));
-        config.api_url = self.standin.url();
-        config.oapi_url = self.standin.url();
-        config.backoff = Backoff { attempts: 3, first: Duration::from_millis(20), max: Duration::from_millis(100) };
-        let api = Arc::new(DingTalkApi::new(config, Arc::new(self.clock.clone())).unwrap());
+        let api = api(&self.standin, "dingauditapp", "audit-secret", Arc::new(self.clock.clone()));
         let settings = FileAuditSettings {
             app: AppName::default_app(),
             corp_id: Some("dingaudit".into()),

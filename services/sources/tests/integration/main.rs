@@ -1,6 +1,7 @@
 //! The sources against the DingTalk stand-in, writing to a real embedded log: the failed-push list here, the file
 //! audit log in `file_audit`.
 
+mod common;
 mod directory;
 mod file_audit;
 mod stream;
@@ -8,17 +9,15 @@ mod stream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use dingguard_dingtalk::{EventHeader, callback_ce_id, callback_record};
-use dingguard_dingtalk_api::{ApiConfig, ApiError, Backoff, DingTalkApi};
+use dingguard_dingtalk_api::ApiError;
 use dingguard_dingtalk_standin::{Fault, StandIn};
-use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
-use dingguard_model::{AppName, Secret, SystemClock, header};
+use dingguard_eventlog::EventLog;
+use dingguard_model::{AppName, SystemClock, header};
 use dingguard_sources::{FailedPush, FailedPushSettings, SourceError};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-const TOPIC: &str = "dingguard.events";
+use crate::common::{TOPIC, api, embedded_log, pushed};
 const PATH: &str = "/call_back/get_call_back_failed_result";
 
 fn leaver(i: usize) -> Value {
@@ -39,15 +38,9 @@ fn parked(i: usize) -> Value {
 
 async fn setup() -> (StandIn, FailedPush, EventLog, tempfile::TempDir) {
     let standin = StandIn::start("dingapp", "app-secret").await.unwrap();
-    let mut config = ApiConfig::new("dingapp", Secret::new("app-secret".to_owned()));
-    config.api_url = standin.url();
-    config.oapi_url = standin.url();
-    config.backoff = Backoff { attempts: 3, first: Duration::from_millis(20), max: Duration::from_millis(100) };
-    let api = Arc::new(DingTalkApi::new(config, Arc::new(SystemClock)).unwrap());
+    let api = api(&standin, "dingapp", "app-secret", Arc::new(SystemClock));
     let dir = tempfile::tempdir().unwrap();
-    let log =
-        EventLog::Embedded(EmbeddedLog::open(dir.path().join("eventlog.db"), EmbeddedOptions::default()).unwrap());
-    log.ensure_topics(&[TOPIC]).await.unwrap();
+    let log = embedded_log(dir.path()).await;
     let settings = FailedPushSettings {
         app: AppName::default_app(),
         topic: TOPIC.into(),
@@ -63,11 +56,7 @@ async fn setup() -> (StandIn, FailedPush, EventLog, tempfile::TempDir) {
 async fn every_parked_event_reaches_the_log_once_and_the_list_is_read_at_its_pace() {
     let (standin, source, log, _dir) = setup().await;
     // One of them did arrive by push after all.
-    let pushed = serde_json::to_vec(&leaver(7)).unwrap();
-    let header = EventHeader::parse(&pushed).unwrap();
-    let record =
-        callback_record(&AppName::default_app(), &callback_ce_id(&header, &pushed), &header, Bytes::from(pushed), 0);
-    log.append(TOPIC, record).await.unwrap();
+    pushed(&log, &leaver(7), 0).await;
 
     standin.park_failed((0..450).map(parked));
     let report = source.poll(&CancellationToken::new()).await.unwrap();

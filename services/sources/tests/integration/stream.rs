@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dingguard_dingtalk_standin::{StandIn, StreamOptions};
-use dingguard_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, KafkaLog, KafkaOptions};
+use dingguard_eventlog::{EventLog, KafkaLog, KafkaOptions};
 use dingguard_model::{AppName, Secret, SystemClock, header};
 use dingguard_sources::{StreamConnector, StreamMetrics, StreamSettings};
 use dingguard_testkit::broker::Broker;
@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-const TOPIC: &str = "dingguard.events";
+use crate::common::{TOPIC, embedded_log};
 
 fn event(i: usize) -> Value {
     if i.is_multiple_of(3) {
@@ -70,10 +70,18 @@ struct Setup {
 
 async fn embedded() -> (EventLog, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("eventlog.db");
-    let log = EventLog::Embedded(EmbeddedLog::open(&path, EmbeddedOptions::default()).unwrap());
-    log.ensure_topics(&[TOPIC]).await.unwrap();
-    (log, dir)
+    (embedded_log(dir.path()).await, dir)
+}
+
+/// The connector's settings for the stand-in's Stream app.
+fn settings(standin: &StandIn) -> StreamSettings {
+    StreamSettings::new(
+        AppName::default_app(),
+        TOPIC.into(),
+        "dingstreamapp".into(),
+        Secret::new("stream-secret".to_owned()),
+        standin.url(),
+    )
 }
 
 async fn start(log: EventLog, dir: tempfile::TempDir, options: StreamOptions, connections: usize) -> Setup {
@@ -84,13 +92,7 @@ async fn start(log: EventLog, dir: tempfile::TempDir, options: StreamOptions, co
         let file = Mutex::new(LogFile::open(&path));
         standin.check_stream_acks(move |id| file.lock().holds(id));
     }
-    let mut settings = StreamSettings::new(
-        AppName::default_app(),
-        TOPIC.into(),
-        "dingstreamapp".into(),
-        Secret::new("stream-secret".to_owned()),
-        standin.url(),
-    );
+    let mut settings = settings(&standin);
     settings.connections = connections;
     settings.write_timeout = Duration::from_millis(800);
     let mut registry = Registry::default();
@@ -293,13 +295,7 @@ async fn a_log_that_goes_away_gets_later_and_everything_arrives_when_it_is_back(
 async fn a_hung_server_is_noticed_by_the_keepalive_and_bad_credentials_back_off() {
     let (log, dir) = embedded().await;
     let standin = StandIn::start("dingstreamapp", "stream-secret").await.unwrap();
-    let mut settings = StreamSettings::new(
-        AppName::default_app(),
-        TOPIC.into(),
-        "dingstreamapp".into(),
-        Secret::new("stream-secret".to_owned()),
-        standin.url(),
-    );
+    let mut settings = settings(&standin);
     settings.keepalive_idle = Duration::from_millis(300);
     settings.keepalive_timeout = Duration::from_millis(300);
     let mut registry = Registry::default();
