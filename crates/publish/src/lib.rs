@@ -8,6 +8,10 @@ mod notify;
 
 pub use notify::{Delivery, notify_due, retry_at};
 
+/// How long an outbox item taken for sending is this sender's alone. Longer than a pass takes (sends are bounded
+/// well under it), so two replicas never send one item; after it, an item whose sender died is sent by another.
+pub const LEASE_MS: i64 = 60_000;
+
 use dingguard_eventlog::EventLog;
 use dingguard_model::Record;
 use dingguard_store::{Channel, Store, StoreError};
@@ -32,7 +36,7 @@ pub async fn publish_due<T: DeserializeOwned>(
     let mut pass = Pass::default();
     let mut items = Vec::new();
     let mut appends = Vec::new();
-    for item in store.due(channel, now_ms, 200).await? {
+    for item in store.claim_due(channel, now_ms, 200, now_ms + LEASE_MS).await? {
         let Some(record) = item.message::<T>().and_then(&record_for) else {
             store.failed(&item.id, "payload cannot become a record", i64::MAX).await?;
             pass.failed += 1;

@@ -29,7 +29,15 @@ pub async fn notify_due(
     now_ms: i64,
 ) -> Result<Delivery, StoreError> {
     let mut pass = Delivery::default();
-    for item in store.due(channel, now_ms, 50).await? {
+    let started = std::time::Instant::now();
+    let mut items = store.claim_due(channel, now_ms, 50, now_ms + crate::LEASE_MS).await?.into_iter();
+    while let Some(item) = items.next() {
+        // Well inside the lease, or another replica may take what this one is still sending.
+        if started.elapsed() > std::time::Duration::from_millis(crate::LEASE_MS as u64 / 2) {
+            let rest: Vec<String> = std::iter::once(item.id).chain(items.map(|i| i.id)).collect();
+            store.release(&rest, now_ms).await?;
+            break;
+        }
         let Some(note) = item.message::<Notification>() else {
             store.failed(&item.id, "payload is not a notification", i64::MAX).await?;
             pass.failed += 1;
@@ -48,6 +56,9 @@ pub async fn notify_due(
                 }
                 store.failed(&item.id, &error.to_string(), retry_at).await?;
                 if error.is_retryable() {
+                    // The rest go back to the queue as they were, for the next pass.
+                    let rest: Vec<String> = items.map(|i| i.id).collect();
+                    store.release(&rest, now_ms).await?;
                     break;
                 }
             }

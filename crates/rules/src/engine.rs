@@ -146,8 +146,9 @@ impl WindowState {
             .collect()
     }
 
-    /// Puts back one saved window.
+    /// Puts back one saved window, in place of any held under its id.
     pub fn restore(&mut self, id: String, window: SavedWindow) {
+        self.distinct.remove(&id);
         match window {
             SavedWindow::Threshold(events) => {
                 self.thresholds.insert(id, events);
@@ -430,7 +431,7 @@ impl Engine {
                         outcome.suppressed.push(s);
                         continue;
                     }
-                    let key = key.render(fields, None);
+                    let Some(key) = key.render_key(fields) else { continue };
                     let id = window_id(&rule.name, &key);
                     let value = distinct.map(|slot| {
                         let mut value = String::new();
@@ -450,7 +451,7 @@ impl Engine {
                     if !closes && !opens {
                         continue;
                     }
-                    let key = key.render(fields, None);
+                    let Some(key) = key.render_key(fields) else { continue };
                     let id = window_id(&rule.name, &key);
                     let window = self.state.sequences.entry(id.clone()).or_default();
                     let as_then = closes.then(|| step(fields, &event_id, at_ms, then_saves));

@@ -105,6 +105,17 @@ impl Template {
         out
     }
 
+    /// Renders a window's grouping key, or `None` when a field it is made of is missing or empty: an event that
+    /// does not say whose (or which group's) it is cannot be counted with anyone's, and grouping every such event
+    /// under `?` would make one window that everything without the field crowds into.
+    pub fn render_key(&self, fields: &Fields<'_>) -> Option<String> {
+        let present = self.pieces.iter().all(|piece| match piece {
+            Piece::Field(slot) => fields.get(*slot).is_some_and(|v| v.as_str() != Some("")),
+            _ => true,
+        });
+        present.then(|| self.render(fields, None))
+    }
+
     /// Renders alert text: like [`render`](Self::render), but a list shows its first [`LIST_IN_TEXT`] items and
     /// "and N more", a text value its first [`VALUE_IN_TEXT`] bytes, and the whole at most [`TEXT_MAX`] bytes.
     /// Twenty thousand outsiders in one event must not make a message of megabytes; the full values stay in the

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 pub use alerts::{Alert, AlertEvent, AlertFilter, AlertStatus, AlertTx, NewAlert, Recorded, Silence};
 pub use approvals::{FileFact, Grant, StoredRequest};
 pub use delegations::Delegation;
-pub use keyed::StateRow;
+pub use keyed::{StateRow, Written};
 pub use outbox::{Channel, OutboxItem};
 
 #[derive(Debug, thiserror::Error)]

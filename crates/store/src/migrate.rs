@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "hardening", include_str!("../migrations/0009_hardening.sql")),
     (10, "keyed_state", include_str!("../migrations/0010_keyed_state.sql")),
     (11, "outbox_channels", include_str!("../migrations/0011_outbox_channels.sql")),
+    (12, "state_versions", include_str!("../migrations/0012_state_versions.sql")),
 ];
 
 pub(crate) async fn run(db: &Db) -> Result<(), StoreError> {

@@ -97,6 +97,59 @@ impl Store {
             .collect()
     }
 
+    /// Takes up to `limit` due items of `channel` for this caller alone until `lease_until_ms`: replicas sending
+    /// the same channel each get other items, and an item whose sender died is due again once its lease ends.
+    pub async fn claim_due(
+        &self,
+        channel: &Channel,
+        now_ms: i64,
+        limit: i64,
+        lease_until_ms: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let channel = channel.name();
+        // PostgreSQL: rows another sender is taking right now are passed over, so it gets the next ones instead of
+        // waiting for them. SQLite: the transaction is the database's only writer.
+        let skip_locked = if self.db.backend() == "postgres" { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT id, channel, payload, attempts FROM outbox WHERE channel = $1 AND delivered_at_ms IS NULL \
+                     AND next_attempt_ms <= $2 ORDER BY created_at_ms, ord, id LIMIT $3{skip_locked}"
+                ),
+                &[channel.as_ref().into(), Val::Int(now_ms), Val::Int(limit)],
+            )
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let item = OutboxItem { id: r.text(0)?, channel: r.text(1)?, payload: r.text(2)?, attempts: r.int(3)? };
+            tx.execute(
+                "UPDATE outbox SET next_attempt_ms = $2 WHERE id = $1",
+                &[item.id.as_str().into(), Val::Int(lease_until_ms)],
+            )
+            .await?;
+            claimed.push(item);
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Gives back items taken by [`Store::claim_due`] and not sent, due again at `now_ms`.
+    pub async fn release(&self, ids: &[String], now_ms: i64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin().await?;
+        for id in ids {
+            tx.execute(
+                "UPDATE outbox SET next_attempt_ms = $2 WHERE id = $1 AND delivered_at_ms IS NULL",
+                &[id.as_str().into(), Val::Int(now_ms)],
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
     pub async fn delivered(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
         tx.execute(

@@ -36,6 +36,7 @@ pub struct AlerterMetrics {
     pub rules_loaded: Gauge,
     pub published: Family<Outcome, Counter>,
     pub notified: Family<NotifierLabels, Counter>,
+    pub state_conflicts: Counter,
 }
 
 impl AlerterMetrics {
@@ -50,6 +51,11 @@ impl AlerterMetrics {
         r.register("rules_loaded", "Rules in force", m.rules_loaded.clone());
         r.register("alerts_published", "Alert records written to the alerts topic, by outcome", m.published.clone());
         r.register("notifications", "Notification attempts by notifier and outcome", m.notified.clone());
+        r.register(
+            "alerter_state_conflicts",
+            "Batches judged again because another replica changed a window or person they counted on",
+            m.state_conflicts.clone(),
+        );
         m
     }
 

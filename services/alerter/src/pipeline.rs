@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dingguard_eventlog::LoggedRecord;
 use dingguard_rules::Match;
@@ -15,9 +15,13 @@ use crate::enrich::Grants;
 use crate::judge::{Judged, judge};
 use crate::messages::{AlertRaised, DeadLetter};
 use crate::metrics::{KindLabels, RuleLabels};
-use crate::state::AlerterState;
+use crate::state::{AlerterState, Saved};
 
 const CONSUMER: &str = "alerter";
+/// How often a replica takes in the state rows the others wrote, between batches.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// Batches judged again in a row because another replica kept changing their rows, before starting over.
+const MAX_STALE_RETRIES: u32 = 20;
 /// How long after a grant expired a late download is still judged against it: as long as an event may be late
 /// and still be judged fully.
 pub(crate) const GRANT_LOOKBACK_MS: i64 = dingguard_events::LATE_AFTER_MS;
@@ -49,6 +53,7 @@ async fn run_once(shared: &Shared, shutdown: &CancellationToken) -> Result<(), B
     let mut version = shared.rules_version.load(Ordering::Acquire);
     let mut state = AlerterState::load(shared).await?;
     let mut consumer = shared.log.consumer(&shared.settings.consumer_group, &[&shared.topics.events]).await?;
+    let mut refreshed = Instant::now();
     loop {
         let records = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
@@ -59,19 +64,83 @@ async fn run_once(shared: &Shared, shutdown: &CancellationToken) -> Result<(), B
             state.engine.replace_rules(shared.rules.read().clone());
             version = current;
         }
+        if refreshed.elapsed() >= REFRESH_EVERY {
+            let taken = state.refresh(shared).await?;
+            if taken > 0 {
+                tracing::debug!(rows = taken, "took in state other replicas wrote");
+            }
+            refreshed = Instant::now();
+        }
         if records.is_empty() {
             continue;
         }
-        // Grants made by the approval router: a download they covered when it happened is not "without a grant".
-        let grants = Grants::new(shared.store.grants_after(shared.clock.now_ms() - GRANT_LOOKBACK_MS).await?);
-        let mut tx = shared.store.begin().await?;
-        for record in &records {
-            process(shared, &mut tx, record, &mut state, &grants).await?;
-        }
-        state.save(&mut tx, shared.clock.now_ms()).await?;
-        tx.commit().await?;
+        let mut attempt = 0;
+        let tally = loop {
+            match judge_batch(shared, &records, &mut state).await? {
+                Ok(tally) => break tally,
+                Err((kind, key)) => {
+                    // Another replica changed a row this batch counted on: judge the whole batch again on what is
+                    // stored now, so nothing is counted from a stale copy and nothing twice.
+                    attempt += 1;
+                    shared.metrics.state_conflicts.inc();
+                    tracing::info!(kind, key, attempt, "state changed by another replica; judging the batch again");
+                    if attempt >= MAX_STALE_RETRIES {
+                        return Err(BatchError::Store(StoreError::Conflict(format!(
+                            "alerter state {kind} {key:?} kept changing under {attempt} attempts"
+                        ))));
+                    }
+                    state = AlerterState::load(shared).await?;
+                }
+            }
+        };
         consumer.commit(&records).await?;
+        tally.apply(&shared.metrics);
         shared.relay_wake.notify_one();
+    }
+}
+
+/// Judges a batch and commits its effects in one transaction; the row that went stale, with nothing committed.
+async fn judge_batch(
+    shared: &Shared,
+    records: &[LoggedRecord],
+    state: &mut AlerterState,
+) -> Result<Result<Tally, (&'static str, String)>, BatchError> {
+    // Grants made by the approval router: a download they covered when it happened is not "without a grant".
+    let grants = Grants::new(shared.store.grants_after(shared.clock.now_ms() - GRANT_LOOKBACK_MS).await?);
+    let mut tx = shared.store.begin().await?;
+    let mut tally = Tally::default();
+    for record in records {
+        process(shared, &mut tx, record, state, &grants, &mut tally).await?;
+    }
+    match state.save(&mut tx, shared.clock.now_ms()).await? {
+        Saved::Done => {}
+        Saved::Stale { kind, key } => return Ok(Err((kind, key))),
+    }
+    tx.commit().await?;
+    Ok(Ok(tally))
+}
+
+/// What a batch did, counted in the metrics only once it is committed: a batch judged again counts once.
+#[derive(Default)]
+struct Tally {
+    events: Vec<&'static str>,
+    raised: Vec<RuleLabels>,
+    folded: u64,
+    suppressed: Vec<&'static str>,
+}
+
+impl Tally {
+    fn apply(self, metrics: &crate::metrics::AlerterMetrics) {
+        for outcome in self.events {
+            metrics.event(outcome);
+        }
+        for labels in &self.raised {
+            metrics.raised.get_or_create(labels).inc();
+        }
+        metrics.folded.inc_by(self.folded);
+        for kind in self.suppressed {
+            metrics.suppressed.get_or_create(&KindLabels { kind: kind.into() }).inc();
+        }
     }
 }
 
@@ -81,15 +150,16 @@ async fn process(
     record: &LoggedRecord,
     state: &mut AlerterState,
     grants: &Grants,
+    tally: &mut Tally,
 ) -> Result<(), BatchError> {
     let Some(ce_id) = record.header("ce_id") else {
-        shared.metrics.event("invalid");
+        tally.events.push("invalid");
         tracing::warn!(partition = record.partition, offset = record.offset, "record without ce_id skipped");
         return Ok(());
     };
     let now = shared.clock.now_ms();
     if !tx.claim_event(CONSUMER, ce_id, now).await? {
-        shared.metrics.event("duplicate");
+        tally.events.push("duplicate");
         return Ok(());
     }
     // A panic while judging one event is that event's fault: it goes to the dead-letter topic like one that
@@ -120,7 +190,7 @@ async fn process(
         Ok(judged) => judged,
         Err(error) => {
             // Poison: parked on the dead-letter topic with where it came from, for `dlq redrive` once fixed.
-            shared.metrics.event("dead_lettered");
+            tally.events.push("dead_lettered");
             tracing::warn!(%error, ce_id, "event cannot be judged; sent to the dead-letter topic");
             let parked = DeadLetter {
                 ce_id: ce_id.to_owned(),
@@ -144,7 +214,7 @@ async fn process(
             return Ok(());
         }
     };
-    shared.metrics.event("processed");
+    tally.events.push("processed");
     for Judged { event, fields, outcome } in judged {
         // What the download said of the file is what dingguard knows of it; a requester's description of the same
         // file id is then judged against it.
@@ -154,17 +224,13 @@ async fn process(
         }
         for s in &outcome.suppressed {
             tx.count_suppressed(&s.rule, "exception", &s.exception, event.occurred_at_ms).await?;
-            shared.metrics.suppressed.get_or_create(&KindLabels { kind: "exception".into() }).inc();
+            tally.suppressed.push("exception");
         }
         for m in &outcome.matches {
             let alert = new_alert(m, &event.id, event.kind.name(), &fields, event.corp_id.clone(), now);
             match tx.record(&alert).await? {
                 Recorded::Created(id) => {
-                    shared
-                        .metrics
-                        .raised
-                        .get_or_create(&RuleLabels { rule: m.rule.clone(), severity: m.severity.as_str().into() })
-                        .inc();
+                    tally.raised.push(RuleLabels { rule: m.rule.clone(), severity: m.severity.as_str().into() });
                     tx.enqueue(&format!("{id}:topic"), &Channel::AlertsTopic, &raised(&alert, m, now), now).await?;
                     for route in shared.settings.routes.iter().filter(|r| m.severity >= r.min_severity) {
                         let note =
@@ -175,10 +241,10 @@ async fn process(
                     tracing::info!(alert = %id, rule = %m.rule, severity = m.severity.as_str(), "alert raised");
                 }
                 Recorded::Folded { .. } => {
-                    shared.metrics.folded.inc();
+                    tally.folded += 1;
                 }
                 Recorded::Silenced { .. } => {
-                    shared.metrics.suppressed.get_or_create(&KindLabels { kind: "silence".into() }).inc();
+                    tally.suppressed.push("silence");
                 }
             }
         }

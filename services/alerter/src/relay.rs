@@ -74,7 +74,7 @@ async fn robot_due(
     let label = |outcome: &str| NotifierLabels { notifier: route.notifier.name().to_owned(), outcome: outcome.into() };
     loop {
         let now = shared.clock.now_ms();
-        let due = shared.store.due(&channel, now, 200).await?;
+        let due = shared.store.claim_due(&channel, now, 200, now + dingguard_publish::LEASE_MS).await?;
         let notes: Vec<(String, dingguard_notify::Notification)> =
             due.iter().filter_map(|item| item.message().map(|n| (item.id.clone(), n))).collect();
         if notes.is_empty() {
@@ -82,12 +82,18 @@ async fn robot_due(
         }
         // Alerts go one by one while the minute's budget covers the backlog; beyond it, one digest carries all.
         let take = if notes.len() <= robot.remaining_budget() { 1 } else { notes.len() };
+        let untaken: Vec<String> = notes.iter().skip(take).map(|(id, _)| id.clone()).collect();
+        shared.store.release(&untaken, now).await?;
         let batch: Vec<dingguard_notify::Notification> = notes.iter().take(take).map(|(_, n)| n.clone()).collect();
         match robot.send_batch(&batch).await {
-            Ok(0) => return Ok(()),
             Ok(sent) => {
                 let ids: Vec<String> = notes.iter().take(sent).map(|(id, _)| id.clone()).collect();
                 shared.store.delivered_many(&ids, now).await?;
+                let unsent: Vec<String> = notes.iter().take(take).skip(sent).map(|(id, _)| id.clone()).collect();
+                shared.store.release(&unsent, now).await?;
+                if sent == 0 {
+                    return Ok(());
+                }
                 shared.metrics.notified.get_or_create(&label("ok")).inc_by(sent as u64);
             }
             Err(error) => {

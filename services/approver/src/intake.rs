@@ -13,6 +13,10 @@ use crate::view::FileRef;
 use crate::{Shared, address_book};
 
 const GROUP: &str = "dingguard-approver";
+/// How often a replica takes in the directory rows the others saved, and how far before the last time it reads
+/// again (a transaction commits a little after the time on its rows; replicas' clocks differ a little).
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+const REFRESH_OVERLAP_MS: i64 = 10_000;
 
 pub(crate) async fn run(shared: &Shared, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
@@ -28,13 +32,20 @@ pub(crate) async fn run(shared: &Shared, shutdown: CancellationToken) {
 
 async fn consume(shared: &Shared, shutdown: &CancellationToken) -> Result<(), dingguard_eventlog::LogError> {
     let unavailable = |e: dingguard_store::StoreError| dingguard_eventlog::LogError::Unavailable(e.to_string());
+    let mut refreshed_ms = shared.clock.now_ms();
     let mut moved_whole_state = address_book::restore(shared).await.map_err(unavailable)?;
     let mut consumer = shared.log.consumer(GROUP, &[&shared.topics.events]).await?;
+    let mut refreshed = std::time::Instant::now();
     loop {
         let records = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             polled = consumer.poll(200, Duration::from_millis(500)) => polled?,
         };
+        if refreshed.elapsed() >= REFRESH_EVERY {
+            let started_ms = shared.clock.now_ms();
+            address_book::refresh(shared, refreshed_ms - REFRESH_OVERLAP_MS).await.map_err(unavailable)?;
+            (refreshed, refreshed_ms) = (std::time::Instant::now(), started_ms);
+        }
         if records.is_empty() {
             continue;
         }

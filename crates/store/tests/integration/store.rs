@@ -3,7 +3,7 @@
 use crate::common::fresh_postgres;
 use dingguard_store::{
     AlertEvent, AlertFilter, AlertStatus, Channel, FileFact, Grant, NewAlert, Recorded, Silence, Store, StoreError,
-    StoredRequest,
+    StoredRequest, Written,
 };
 
 on_both_stores!(
@@ -16,6 +16,8 @@ on_both_stores!(
     file_facts_are_kept_once_each_and_bounded_per_file,
     inboxes_page_in_the_database_and_follow_whom_requests_wait_on,
     alert_moves_and_silences_are_on_the_audit_chain,
+    state_written_over_a_stale_copy_is_refused,
+    replicas_claim_each_outbox_item_once_until_its_lease_ends,
 );
 
 fn new_alert(id: &str, dedup: Option<&str>, at_ms: i64) -> NewAlert {
@@ -332,5 +334,76 @@ async fn alert_moves_and_silences_are_on_the_audit_chain(store: Store) -> Result
         chain.iter().map(|e| (e.actor.as_str(), e.action.as_str(), e.subject.as_str())).collect();
     assert_eq!(actions, [("user_ops", "acknowledged alert", "m1"), ("user_it_admin", "created silence", "sil_1")]);
     assert!(dingguard_audit::verify(&chain).is_ok());
+    Ok(())
+}
+
+/// Two replicas holding the same window: the second to write over the version both read writes nothing, even
+/// when it wrote while the first's transaction was still open.
+async fn state_written_over_a_stale_copy_is_refused(store: Store) -> Result<(), StoreError> {
+    let put = async |expected: Option<i64>, version: i64| -> Result<Written, StoreError> {
+        let mut tx = store.begin().await?;
+        let written = tx.put_state_if("alerter", "window", "w1", &format!("v{version}"), 10, expected, version).await?;
+        tx.commit().await?;
+        Ok(written)
+    };
+    assert_eq!(put(None, 1).await?, Written::Done);
+    assert_eq!(put(None, 2).await?, Written::Stale, "a row another writer created is not created again");
+    assert_eq!(put(Some(1), 3).await?, Written::Done);
+    assert_eq!(put(Some(1), 4).await?, Written::Stale, "a write over a version that is gone changes nothing");
+    let rows = store.load_keyed_state("alerter").await?;
+    assert_eq!((rows[0].value.as_str(), rows[0].version), ("v3", 3));
+
+    // A writer waiting on an open transaction over the same version finds it stale once that one commits.
+    let mut first = store.begin().await?;
+    assert_eq!(first.put_state_if("alerter", "window", "w1", "first", 20, Some(3), 5).await?, Written::Done);
+    let second = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin().await?;
+            let written = tx.put_state_if("alerter", "window", "w1", "second", 21, Some(3), 6).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(written)
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    first.commit().await?;
+    assert_eq!(second.await.expect("second writer")?, Written::Stale);
+    assert_eq!(store.load_keyed_state("alerter").await?[0].value, "first");
+
+    let mut tx = store.begin().await?;
+    assert_eq!(tx.delete_state_if("alerter", "window", "w1", Some(3)).await?, Written::Stale);
+    assert_eq!(tx.delete_state_if("alerter", "window", "w1", None).await?, Written::Stale, "it exists");
+    assert_eq!(tx.delete_state_if("alerter", "window", "w1", Some(5)).await?, Written::Done);
+    assert_eq!(tx.delete_state_if("alerter", "window", "w1", None).await?, Written::Done);
+    tx.commit().await?;
+    assert!(store.load_keyed_state("alerter").await?.is_empty());
+    assert!(store.keyed_state_since("alerter", 0).await?.is_empty());
+    Ok(())
+}
+
+/// Two senders of one channel over one store: each item goes to one of them; an item whose sender died is due
+/// again once its lease ends, and one given back is due at once.
+async fn replicas_claim_each_outbox_item_once_until_its_lease_ends(store: Store) -> Result<(), StoreError> {
+    let robot = Channel::Notifier("robot".into());
+    let mut tx = store.begin().await?;
+    for i in 0..40 {
+        tx.enqueue(&format!("n{i:02}"), &robot, &serde_json::json!({"alert": i}), 100).await?;
+    }
+    tx.commit().await?;
+    let (a, b) = tokio::join!(store.claim_due(&robot, 100, 25, 60_100), store.claim_due(&robot, 100, 25, 60_100));
+    let (a, b) = (a?, b?);
+    let mut ids: Vec<&str> = a.iter().chain(&b).map(|i| i.id.as_str()).collect();
+    ids.sort_unstable();
+    let taken = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), taken, "an item was claimed by both senders");
+    assert_eq!(taken, 40, "every item was claimed by one of them");
+    assert!(store.claim_due(&robot, 1_000, 50, 61_000).await?.is_empty(), "all are leased");
+    store.delivered(&a[0].id, 1_000).await?;
+    store.release(&[b[0].id.clone()], 1_000).await?;
+    let again = store.claim_due(&robot, 1_000, 50, 61_000).await?;
+    assert_eq!(again.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [b[0].id.as_str()], "given back: due at once");
+    let expired = store.claim_due(&robot, 60_100, 50, 120_100).await?;
+    assert_eq!(expired.len(), 38, "the lease of a sender that died ends; a delivered item stays delivered");
     Ok(())
 }
