@@ -93,6 +93,7 @@ pub async fn spawn_approvals_with(
     let log = EventLog::Embedded(EmbeddedLog::open(dir.path().join("eventlog.db"), EmbeddedOptions::default())?);
     let mut config = Config::for_data_dir(dir.path())?;
     config.approver.tick_interval = Duration::from_millis(25);
+    config.approver.gauge_interval = Duration::from_millis(25);
     config.approver.limits = limits;
     config.notify.work = Some(WorkSection {
         app_key: APP_KEY.into(),

@@ -120,22 +120,53 @@ impl Entry {
 
 /// Checks a whole chain in order; `Ok` carries the number of entries.
 pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<u64, ChainError> {
-    let mut prev = GENESIS.to_owned();
-    let mut count = 0;
-    for (expected_seq, e) in (1..).zip(entries) {
-        if e.seq != expected_seq {
-            return Err(ChainError::Gap { seq: e.seq, expected: expected_seq });
-        }
-        if e.prev_hash != prev {
-            return Err(ChainError::Unlinked { seq: e.seq });
-        }
-        if hash(&e.prev_hash, e.seq, e.at_ms, &e.actor, &e.action, &e.subject, &e.details) != e.hash {
-            return Err(ChainError::Altered { seq: e.seq });
-        }
-        prev.clone_from(&e.hash);
-        count += 1;
+    Verified::genesis().extend(entries)
+}
+
+/// How far a chain has been found intact: the last entry that fits, which the next entries must follow. A
+/// verification can stop here and resume later with only the entries after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The last intact entry's sequence number; 0 before the first.
+    pub seq: i64,
+    /// Its hash; [`GENESIS`] before the first.
+    pub hash: String,
+}
+
+impl Verified {
+    pub fn genesis() -> Self {
+        Self { seq: 0, hash: GENESIS.to_owned() }
     }
-    Ok(count)
+
+    /// Checks `entries`, which must follow on from here in order, moving past each that fits; `Ok` carries how
+    /// many did. On an error it stays after the last entry that fitted.
+    pub fn extend<'a>(&mut self, entries: impl IntoIterator<Item = &'a Entry>) -> Result<u64, ChainError> {
+        let mut count = 0;
+        for e in entries {
+            let expected = self.seq + 1;
+            if e.seq != expected {
+                return Err(ChainError::Gap { seq: e.seq, expected });
+            }
+            if e.prev_hash != self.hash {
+                return Err(ChainError::Unlinked { seq: e.seq });
+            }
+            if !e.intact() {
+                return Err(ChainError::Altered { seq: e.seq });
+            }
+            self.seq = e.seq;
+            self.hash.clone_from(&e.hash);
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+impl Entry {
+    /// Whether the entry's contents still hash to its hash.
+    pub fn intact(&self) -> bool {
+        hash(&self.prev_hash, self.seq, self.at_ms, &self.actor, &self.action, &self.subject, &self.details)
+            == self.hash
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +216,27 @@ mod tests {
         c[1].details = json!({"forged": true});
         c[1].hash = hash(&c[1].prev_hash, 2, c[1].at_ms, "user_dpo", "decided", "req1", &c[1].details);
         assert_eq!(verify(&c), Err(ChainError::Unlinked { seq: 3 }));
+    }
+
+    #[test]
+    fn a_chain_checked_in_pieces_is_checked_as_a_whole() {
+        let c = chain(7);
+        let mut verified = Verified::genesis();
+        assert_eq!(verified.extend(&c[..3]), Ok(3));
+        assert_eq!(verified.extend(&c[3..3]), Ok(0));
+        assert_eq!(verified.extend(&c[3..]), Ok(4));
+        assert_eq!(verified, Verified { seq: 7, hash: c[6].hash.clone() });
+
+        // A piece that does not follow on is refused, and the progress stays where it was.
+        let mut verified = Verified::genesis();
+        verified.extend(&c[..2]).unwrap();
+        assert_eq!(verified.extend(&c[3..]), Err(ChainError::Gap { seq: 4, expected: 3 }));
+        let mut altered = c.clone();
+        altered[3].subject = "req2".into();
+        verified.extend(&altered[2..3]).unwrap();
+        assert_eq!(verified.extend(&altered[3..]), Err(ChainError::Altered { seq: 4 }));
+        assert_eq!(verified.seq, 3);
+        assert!(c[3].intact() && !altered[3].intact());
     }
 
     #[test]

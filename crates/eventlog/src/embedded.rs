@@ -101,6 +101,7 @@ struct Shared {
     /// Bumped after every commit so idle consumers wake without polling the file.
     committed: watch::Receiver<u64>,
     active_groups: Mutex<HashSet<String>>,
+    lag: crate::LagGauges,
 }
 
 #[derive(Clone)]
@@ -163,8 +164,19 @@ impl EmbeddedLog {
             .spawn(move || writer.run(rx, notify))
             .map_err(storage)?;
         Ok(Self {
-            shared: Arc::new(Shared { path, options, ops, committed, active_groups: Mutex::new(HashSet::new()) }),
+            shared: Arc::new(Shared {
+                path,
+                options,
+                ops,
+                committed,
+                active_groups: Mutex::new(HashSet::new()),
+                lag: crate::LagGauges::default(),
+            }),
         })
+    }
+
+    pub(crate) fn lag_gauges(&self) -> crate::LagGauges {
+        self.shared.lag.clone()
     }
 
     pub fn path(&self) -> &Path {
@@ -379,6 +391,38 @@ impl EmbeddedConsumer {
                 for row in rows {
                     out.push(row.map_err(storage)?);
                 }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(storage)?
+    }
+
+    /// Every partition of its topics, the group's committed offset against the newest record's; records this
+    /// member has read but not committed still count.
+    pub(crate) async fn lag(&self, group: &str) -> Result<Vec<crate::lag::Held>, LogError> {
+        let conn = self.conn.clone();
+        let partitions: Vec<(String, i32)> = self.positions.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        let group = group.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock();
+            // Both by primary key: one index lookup per partition, however long the log.
+            let mut high = conn
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(offset) + 1, 0) FROM log_records WHERE topic = ?1 AND partition = ?2",
+                )
+                .map_err(storage)?;
+            let mut committed = conn
+                .prepare_cached(
+                    "SELECT next_offset FROM log_consumer_offsets WHERE group_id=?1 AND topic=?2 AND partition=?3",
+                )
+                .map_err(storage)?;
+            let mut out = Vec::with_capacity(partitions.len());
+            for (topic, partition) in partitions {
+                let end: i64 = high.query_row(params![topic, partition], |r| r.get(0)).map_err(storage)?;
+                let next: Option<i64> =
+                    committed.query_row(params![group, topic, partition], |r| r.get(0)).optional().map_err(storage)?;
+                out.push(crate::lag::Held { topic, high: end, next: next.unwrap_or(0) });
             }
             Ok(out)
         })

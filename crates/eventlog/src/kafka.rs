@@ -92,6 +92,7 @@ pub struct KafkaLog {
     /// Set by a failed write, cleared by a confirmed one; tells the probe the producer may be stuck.
     write_failed: Arc<std::sync::atomic::AtomicBool>,
     topics: Arc<parking_lot::Mutex<Vec<String>>>,
+    lag: crate::LagGauges,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LogError {
@@ -113,7 +114,12 @@ impl KafkaLog {
             producer: Arc::new(parking_lot::RwLock::new(producer)),
             write_failed: Arc::default(),
             topics: Arc::default(),
+            lag: crate::LagGauges::default(),
         })
+    }
+
+    pub(crate) fn lag_gauges(&self) -> crate::LagGauges {
+        self.lag.clone()
     }
 
     fn producer(options: &KafkaOptions) -> Result<FutureProducer, LogError> {
@@ -399,6 +405,32 @@ impl KafkaConsumer {
             }
         }
         Ok(out)
+    }
+
+    /// The partitions the group gave this member: the group's committed offset against each one's high
+    /// watermark, or its low watermark where the group never committed (where `auto.offset.reset` starts it).
+    pub(crate) async fn lag(&self, timeout: Duration) -> Result<Vec<crate::lag::Held>, LogError> {
+        let consumer = self.consumer.clone();
+        tokio::task::spawn_blocking(move || {
+            let assignment = consumer.assignment().map_err(unavailable)?;
+            if assignment.count() == 0 {
+                return Ok(Vec::new());
+            }
+            let committed = consumer.committed_offsets(assignment, timeout).map_err(unavailable)?;
+            let mut out = Vec::with_capacity(committed.count());
+            for element in committed.elements() {
+                let (low, high) =
+                    consumer.fetch_watermarks(element.topic(), element.partition(), timeout).map_err(unavailable)?;
+                let next = match element.offset() {
+                    Offset::Offset(offset) => offset.max(low),
+                    _ => low,
+                };
+                out.push(crate::lag::Held { topic: element.topic().to_owned(), high, next });
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(unavailable)?
     }
 
     pub(crate) async fn commit(&mut self, records: &[LoggedRecord]) -> Result<(), LogError> {

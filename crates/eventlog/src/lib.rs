@@ -5,6 +5,7 @@
 
 mod embedded;
 mod kafka;
+mod lag;
 mod unique_ids;
 
 use std::time::Duration;
@@ -14,6 +15,7 @@ use dingguard_model::Record;
 
 pub use embedded::{Durability, EmbeddedLog, EmbeddedOptions};
 pub use kafka::{KafkaLog, KafkaOptions};
+pub use lag::{LAG_EVERY, LagGauges};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -157,9 +159,24 @@ impl EventLog {
 
     /// Joins a consumer group on the topics, resuming from the group's committed offsets.
     pub async fn consumer(&self, group: &str, topics: &[&str]) -> Result<Consumer, LogError> {
+        let inner = match self {
+            Self::Embedded(log) => Member::Embedded(log.consumer(group, topics)?),
+            Self::Kafka(log) => Member::Kafka(log.consumer(group, topics)?),
+        };
+        Ok(Consumer {
+            inner,
+            group: group.to_owned(),
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            gauges: self.lag_gauges(),
+            measured: None,
+        })
+    }
+
+    /// The consumer-lag gauges every consumer of this log (and of its clones) reports into.
+    pub fn lag_gauges(&self) -> LagGauges {
         match self {
-            Self::Embedded(log) => Ok(Consumer::Embedded(log.consumer(group, topics)?)),
-            Self::Kafka(log) => Ok(Consumer::Kafka(log.consumer(group, topics)?)),
+            Self::Embedded(log) => log.lag_gauges(),
+            Self::Kafka(log) => log.lag_gauges(),
         }
     }
 
@@ -172,7 +189,17 @@ impl EventLog {
     }
 }
 
-pub enum Consumer {
+/// One member of a consumer group.
+pub struct Consumer {
+    inner: Member,
+    group: String,
+    topics: Vec<String>,
+    gauges: LagGauges,
+    /// When [`Consumer::report_lag`] last measured.
+    measured: Option<tokio::time::Instant>,
+}
+
+enum Member {
     Embedded(embedded::EmbeddedConsumer),
     Kafka(kafka::KafkaConsumer),
 }
@@ -180,17 +207,49 @@ pub enum Consumer {
 impl Consumer {
     /// Up to `max` records, waiting at most `wait` for the first.
     pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<LoggedRecord>, LogError> {
-        match self {
-            Self::Embedded(c) => c.poll(max, wait).await,
-            Self::Kafka(c) => c.poll(max, wait).await,
+        match &mut self.inner {
+            Member::Embedded(c) => c.poll(max, wait).await,
+            Member::Kafka(c) => c.poll(max, wait).await,
         }
     }
 
     /// Stores the group's position past these records; call only once their effects are durable.
     pub async fn commit(&mut self, records: &[LoggedRecord]) -> Result<(), LogError> {
-        match self {
-            Self::Embedded(c) => c.commit(records).await,
-            Self::Kafka(c) => c.commit(records).await,
+        match &mut self.inner {
+            Member::Embedded(c) => c.commit(records).await,
+            Member::Kafka(c) => c.commit(records).await,
+        }
+    }
+
+    /// How many records the group has not committed yet on the partitions this member holds, per topic it
+    /// consumes (0 for a topic it holds no partition of): the high watermark less the committed offset, or less
+    /// the low watermark where the group never committed. Each call asks the log (on Kafka a round trip per
+    /// partition); consumer loops call [`Consumer::report_lag`] instead.
+    pub async fn lag(&self) -> Result<Vec<(String, i64)>, LogError> {
+        let held = match &self.inner {
+            Member::Embedded(c) => c.lag(&self.group).await?,
+            Member::Kafka(c) => c.lag(lag::TIMEOUT).await?,
+        };
+        Ok(lag::per_topic(&self.topics, held))
+    }
+
+    /// Measures [`Consumer::lag`] into `dingguard_consumer_lag_records` at most once every [`LAG_EVERY`], within a
+    /// bounded time, so a consumer loop may call it after every poll. A measurement that fails is logged and
+    /// leaves the gauges as they were: the lag is for watching, never a reason to stop consuming.
+    pub async fn report_lag(&mut self) {
+        let now = tokio::time::Instant::now();
+        if self.measured.is_some_and(|at| now < at + LAG_EVERY) {
+            return;
+        }
+        self.measured = Some(now);
+        match tokio::time::timeout(lag::TIMEOUT, self.lag()).await {
+            Ok(Ok(lag)) => {
+                for (topic, records) in lag {
+                    self.gauges.set(&self.group, &topic, records);
+                }
+            }
+            Ok(Err(error)) => tracing::warn!(%error, group = %self.group, "consumer lag not measured"),
+            Err(_) => tracing::warn!(group = %self.group, timeout = ?lag::TIMEOUT, "consumer lag not measured in time"),
         }
     }
 }

@@ -359,6 +359,24 @@ impl Store {
         rows.iter().map(request_from).collect()
     }
 
+    /// How many requests are pending, and how many of those still wait on someone and expire after `now_ms` but
+    /// no later than `until_ms`: two counts, whatever the number of requests.
+    pub async fn pending_counts(&self, now_ms: i64, until_ms: i64) -> Result<(i64, i64), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx.query("SELECT COUNT(*) FROM download_requests WHERE status = 'pending'", &[]).await?;
+        let open = rows.first().map_or(Ok(0), |r| r.int(0))?;
+        // The waiting list holds the people of undecided slots only, and the request's expiry with them.
+        let rows = tx
+            .query(
+                "SELECT COUNT(*) FROM download_requests WHERE status = 'pending' AND id IN \
+                 (SELECT w.request_id FROM request_waiting w WHERE w.expires_ms > $1 AND w.expires_ms <= $2)",
+                &[Val::Int(now_ms), Val::Int(until_ms)],
+            )
+            .await?;
+        let expiring = rows.first().map_or(Ok(0), |r| r.int(0))?;
+        Ok((open, expiring))
+    }
+
     /// Whether `user` holds an unexpired grant for `file`.
     pub async fn has_grant(&self, user_id: &str, file_id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let mut tx = self.db.begin().await?;

@@ -76,6 +76,25 @@ impl Store {
         Ok(entry)
     }
 
+    /// Up to `limit` entries after `after_seq`, in order: a piece of the chain for a verification that resumes.
+    pub async fn audit_entries_after(&self, after_seq: i64, limit: i64) -> Result<Vec<Entry>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                &format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"),
+                &[Val::Int(after_seq), Val::Int(limit)],
+            )
+            .await?;
+        rows.iter().map(entry_from).collect()
+    }
+
+    /// The entry numbered `seq`, if the chain holds one.
+    pub async fn audit_entry(&self, seq: i64) -> Result<Option<Entry>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx.query(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq = $1"), &[Val::Int(seq)]).await?;
+        rows.first().map(entry_from).transpose()
+    }
+
     /// The whole chain in order, for verification and export.
     pub async fn audit_entries(&self) -> Result<Vec<Entry>, StoreError> {
         let mut tx = self.db.begin().await?;

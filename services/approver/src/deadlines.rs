@@ -44,6 +44,9 @@ pub(crate) async fn apply(shared: &Shared) -> Result<(), ApproverError> {
             }
         }
         tx.commit().await?;
+        if let Some(outcome) = crate::metrics::Outcome::of(status) {
+            shared.metrics.closed(outcome, request.created_ms, now);
+        }
         tracing::info!(request = %row.id, %status, "deadlines applied");
     }
     Ok(())

@@ -199,6 +199,9 @@ pub(crate) async fn decide(
         notices.tell_requester(&mut tx, id, &row.requester, outcome).await?;
     }
     tx.commit().await?;
+    if let Some(outcome) = crate::metrics::Outcome::of(status) {
+        shared.metrics.closed(outcome, created, now);
+    }
     tracing::info!(request = %id, by = caller, decision, %status, "decision recorded");
     let row = shared.store.request(id).await?.ok_or_else(|| ApproverError::NotFound(id.into()))?;
     Ok(view(&row, &stored))

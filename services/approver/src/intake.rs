@@ -41,6 +41,7 @@ async fn consume(shared: &Shared, shutdown: &CancellationToken) -> Result<(), di
             () = shutdown.cancelled() => return Ok(()),
             polled = consumer.poll(200, Duration::from_millis(500)) => polled?,
         };
+        consumer.report_lag().await;
         if refreshed.elapsed() >= REFRESH_EVERY {
             let started_ms = shared.clock.now_ms();
             address_book::refresh(shared, refreshed_ms - REFRESH_OVERLAP_MS).await.map_err(unavailable)?;

@@ -3,11 +3,13 @@
 
 mod address_book;
 mod api;
+mod audit_check;
 mod deadlines;
 mod decisions;
 mod error;
 mod events;
 mod intake;
+mod metrics;
 mod notices;
 mod requests;
 mod view;
@@ -23,8 +25,10 @@ use dingguard_model::{Clock, Topics};
 use dingguard_notify::Notifier;
 use dingguard_store::{Store, StoreError, StoredRequest};
 use parking_lot::RwLock;
+use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
+pub use audit_check::{AuditCheck, Checked};
 pub use decisions::InboxPage;
 pub use error::ApproverError;
 pub use view::{FileRef, RequestView, SlotDecision, SlotView};
@@ -52,6 +56,8 @@ pub struct ApproverSettings {
     pub grant_ttl_ms: i64,
     /// How often deadlines are applied and queued events and notifications go out.
     pub tick_interval: Duration,
+    /// How often the open and expiring-soon gauges are read from the store.
+    pub gauge_interval: Duration,
     /// DingTalk work notifications to approvers and requesters; without one, requests wait in the inboxes.
     pub notifier: Option<Arc<dyn Notifier>>,
     /// Where people reach the approval pages; decision links are built on it.
@@ -96,6 +102,7 @@ impl Default for ApproverSettings {
             classification: Classification::demo(),
             grant_ttl_ms: 24 * 3_600_000,
             tick_interval: Duration::from_secs(1),
+            gauge_interval: Duration::from_secs(30),
             notifier: None,
             public_url: String::new(),
             oa: None,
@@ -114,6 +121,7 @@ pub(crate) struct Shared {
     base_directory: Directory,
     settings: ApproverSettings,
     clock: Arc<dyn Clock>,
+    metrics: metrics::ApproverMetrics,
 }
 
 #[derive(Clone)]
@@ -129,10 +137,12 @@ impl Approver {
         directory: Directory,
         settings: ApproverSettings,
         clock: Arc<dyn Clock>,
+        registry: &mut Registry,
     ) -> Self {
         let base_directory = directory.clone();
         let directory = RwLock::new(Arc::new(directory));
-        Self { shared: Arc::new(Shared { store, log, topics, directory, base_directory, settings, clock }) }
+        let metrics = metrics::ApproverMetrics::register(registry);
+        Self { shared: Arc::new(Shared { store, log, topics, directory, base_directory, settings, clock, metrics }) }
     }
 
     pub fn router(&self) -> Router {
@@ -155,10 +165,18 @@ impl Approver {
     }
 
     async fn deadlines_and_publish(&self, shutdown: CancellationToken) {
+        let mut gauges_read: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(self.shared.settings.tick_interval) => {}
+            }
+            let started = tokio::time::Instant::now();
+            if gauges_read.is_none_or(|at| started >= at + self.shared.settings.gauge_interval) {
+                gauges_read = Some(started);
+                if let Err(error) = self.read_gauges().await {
+                    tracing::warn!(%error, "could not count the open approval requests; the gauges keep their values");
+                }
             }
             if let Err(error) = deadlines::apply(&self.shared).await {
                 tracing::warn!(%error, "approval deadlines pass failed; retrying");
@@ -187,6 +205,16 @@ impl Approver {
                 }
             }
         }
+    }
+
+    /// Sets the open and expiring-soon gauges from the store, which every replica shares.
+    async fn read_gauges(&self) -> Result<(), StoreError> {
+        let now = self.shared.clock.now_ms();
+        let (open, expiring) =
+            self.shared.store.pending_counts(now, now.saturating_add(metrics::EXPIRING_WITHIN_MS)).await?;
+        self.shared.metrics.open.set(open);
+        self.shared.metrics.expiring_soon.set(expiring);
+        Ok(())
     }
 
     /// The directory as the approver sees it now: the file plus the address-book changes read since.

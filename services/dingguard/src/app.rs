@@ -204,6 +204,10 @@ pub async fn build(
         (_, Some(store)) => Some(store),
         (_, None) => Some(dingguard_store::Store::open(&config.store).await.context("cannot open the state store")?),
     };
+    // The processes that keep state are those that consume the log; every consumer reports its lag into these.
+    if store.is_some() {
+        log.lag_gauges().register(&mut registry);
+    }
     // A process that keeps state is ready only while its store answers too.
     let store_ready = store.as_ref().map(|store| {
         let flag = LogReadiness::default();
@@ -236,6 +240,7 @@ pub async fn build(
                 classification: config.alerting.classification.clone(),
                 grant_ttl_ms: config.approver.grant_ttl_ms,
                 tick_interval: config.approver.tick_interval,
+                gauge_interval: config.approver.gauge_interval,
                 limits: config.approver.limits,
                 notifier: work.clone().map(|w| w as Arc<dyn dingguard_notify::Notifier>),
                 public_url: public_url.clone(),
@@ -253,12 +258,21 @@ pub async fn build(
                 },
             },
             clock.clone(),
+            &mut registry,
         );
         router = router.merge(approver.router());
         api_parts.push(approver.api_doc());
         let (runner, stop) = (approver.clone(), shutdown.clone());
         supervise(&mut tasks, "approver", async move {
             runner.run(stop).await;
+            Ok(())
+        });
+        // The approver and the console append to the audit chain; where they run, it is verified as it grows.
+        let check =
+            dingguard_approver::AuditCheck::new(store.clone(), config.approver.audit_check_interval, &mut registry);
+        let stop = shutdown.clone();
+        supervise(&mut tasks, "audit-check", async move {
+            check.run(stop).await;
             Ok(())
         });
         approvals = Some(approver);

@@ -157,6 +157,97 @@ async fn two_replicas_on_postgres_never_double_decide() -> Result<()> {
     Ok(())
 }
 
+async fn metrics(app: &ApprovalApp) -> Result<String> {
+    Ok(reqwest::get(app.url("/metrics")).await?.text().await?)
+}
+
+async fn metric(app: &ApprovalApp, selector: &str) -> Result<f64> {
+    Ok(dingguard_tests::app::metric_in(&metrics(app).await?, selector))
+}
+
+/// Waits until the gauge read from the store every tick shows `want`.
+async fn until_gauge(app: &ApprovalApp, name: &str, want: f64) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = metric(app, &format!("{name} ")).await?;
+        if now == want {
+            return Ok(());
+        }
+        ensure!(std::time::Instant::now() < deadline, "{name} stayed {now}, not {want}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_and_expiries_are_counted_with_their_time_and_open_requests_are_gauged() -> Result<()> {
+    let (app, _dir) = sqlite_app().await?;
+    let text = metrics(&app).await?;
+    for family in [
+        "dingguard_approvals_open gauge",
+        "dingguard_approvals_expiring_soon gauge",
+        "dingguard_approval_decisions counter",
+        "dingguard_approval_decision_seconds histogram",
+        "dingguard_audit_chain_checks counter",
+        "dingguard_audit_chain_verified_entries gauge",
+        "dingguard_consumer_lag_records gauge",
+    ] {
+        assert!(text.contains(&format!("# TYPE {family}")), "no {family} in {text}");
+    }
+    let decided = |outcome: &str| format!("dingguard_approval_decisions_total{{outcome=\"{outcome}\"}}");
+    assert_eq!(metric(&app, &decided("granted")).await?, 0.0);
+
+    let start = app.clock.now_ms();
+    let granted = app.request_sensitive(REQUESTER, "f-metrics-granted").await?;
+    let expiring = app.request_sensitive(REQUESTER, "f-metrics-expiring").await?;
+    until_gauge(&app, "dingguard_approvals_open", 2.0).await?;
+    assert_eq!(metric(&app, "dingguard_approvals_expiring_soon ").await?, 0.0);
+
+    // Two hours on, both approvers approve the first: one decision, taking 7,200 s, in the 7,200 s bucket.
+    app.clock.set(start + 2 * HOUR);
+    assert_eq!(app.decide(DPO, &granted, "approve").await?.0, 200);
+    assert_eq!(metric(&app, &decided("granted")).await?, 0.0, "one approval of two decides nothing");
+    assert_eq!(app.decide(HEAD, &granted, "approve").await?.0, 200);
+    assert_eq!(metric(&app, &decided("granted")).await?, 1.0);
+    assert_eq!(metric(&app, "dingguard_approval_decision_seconds_count").await?, 1.0);
+    assert_eq!(metric(&app, "dingguard_approval_decision_seconds_sum").await?, 7200.0);
+    assert_eq!(metric(&app, r#"dingguard_approval_decision_seconds_bucket{le="3600.0"}"#).await?, 0.0);
+    assert_eq!(metric(&app, r#"dingguard_approval_decision_seconds_bucket{le="7200.0"}"#).await?, 1.0);
+    until_gauge(&app, "dingguard_approvals_open", 1.0).await?;
+
+    // The other, undecided, comes within the hour of its expiry, then expires.
+    app.clock.set(start + 23 * HOUR + 30 * 60_000);
+    until_gauge(&app, "dingguard_approvals_expiring_soon", 1.0).await?;
+    app.clock.set(start + 24 * HOUR + 1);
+    app.until_event(&expiring, "dingguard.approval.expired").await?;
+    until_gauge(&app, "dingguard_approvals_open", 0.0).await?;
+    until_gauge(&app, "dingguard_approvals_expiring_soon", 0.0).await?;
+    assert_eq!(metric(&app, &decided("expired")).await?, 1.0);
+    assert_eq!(metric(&app, &decided("rejected")).await?, 0.0);
+    assert_eq!(metric(&app, "dingguard_approval_decision_seconds_count").await?, 2.0);
+
+    // A rejection is counted under its own outcome.
+    let rejected = app.request_sensitive(REQUESTER, "f-metrics-rejected").await?;
+    assert_eq!(app.decide(HEAD, &rejected, "reject").await?.0, 200);
+    assert_eq!(metric(&app, &decided("rejected")).await?, 1.0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_postgres_gauge_the_requests_the_others_opened() -> Result<()> {
+    let (store_a, url, _db) = dingguard_tests::pg::fresh_postgres_url().await;
+    let store_b =
+        Store::open(&StoreConfig::Postgres { url: dingguard_model::Secret::new(url), max_connections: 4 }).await?;
+    let clock = ManualClock::new(SystemClock.now_ms());
+    let work = Arc::new(WorkStandIn::start().await);
+    let a = spawn_approvals(store_a, clock.clone(), work.clone()).await?;
+    let b = spawn_approvals(store_b, clock.clone(), work.clone()).await?;
+    a.request_sensitive(REQUESTER, "f-replica-1").await?;
+    a.request_sensitive(REQUESTER, "f-replica-2").await?;
+    until_gauge(&b, "dingguard_approvals_open", 2.0).await?;
+    until_gauge(&a, "dingguard_approvals_open", 2.0).await?;
+    Ok(())
+}
+
 /// A browser-like client: keeps the session cookie, reads the CSRF token off pages, follows nothing itself.
 struct Browser<'a> {
     app: &'a ApprovalApp,

@@ -36,7 +36,11 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(records_read_back_in_order_per_key, consumer_groups_resume_from_committed_offsets);
+on_both_backends!(
+    records_read_back_in_order_per_key,
+    consumer_groups_resume_from_committed_offsets,
+    consumer_lag_counts_what_the_group_has_not_committed,
+);
 
 fn record(id: &str, key: &str, value: &str) -> Record {
     Record {
@@ -108,6 +112,36 @@ async fn consumer_groups_resume_from_committed_offsets(log: EventLog, _partition
     // Another group is independent and starts at the beginning.
     let mut other = log.consumer("approver-test", &["t.events"]).await?;
     assert_eq!(poll_until(&mut other, 11).await?.len(), 11);
+    Ok(())
+}
+
+async fn consumer_lag_counts_what_the_group_has_not_committed(log: EventLog, _partitions: i32) -> Result<()> {
+    log.ensure_topics(&["t.lag"]).await?;
+    // Eight records on one key (one partition, so a partial commit is exact), four spread over others.
+    for i in 0..12 {
+        let key = if i < 8 { "corp/user/same".to_owned() } else { format!("corp/user/u{i}") };
+        log.append("t.lag", record(&format!("lag{i}"), &key, &i.to_string())).await?;
+    }
+    let lag = |n: i64| vec![("t.lag".to_owned(), n)];
+    let mut consumer = log.consumer("lag-test", &["t.lag"]).await?;
+    // On Kafka the member holds partitions once it has joined, which polling does.
+    let seen = poll_until(&mut consumer, 12).await?;
+    assert_eq!(consumer.lag().await?, lag(12), "records read but not committed are still behind");
+
+    let same: Vec<LoggedRecord> = seen.iter().filter(|r| r.key.as_deref() == Some("corp/user/same")).cloned().collect();
+    consumer.commit(&same[..5]).await?;
+    assert_eq!(consumer.lag().await?, lag(7));
+    consumer.commit(&seen).await?;
+    assert_eq!(consumer.lag().await?, lag(0), "a group that committed everything is not behind");
+
+    for i in 12..15 {
+        log.append("t.lag", record(&format!("lag{i}"), &format!("corp/user/u{i}"), &i.to_string())).await?;
+    }
+    assert_eq!(consumer.lag().await?, lag(3), "records written since count before they are polled");
+    // The gauge shows what the first report measured, under the group and topic the consumer was made with.
+    assert_eq!(log.lag_gauges().get("lag-test", "t.lag"), None);
+    consumer.report_lag().await;
+    assert_eq!(log.lag_gauges().get("lag-test", "t.lag"), Some(3));
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use dingguard_tests::process::{Service, deployment_env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_that_panics_stops_the_process_with_an_error_naming_it() -> Result<()> {
-    for task in ["alerter", "approver", "console", "log-probe", "store-probe"] {
+    for task in ["alerter", "approver", "audit-check", "console", "log-probe", "store-probe"] {
         let dir = tempfile::tempdir()?;
         let log = dir.path().join("stderr.log");
         let mut envs =

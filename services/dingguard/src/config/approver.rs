@@ -12,6 +12,9 @@ use super::{Env, parse_env};
 #[serde(deny_unknown_fields)]
 pub struct ApproverSection {
     pub tick_interval_ms: Option<u64>,
+    /// How often the running process verifies the audit chain (what it appended since, and a stretch of the
+    /// rest).
+    pub audit_check_interval_secs: Option<u64>,
     pub request_ttl_hours: Option<u64>,
     pub grant_ttl_hours: Option<u64>,
     pub oa: Option<OaSection>,
@@ -46,6 +49,9 @@ pub struct OaSection {
 #[derive(Debug, Clone)]
 pub struct ApproverConfig {
     pub tick_interval: Duration,
+    /// How often the open and expiring-soon request gauges are read from the store.
+    pub gauge_interval: Duration,
+    pub audit_check_interval: Duration,
     pub grant_ttl_ms: i64,
     pub oa: Option<OaConfigured>,
     pub policy: dingguard_approval::Policy,
@@ -63,6 +69,12 @@ pub fn approver(section: ApproverSection, env: &dyn Env) -> Result<ApproverConfi
     let tick = parse_env::<u64>(env, "DINGGUARD_APPROVER_TICK_MS")?.or(section.tick_interval_ms).unwrap_or(1000);
     if !(10..=3_600_000).contains(&tick) {
         bail!("approver tick interval {tick} ms must be between 10 ms and one hour");
+    }
+    let audit_check = parse_env::<u64>(env, "DINGGUARD_AUDIT_CHECK_INTERVAL_SECS")?
+        .or(section.audit_check_interval_secs)
+        .unwrap_or(300);
+    if !(1..=86_400).contains(&audit_check) {
+        bail!("approver audit_check_interval_secs {audit_check} must be between 1 s and one day");
     }
     let request_ttl = section.request_ttl_hours.unwrap_or(24);
     let grant_ttl = section.grant_ttl_hours.unwrap_or(24);
@@ -141,6 +153,8 @@ pub fn approver(section: ApproverSection, env: &dyn Env) -> Result<ApproverConfi
     }
     Ok(ApproverConfig {
         tick_interval: Duration::from_millis(tick),
+        gauge_interval: Duration::from_secs(30),
+        audit_check_interval: Duration::from_secs(audit_check),
         grant_ttl_ms: hours(grant_ttl),
         oa,
         policy,
@@ -175,6 +189,12 @@ mod tests {
     }
 
     #[test]
+    fn the_audit_check_runs_every_five_minutes_unless_set() {
+        assert_eq!(parse("").unwrap().audit_check_interval, Duration::from_secs(300));
+        assert_eq!(parse("audit_check_interval_secs = 60\n").unwrap().audit_check_interval, Duration::from_secs(60));
+    }
+
+    #[test]
     fn impossible_policies_are_refused_with_the_reason() {
         for (text, says) in [
             ("[policy]\nslots = []\n", "at least one slot"),
@@ -182,6 +202,7 @@ mod tests {
             ("[policy]\nslots = [{ role = { any_of = [] }, approvals = 1 }]\n", "must name at least one user"),
             ("request_ttl_hours = 3\n", "under request_ttl_hours (3)"),
             ("[oa]\nprocess_codes = []\n", "at least one DingTalk OA process code"),
+            ("audit_check_interval_secs = 0\n", "between 1 s and one day"),
         ] {
             let error = parse(text).unwrap_err().to_string();
             assert!(error.contains(says), "{text}: {error}");
