@@ -59,6 +59,7 @@ async fn run_once(shared: &Shared, shutdown: &CancellationToken) -> Result<(), B
             () = shutdown.cancelled() => return Ok(()),
             polled = consumer.poll(shared.settings.batch, Duration::from_millis(500)) => polled?,
         };
+        consumer.report_lag().await;
         let current = shared.rules_version.load(Ordering::Acquire);
         if current != version {
             state.engine.replace_rules(shared.rules.read().clone());
