@@ -172,6 +172,11 @@ impl Service {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// What it printed after it started (the first MiB).
+    pub fn output(&self) -> String {
+        self.later.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     /// SIGKILL: no shutdown hooks, no flushing.
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
