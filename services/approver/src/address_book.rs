@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use dingguard_directory::{DeptId, DirectoryChange, UserId};
+use dingguard_directory::{DeptId, Directory, DirectoryChange, UserId};
 use dingguard_events::may_change_directory;
 use dingguard_store::StoreError;
 
@@ -38,6 +38,17 @@ pub(crate) async fn restore(shared: &Shared) -> Result<bool, StoreError> {
         }
         moved = true;
     }
+    take_in(&mut directory, &rows)?;
+    if !moved {
+        directory.take_changed();
+    }
+    *shared.directory.write() = Arc::new(directory);
+    Ok(moved)
+}
+
+/// Puts saved people and departments into `directory`: people first, so a removed department then leaves every
+/// record they are in.
+fn take_in(directory: &mut Directory, rows: &[dingguard_store::StateRow]) -> Result<(), StoreError> {
     let mut departments = Vec::new();
     for row in rows {
         match row.kind.as_str() {
@@ -55,11 +66,7 @@ pub(crate) async fn restore(shared: &Shared) -> Result<bool, StoreError> {
     for (id, dept) in departments {
         directory.restore_department(id, dept);
     }
-    if !moved {
-        directory.take_changed();
-    }
-    *shared.directory.write() = Arc::new(directory);
-    Ok(moved)
+    Ok(())
 }
 
 /// Takes in the people and departments replicas saved at or after `since_ms`: each replica reads only some of the
@@ -72,23 +79,7 @@ pub(crate) async fn refresh(shared: &Shared, since_ms: i64) -> Result<usize, Sto
     }
     let mut directory = shared.directory.write();
     let directory = Arc::make_mut(&mut directory);
-    let mut departments = Vec::new();
-    for row in &rows {
-        match row.kind.as_str() {
-            "user" => {
-                let id = UserId::parse(&row.key).map_err(|e| corrupt(&row.key, e))?;
-                directory.restore_user(id, serde_json::from_str(&row.value).map_err(|e| corrupt(&row.key, e))?);
-            }
-            "dept" => {
-                let id = DeptId::parse(&row.key).map_err(|e| corrupt(&row.key, e))?;
-                departments.push((id, serde_json::from_str(&row.value).map_err(|e| corrupt(&row.key, e))?));
-            }
-            _ => {}
-        }
-    }
-    for (id, dept) in departments {
-        directory.restore_department(id, dept);
-    }
+    take_in(directory, &rows)?;
     directory.take_changed();
     Ok(rows.len())
 }
